@@ -1,0 +1,1 @@
+"""Importers of existing ground-truth annotations into tubelets."""

@@ -1,0 +1,73 @@
+"""Run configuration: the manifest model, validated with pydantic.
+
+A manifest is one YAML file = one reproducible run. Loading (line-numbered errors,
+video lists in JSONL/CSV/Parquet, ``--set`` overrides) lives in ``engine.manifest``.
+"""
+
+from __future__ import annotations
+
+from typing import Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field, PositiveFloat, PositiveInt
+
+
+class _Strict(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+
+class AnnotationRef(_Strict):
+    """Existing ground truth for a video, for the ``import`` pipeline."""
+
+    format: Literal["davis", "mot"]
+    path: str  # DAVIS: folder of per-frame PNG masks; MOT: the gt.txt file
+    categories: dict[str, str] = Field(
+        default_factory=dict, description="object id -> category name (DAVIS palette index, MOT class)"
+    )
+
+
+class VideoEntry(_Strict):
+    """One video of a run: a file, or a folder of JPEG/PNG frames (which needs ``fps``)."""
+
+    uri: str
+    video_id: str | None = None
+    fps: PositiveFloat | None = None
+    source: str | None = None
+    split: str | None = None
+    licence: str | None = None
+    annotations: AnnotationRef | None = None
+    extra: dict[str, Any] = Field(default_factory=dict)
+
+
+class VideoList(_Strict):
+    """A file listing videos, one row per video, with the fields of ``VideoEntry``."""
+
+    path: str
+    format: Literal["jsonl", "csv", "parquet"] | None = None  # by default from the extension
+    defaults: dict[str, Any] = Field(
+        default_factory=dict, description="fields applied to every row that does not set them"
+    )
+
+
+class RayOptions(_Strict):
+    """How RayRunner reaches Ray."""
+
+    address: str | None = None  # join an existing cluster; None starts a local instance
+    num_cpus: int | None = None  # local instance only
+    num_gpus: float | None = None  # local instance only; declare GPUs Ray cannot detect
+    max_in_flight: int | None = None  # videos decoded/annotated ahead of the writer
+
+
+class RunConfig(_Strict):
+    """A whole run: which videos, which pipeline, which parameters, where to write."""
+
+    name: str | None = None
+    pipeline: str
+    output: str
+    runner: Literal["ray", "inline"] = "ray"
+    params: dict[str, Any] = Field(default_factory=dict)
+    shard_size: PositiveInt = 32  # videos per committed shard
+    videos: list[VideoEntry | VideoList] = Field(min_length=1)
+    ray: RayOptions = Field(default_factory=RayOptions)
+    # Set by the loader: where relative paths (output, uris, lists) are resolved from.
+    base_dir: str = "."
+    manifest_path: str | None = None
