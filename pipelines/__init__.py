@@ -19,7 +19,14 @@ PIPELINES: dict[str, str] = {
 
 
 def build_pipeline(name: str, params: dict[str, Any] | None = None) -> Pipeline:
-    """Build the pipeline called ``name`` with the manifest's ``params``."""
+    """Build the pipeline called ``name`` with the manifest's ``params``.
+
+    ``name`` is a registered name, or ``"package.module:function"`` for a user's own
+    pipeline outside this package (the function takes the params dict).
+    """
+    if ":" in name:
+        module_name, _, attr = name.partition(":")
+        return getattr(importlib.import_module(module_name), attr)(dict(params or {}))
     if name not in PIPELINES:
         raise KeyError(f"unknown pipeline {name!r}; known: {', '.join(sorted(PIPELINES))}")
     module = importlib.import_module(PIPELINES[name])
