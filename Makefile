@@ -1,0 +1,47 @@
+# The two commands: `make demo` and `make test`. Both create .venv if needed and
+# install everything offline-capable (torch, sam2, Ray, decord, ...), then run.
+
+PYTHON ?= python3
+VENV   := .venv
+BIN    := $(VENV)/bin
+STAMP  := $(VENV)/.installed
+
+# Offline and loopback-only for everything the project starts.
+export RAY_ENABLE_WINDOWS_OR_OSX_CLUSTER := 0
+export RAY_USAGE_STATS_ENABLED := 0
+export HF_HUB_OFFLINE := 1
+export YOLO_OFFLINE := 1
+export YOLO_AUTOINSTALL := 0
+
+.PHONY: install demo test bench clean
+
+install: $(STAMP)
+
+$(STAMP): pyproject.toml Makefile
+	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
+	$(BIN)/pip install -q -U pip setuptools wheel
+	# torch/torchvision first: pinned, so sam2 and later extras never pull another build
+	$(BIN)/pip install -q torch==2.14.1 torchvision==0.29.1
+	# sam2 builds without its CUDA extension and against the installed torch
+	SAM2_BUILD_CUDA=0 $(BIN)/pip install -q --no-build-isolation sam2==1.1.0
+	$(BIN)/pip install -q -e '.[dev,lite]'
+	touch $(STAMP)
+
+demo: install
+	rm -rf out/demo
+	$(BIN)/tubelet sample out/sample
+	$(BIN)/tubelet run manifests/demo.yaml --no-progress
+	$(BIN)/tubelet validate out/demo
+	$(BIN)/tubelet status out/demo
+	$(BIN)/tubelet query out/demo "SELECT t.category, t.n_visible AS frames, round(t.start_s, 2) AS enters_s, round(t.end_s, 2) AS leaves_s FROM tubelets t ORDER BY t.category"
+
+test: install
+	$(BIN)/python -m pytest -q
+
+bench: install
+	$(BIN)/python bench/bench_parallel.py
+	$(BIN)/python bench/bench_decode.py
+	$(BIN)/python bench/bench_query.py
+
+clean:
+	rm -rf out build *.egg-info
