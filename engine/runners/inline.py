@@ -1,0 +1,59 @@
+"""InlineRunner: every stage in this process, one chunk of tasks at a time."""
+
+from __future__ import annotations
+
+import logging
+
+from engine.pipeline import Pipeline
+from engine.progress import Progress
+from engine.stage import Stage, run_stage
+from engine.task import VideoTask
+from engine.writer import ShardWriter
+
+log = logging.getLogger(__name__)
+
+
+class InlineRunner:
+    """Runs stages in-process: ``setup()`` once each, batches of ``stage.batch_size``.
+
+    Tasks go through all stages a chunk at a time (the largest batch size), so finished
+    videos reach the writer, and get committed, while the run goes on.
+    """
+
+    name = "inline"
+
+    def run(
+        self, pipeline: Pipeline, tasks: list[VideoTask], writer: ShardWriter, progress: Progress | None = None
+    ) -> None:
+        """Run ``pipeline`` over ``tasks`` (mutated in place) and add each to ``writer``."""
+        if not tasks:
+            return
+        started: list[Stage] = []
+        try:
+            for stage in pipeline.stages:
+                stage.setup()
+                started.append(stage)
+            chunk = max([_batch_size(s) for s in pipeline.stages] + [1])
+            for start in range(0, len(tasks), chunk):
+                batch = tasks[start : start + chunk]
+                for stage in pipeline.stages:
+                    size = _batch_size(stage)
+                    batch = [t for i in range(0, len(batch), size) for t in run_stage(stage, batch[i : i + size])]
+                for task in batch:
+                    deliver(task, writer, progress)
+        finally:
+            for stage in reversed(started):
+                try:
+                    stage.teardown()
+                except Exception:  # noqa: BLE001 - a failing teardown must not hide the run's outcome
+                    log.exception("teardown of stage %s failed", stage.name)
+
+
+def deliver(task: VideoTask, writer: ShardWriter, progress: Progress | None) -> None:
+    """Hand a finished task to the writer and count it."""
+    if writer.add(task) and progress is not None:
+        progress.advance(failed=task.failed)
+
+
+def _batch_size(stage: Stage) -> int:
+    return max(int(stage.batch_size or 1), 1)

@@ -1,0 +1,227 @@
+"""RayRunner: the pipeline as a Ray Data stream, one ``map_batches`` per stage.
+
+Tasks travel as pickled ``VideoTask`` bytes in a binary column. Stages that keep state
+(a ``setup()``, a GPU) run in an actor pool, so the model loads once per worker; cheap
+stages run as plain Ray tasks. The driver consumes results as they stream out and hands
+them to the single ShardWriter, which is what makes the output exactly-once.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import logging
+import math
+import os
+import pickle
+from collections.abc import Iterator
+from typing import Any
+
+import pyarrow as pa
+
+from engine.pipeline import Pipeline
+from engine.progress import Progress
+from engine.runners.inline import deliver
+from engine.stage import Stage, run_stage
+from engine.task import VideoTask
+from engine.writer import ShardWriter
+
+log = logging.getLogger(__name__)
+
+_SCHEMA = pa.schema([("key", pa.string()), ("task", pa.large_binary())])
+#: Most rows a block holds: enough to amortize per-block scheduling, few enough to balance load.
+MAX_ROWS_PER_BLOCK = 16
+#: Blocks per CPU of the cluster (more blocks than workers keeps every worker busy to the end).
+BLOCKS_PER_CPU = 4
+
+
+class ResourceError(RuntimeError):
+    """A stage asks for resources no node of the cluster has (Ray would wait forever)."""
+
+
+class RayRunner:
+    """Runs a pipeline on Ray Data: a local instance on 127.0.0.1, or a cluster at ``address``.
+
+    If Ray is already initialized in this process, that instance is used and left running.
+    """
+
+    name = "ray"
+
+    def __init__(self, *, address: str | None = None, num_cpus: int | None = None, num_gpus: float | None = None) -> None:
+        self.address = address
+        self.num_cpus = num_cpus
+        self.num_gpus = num_gpus
+
+    def run(
+        self, pipeline: Pipeline, tasks: list[VideoTask], writer: ShardWriter, progress: Progress | None = None
+    ) -> None:
+        """Stream ``tasks`` through every stage and add each finished task to ``writer``."""
+        if not tasks:
+            return
+        import ray
+
+        with ray_session(self.address, self.num_cpus, self.num_gpus), _quiet_ray_data():
+            nodes = _alive_nodes()
+            ds = ray.data.from_items(
+                [{"key": t.video_id, "task": pickle.dumps(t, protocol=pickle.HIGHEST_PROTOCOL)} for t in tasks],
+                override_num_blocks=num_blocks(len(tasks), _total(nodes, "CPU"), pipeline),
+            )
+            for stage in pipeline.stages:
+                ds = ds.map_batches(**map_args(stage, nodes))
+            for batch in ds.iter_batches(batch_size=None, batch_format="pyarrow"):
+                for blob in batch.column("task").to_pylist():
+                    deliver(pickle.loads(blob), writer, progress)
+
+
+# -- one stage as a Ray Data operator ----------------------------------------------------
+
+
+def apply_stage(batch: pa.Table, stage: Stage) -> pa.Table:
+    """Unpickle a batch of tasks, run the stage on it (failures isolated), pickle it back."""
+    tasks = [pickle.loads(blob) for blob in batch.column("task").to_pylist()]
+    done = run_stage(stage, tasks)
+    return pa.table(
+        {
+            "key": [t.video_id for t in done],
+            "task": [pickle.dumps(t, protocol=pickle.HIGHEST_PROTOCOL) for t in done],
+        },
+        schema=_SCHEMA,
+    )
+
+
+class StageWorker:
+    """An actor of a stage's pool: ``setup()`` once when it starts, ``teardown()`` when it ends."""
+
+    def __init__(self, stage: Stage) -> None:
+        self.stage = stage
+        stage.setup()
+
+    def __call__(self, batch: pa.Table) -> pa.Table:
+        return apply_stage(batch, self.stage)
+
+    def __del__(self) -> None:
+        # Ray Data drops the UDF on graceful actor shutdown, which lands here.
+        stage = getattr(self, "stage", None)
+        if stage is not None:
+            try:
+                stage.teardown()
+            except Exception:  # noqa: BLE001
+                log.exception("teardown of stage %s failed", stage.name)
+
+
+def map_args(stage: Stage, nodes: list[dict[str, Any]]) -> dict[str, Any]:
+    """The ``map_batches`` keyword arguments for ``stage`` on a cluster of ``nodes``."""
+    import ray
+
+    res = stage.resources
+    args: dict[str, Any] = {
+        "batch_size": max(int(stage.batch_size or 1), 1),
+        "batch_format": "pyarrow",
+        "num_cpus": res.cpus,
+        "udf_modifying_row_count": False,
+    }
+    if res.memory:
+        args["memory"] = res.memory
+    capacity = workers_that_fit(stage, nodes)
+    if stage.needs_actor:
+        if res.gpus:
+            args["num_gpus"] = res.gpus
+        args["fn"] = StageWorker
+        args["fn_constructor_kwargs"] = {"stage": stage}
+        args["compute"] = ray.data.ActorPoolStrategy(min_size=1, max_size=capacity)
+    else:
+        args["fn"] = apply_stage
+        args["fn_kwargs"] = {"stage": stage}
+    return args
+
+
+def workers_that_fit(stage: Stage, nodes: list[dict[str, Any]]) -> int:
+    """How many workers of ``stage`` the cluster can hold at once; ResourceError if none."""
+    res = stage.resources
+    need = {"CPU": res.cpus, "GPU": res.gpus, "memory": float(res.memory or 0)}
+    total = 0
+    for node in nodes:
+        have = node.get("Resources", {})
+        fits = [math.floor(have.get(k, 0.0) / v + 1e-9) for k, v in need.items() if v > 0]
+        total += min(fits) if fits else 64  # a stage that reserves nothing: cap the pool anyway
+    if total < 1:
+        cluster = {k: _total(nodes, k) for k in ("CPU", "GPU")}
+        hint = " (declare GPUs with ray.num_gpus for a local instance, or add GPU nodes)" if res.gpus else ""
+        raise ResourceError(
+            f"stage {stage.name} needs {res} per worker, which no node of the Ray cluster has "
+            f"(cluster: {cluster}){hint}; Ray would wait for it forever"
+        )
+    return total
+
+
+def num_blocks(n_tasks: int, cpus: float, pipeline: Pipeline) -> int:
+    """Blocks to split the tasks into: several per CPU, each at least one batch, at most 16 rows."""
+    biggest_batch = max([max(int(s.batch_size or 1), 1) for s in pipeline.stages] + [1])
+    per_block = math.ceil(n_tasks / max(cpus * BLOCKS_PER_CPU, 1))
+    per_block = max(min(per_block, MAX_ROWS_PER_BLOCK), biggest_batch, 1)
+    return max(math.ceil(n_tasks / per_block), 1)
+
+
+# -- the Ray instance --------------------------------------------------------------------
+
+
+@contextlib.contextmanager
+def ray_session(address: str | None, num_cpus: int | None, num_gpus: float | None) -> Iterator[None]:
+    """Use the Ray already initialized here, else join ``address`` or start a loopback-only instance.
+
+    Only what this function started is shut down.
+    """
+    import ray
+
+    if ray.is_initialized():
+        if address:
+            log.warning("Ray is already initialized in this process; ignoring address %s", address)
+        yield
+        return
+    os.environ.setdefault("RAY_USAGE_STATS_ENABLED", "0")
+    common: dict[str, Any] = {"logging_level": logging.WARNING, "configure_logging": True}
+    if address:
+        log.info("joining Ray cluster at %s", address)
+        ray.init(address=address, **common)
+    else:
+        # Without this Ray listens on every interface; a local instance serves only us.
+        os.environ["RAY_ENABLE_WINDOWS_OR_OSX_CLUSTER"] = "0"
+        log.info("starting a local Ray instance (cpus=%s, gpus=%s) on 127.0.0.1", num_cpus, num_gpus)
+        ray.init(
+            num_cpus=num_cpus,
+            num_gpus=num_gpus,
+            _node_ip_address="127.0.0.1",
+            include_dashboard=False,
+            **common,
+        )
+    try:
+        yield
+    finally:
+        ray.shutdown()
+
+
+@contextlib.contextmanager
+def _quiet_ray_data() -> Iterator[None]:
+    """Our own progress replaces Ray Data's bars and per-dataset log lines while we run."""
+    import ray
+
+    ctx = ray.data.DataContext.get_current()
+    saved_bars = ctx.enable_progress_bars
+    ray_data_log = logging.getLogger("ray.data")
+    saved_level = ray_data_log.level
+    ctx.enable_progress_bars = False
+    ray_data_log.setLevel(logging.WARNING)
+    try:
+        yield
+    finally:
+        ctx.enable_progress_bars = saved_bars
+        ray_data_log.setLevel(saved_level)
+
+
+def _alive_nodes() -> list[dict[str, Any]]:
+    import ray
+
+    return [n for n in ray.nodes() if n.get("Alive")]
+
+
+def _total(nodes: list[dict[str, Any]], resource: str) -> float:
+    return sum(n.get("Resources", {}).get(resource, 0.0) for n in nodes)

@@ -1,0 +1,341 @@
+"""``tubelet validate``: check a whole dataset folder, file by file and table against table.
+
+What is checked:
+
+- ``meta/info.json`` is present and its schema version is one this code reads;
+- every committed file exists and its schema equals its table's Arrow schema;
+- primary keys are unique across all shards of a table;
+- references resolve: tubelets, entities, events, instructions and reviews → videos;
+  entities, events and instruction regions/answers → tubelets (of the same video);
+- frames lie within their video (``0 ≤ frame_idx < n_frames``), boxes inside the frame,
+  mask RLEs decode to the frame size (a sample, or every mask with ``all_masks``) —
+  the row-level checks of ``schemas.validation``.
+
+Problems are data, never exceptions: only a folder that is not a readable dataset at
+all (no folder, a corrupt ledger) raises.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import duckdb
+import pyarrow as pa
+import pyarrow.parquet as pq
+
+from engine.dataset import Dataset
+from schemas.arrow import PRIMARY_KEYS, TABLE_SCHEMAS, empty_table
+from schemas.info import read_info
+from schemas.validation import validate_tables, validate_tubelets, validate_videos
+from schemas.version import SCHEMA_VERSION, parse_version
+
+#: Problems of one kind shown before they are counted (a systematic error repeats).
+MAX_EXAMPLES = 20
+
+
+_MORE = re.compile(r"^\.\.\. and (\d+) more")
+
+
+@dataclass
+class Problem:
+    """One thing wrong with a dataset: the table (or ``meta``) and what, naming the row.
+
+    A line that stands for several problems of one kind (``... and 12 more``) has
+    ``count`` > 1.
+    """
+
+    table: str
+    message: str
+
+    @property
+    def count(self) -> int:
+        more = _MORE.match(self.message)
+        return int(more.group(1)) if more else 1
+
+    def __str__(self) -> str:
+        return f"[{self.table}] {self.message}"
+
+
+@dataclass
+class ValidationReport:
+    """What ``validate_dataset`` checked and found."""
+
+    root: str
+    rows: dict[str, int] = field(default_factory=dict)  # rows checked per table
+    files: int = 0
+    problems: list[Problem] = field(default_factory=list)
+
+    @property
+    def ok(self) -> bool:
+        return not self.problems
+
+    def summary(self) -> str:
+        """One line: what was checked and how many problems."""
+        rows = sum(self.rows.values())
+        tables = sum(1 for n in self.rows.values() if n)
+        n = sum(p.count for p in self.problems)
+        verdict = "OK" if self.ok else f"{n} problem{'s' if n != 1 else ''}"
+        return f"validate {self.root}: {self.files} files, {rows} rows in {tables} tables: {verdict}"
+
+
+def validate_dataset(root: str | Path, *, all_masks: bool = False, mask_sample: int = 256) -> ValidationReport:
+    """Check the dataset at ``root``; returns every problem found.
+
+    Raises FileNotFoundError / ValueError only when ``root`` is not a readable dataset
+    (no such folder, a corrupt ledger entry).
+    """
+    dataset = Dataset(root)
+    entries = dataset.ledger()  # raises on a corrupt ledger: nothing else can be checked
+    report = ValidationReport(root=str(root))
+
+    dataset_version = _check_info(dataset, report)
+    tables: dict[str, pa.Table] = {}
+    for table in TABLE_SCHEMAS:
+        paths = []
+        for entry in entries:
+            if table not in entry.files:
+                continue
+            rel = str(entry.files[table]["path"])
+            path = dataset.root / rel
+            if not path.is_file():
+                report.problems.append(Problem(table, f"shard {entry.shard} names {rel}, which is missing"))
+                continue
+            paths.append(path)
+        good = [p for p in paths if _check_file_schema(dataset.root, table, p, dataset_version, report)]
+        report.files += len(paths)
+        if len(good) == len(paths):
+            tables[table] = dataset.read_table(table) if paths else empty_table(table)
+        else:
+            # Rows of a table whose files do not fit its schema cannot be checked further.
+            tables[table] = _read_conformed(good, table)
+        report.rows[table] = tables[table].num_rows
+        _check_ledger_rows(entries, table, dataset.root, report)
+
+    _check_rows(tables, report, all_masks=all_masks, mask_sample=mask_sample)
+    _check_references(tables, report)
+    return report
+
+
+# ---------------------------------------------------------------------------- meta
+
+
+def _check_info(dataset: Dataset, report: ValidationReport) -> tuple[int, int, int] | None:
+    """Problems with meta/info.json; returns the dataset's schema version when readable."""
+    try:
+        info = read_info(dataset.root / "meta" / "info.json")
+    except (OSError, ValueError) as error:  # SchemaVersionError is a ValueError
+        report.problems.append(Problem("meta", str(error)))
+        return None
+    try:
+        return parse_version(info.schema_version)
+    except ValueError as error:
+        report.problems.append(Problem("meta", f"info.json: {error}"))
+        return None
+
+
+def _check_ledger_rows(entries: list, table: str, root: Path, report: ValidationReport) -> None:
+    """Row counts a ledger entry records must be the rows its file holds."""
+    for entry in entries:
+        info = entry.files.get(table)
+        if not info:
+            continue
+        path = root / str(info["path"])
+        if not path.is_file():
+            continue
+        try:
+            rows = pq.ParquetFile(path).metadata.num_rows
+        except Exception:  # noqa: BLE001 - reported by the schema check already
+            continue
+        if int(info.get("rows", rows)) != rows:
+            report.problems.append(
+                Problem(table, f"shard {entry.shard}: ledger says {info['rows']} rows, {info['path']} holds {rows}")
+            )
+
+
+# ---------------------------------------------------------------------------- files
+
+
+def _check_file_schema(
+    root: Path, table: str, path: Path, dataset_version: tuple[int, int, int] | None, report: ValidationReport
+) -> bool:
+    """Whether ``path`` has ``table``'s schema; adds a problem per differing column if not.
+
+    A file written by an older minor version may lack columns added since (they read
+    as nulls); any other difference is a problem.
+    """
+    rel = path.relative_to(root).as_posix()
+    try:
+        found = pq.read_schema(path).remove_metadata()
+    except Exception as error:  # noqa: BLE001 - any unreadable file is a problem, not a crash
+        report.problems.append(Problem(table, f"{rel}: not a readable Parquet file: {error}"))
+        return False
+    expected = TABLE_SCHEMAS[table]
+    if found.equals(expected):
+        return True
+    older = dataset_version is not None and dataset_version < parse_version(SCHEMA_VERSION)
+    ok = True
+    for f in expected:
+        if f.name not in found.names:
+            if not (older and f.nullable):
+                report.problems.append(Problem(table, f"{rel}: column {f.name!r} is missing"))
+                ok = False
+            continue
+        got = found.field(f.name)
+        if not got.type.equals(f.type):
+            report.problems.append(Problem(table, f"{rel}: column {f.name!r} is {got.type}, expected {f.type}"))
+            ok = False
+        elif got.nullable != f.nullable:
+            want = "nullable" if f.nullable else "not null"
+            report.problems.append(Problem(table, f"{rel}: column {f.name!r} should be {want}"))
+            ok = False
+    for name in found.names:
+        if name not in expected.names:
+            report.problems.append(Problem(table, f"{rel}: unexpected column {name!r}"))
+            ok = False
+    if ok and found.names != [n for n in expected.names if n in found.names]:
+        report.problems.append(Problem(table, f"{rel}: columns are not in the schema's order"))
+        ok = False
+    return ok
+
+
+def _read_conformed(paths: list[Path], table: str) -> pa.Table:
+    schema = TABLE_SCHEMAS[table]
+    parts = []
+    for p in paths:
+        data = pq.read_table(p)
+        cols = [data.column(f.name) if f.name in data.column_names else pa.nulls(data.num_rows, f.type) for f in schema]
+        parts.append(pa.Table.from_arrays(cols, schema=schema))
+    return pa.concat_tables(parts) if parts else empty_table(table)
+
+
+# ---------------------------------------------------------------------------- rows
+
+
+def _check_rows(tables: dict[str, pa.Table], report: ValidationReport, *, all_masks: bool, mask_sample: int) -> None:
+    """Row-level checks (schemas.validation): ids, frames, boxes, masks, summaries."""
+    videos = tables["videos"]
+    for message in validate_videos(videos, max_examples=MAX_EXAMPLES):
+        report.problems.append(Problem("videos", message))
+    for message in validate_tubelets(
+        tables["tubelets"],
+        videos,
+        check_masks="all" if all_masks else "sample",
+        mask_sample=mask_sample,
+        max_examples=MAX_EXAMPLES,
+    ):
+        report.problems.append(Problem("tubelets", message))
+    for table, data in tables.items():
+        if table in ("videos", "tubelets") or not PRIMARY_KEYS.get(table):
+            continue
+        for message in validate_tables({table: data}, max_examples=MAX_EXAMPLES):
+            report.problems.append(Problem(table, message))
+
+
+# Each query returns (id, message) rows for one kind of broken reference or range.
+_REFERENCE_CHECKS: list[tuple[str, str]] = [
+    (
+        "entities",
+        """SELECT e.entity_id, 'video ' || to_json(e.video_id) || ' is not in the videos table'
+           FROM entities e ANTI JOIN videos v USING (video_id)""",
+    ),
+    (
+        "entities",
+        """SELECT e.entity_id, 'tubelet ' || to_json(e.tubelet_id) || ' is not in the tubelets table'
+           FROM entities e ANTI JOIN tubelets t USING (tubelet_id)""",
+    ),
+    (
+        "entities",
+        """SELECT e.entity_id, 'tubelet ' || to_json(e.tubelet_id) || ' belongs to video '
+                  || to_json(t.video_id) || ', not ' || to_json(e.video_id)
+           FROM entities e JOIN tubelets t USING (tubelet_id) WHERE t.video_id <> e.video_id""",
+    ),
+    (
+        "events",
+        """SELECT e.event_id, 'video ' || to_json(e.video_id) || ' is not in the videos table'
+           FROM events e ANTI JOIN videos v USING (video_id)""",
+    ),
+    (
+        "events",
+        """WITH refs AS (SELECT event_id, video_id, unnest(tubelet_ids) AS tubelet_id FROM events)
+           SELECT r.event_id, 'tubelet ' || to_json(r.tubelet_id) || ' is not in the tubelets table'
+           FROM refs r ANTI JOIN tubelets t USING (tubelet_id)""",
+    ),
+    (
+        "events",
+        """WITH refs AS (SELECT event_id, video_id, unnest(tubelet_ids) AS tubelet_id FROM events)
+           SELECT r.event_id, 'tubelet ' || to_json(r.tubelet_id) || ' belongs to video '
+                  || to_json(t.video_id) || ', not ' || to_json(r.video_id)
+           FROM refs r JOIN tubelets t USING (tubelet_id) WHERE t.video_id <> r.video_id""",
+    ),
+    (
+        "events",
+        """SELECT e.event_id, 'frames ' || e.start_frame || '..' || e.end_frame
+                  || ' are not within the video''s 0..' || (v.n_frames - 1)
+           FROM events e JOIN videos v USING (video_id)
+           WHERE e.start_frame < 0 OR e.end_frame >= v.n_frames OR e.start_frame > e.end_frame""",
+    ),
+    (
+        "events",
+        """SELECT e.event_id, 'span ' || e.start_s || '..' || e.end_s || ' s is not a time span'
+           FROM events e WHERE NOT (e.start_s >= 0 AND e.start_s <= e.end_s)""",
+    ),
+    (
+        "instructions",
+        """SELECT i.instruction_id, 'video ' || to_json(i.video_id) || ' is not in the videos table'
+           FROM instructions i ANTI JOIN videos v USING (video_id)""",
+    ),
+    (
+        "instructions",
+        """WITH refs AS (
+               SELECT instruction_id, unnest(regions).tubelet_id AS tubelet_id FROM instructions
+               UNION ALL
+               SELECT instruction_id, unnest(answer.tubelet_ids) FROM instructions)
+           SELECT DISTINCT r.instruction_id, 'tubelet ' || to_json(r.tubelet_id) || ' is not in the tubelets table'
+           FROM refs r ANTI JOIN tubelets t USING (tubelet_id)""",
+    ),
+    (
+        "instructions",
+        """WITH f AS (
+               SELECT instruction_id, video_id, unnest(r.frame_idx) AS frame_idx
+               FROM (SELECT instruction_id, video_id, unnest(regions) AS r FROM instructions)
+               UNION ALL
+               SELECT instruction_id, video_id, b.frame_idx
+               FROM (SELECT instruction_id, video_id, unnest(answer.boxes) AS b FROM instructions))
+           SELECT DISTINCT f.instruction_id, 'frame ' || f.frame_idx || ' is not within the video''s 0..' || (v.n_frames - 1)
+           FROM f JOIN videos v USING (video_id) WHERE f.frame_idx < 0 OR f.frame_idx >= v.n_frames""",
+    ),
+    (
+        "instructions",
+        """WITH b AS (SELECT instruction_id, video_id, unnest(answer.boxes) AS b FROM instructions)
+           SELECT b.instruction_id, 'answer box ' || to_json(b.b.box_xyxy) || ' at frame ' || b.b.frame_idx
+                  || ' is outside the ' || v.width || 'x' || v.height || ' frame'
+           FROM b JOIN videos v USING (video_id)
+           WHERE NOT (b.b.box_xyxy[1] >= 0 AND b.b.box_xyxy[2] >= 0 AND b.b.box_xyxy[1] < b.b.box_xyxy[3]
+                  AND b.b.box_xyxy[2] < b.b.box_xyxy[4] AND b.b.box_xyxy[3] <= v.width AND b.b.box_xyxy[4] <= v.height)""",
+    ),
+    (
+        "reviews",
+        """SELECT r.review_id, 'video ' || to_json(r.video_id) || ' is not in the videos table'
+           FROM reviews r ANTI JOIN videos v USING (video_id)""",
+    ),
+]
+
+
+def _check_references(tables: dict[str, pa.Table], report: ValidationReport) -> None:
+    """Cross-table checks, in SQL over the loaded tables (fast on millions of rows)."""
+    con = duckdb.connect()
+    try:
+        for name, data in tables.items():
+            con.register(name, data)
+        for table, sql in _REFERENCE_CHECKS:
+            if tables[table].num_rows == 0:
+                continue
+            rows = con.execute(sql).fetchall()
+            for row_id, message in rows[:MAX_EXAMPLES]:
+                report.problems.append(Problem(table, f"{PRIMARY_KEYS[table]} {row_id!r}: {message}"))
+            if len(rows) > MAX_EXAMPLES:
+                report.problems.append(Problem(table, f"... and {len(rows) - MAX_EXAMPLES} more like the above"))
+    finally:
+        con.close()

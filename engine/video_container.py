@@ -1,0 +1,112 @@
+"""What the container says about a video file, read without decoding pixels.
+
+decord decodes but does not name the codec nor say how many frames the container's
+index lists; PyAV (FFmpeg's demuxer) does both, and lets us find where a file that
+was cut short ends. Everything here reads headers or packets, never pixels.
+"""
+
+from __future__ import annotations
+
+import struct
+from dataclasses import dataclass
+from pathlib import Path
+
+#: FFmpeg demuxers that read still images, not videos (a .jpg renamed to .mp4).
+_STILL_IMAGE_FORMATS = {"image2", "image2pipe"}
+
+
+class ContainerError(Exception):
+    """The file is not a container FFmpeg can read, or holds no video stream."""
+
+
+@dataclass(frozen=True)
+class ContainerInfo:
+    """The first video stream of a container, as its headers describe it."""
+
+    format: str  # FFmpeg demuxer name, e.g. "mov,mp4,m4a,3gp,3g2,mj2"
+    codec: str  # FFmpeg codec name, e.g. "h264", "hevc", "mpeg4", "vp9", "av1"
+    width: int
+    height: int
+    listed_frames: int  # frames the index lists; 0 when the container does not say
+
+    @property
+    def is_still_image(self) -> bool:
+        return self.format in _STILL_IMAGE_FORMATS or self.format.endswith("_pipe")
+
+
+def inspect(path: Path) -> ContainerInfo:
+    """Read the container's headers (no decoding); raise ``ContainerError`` if unreadable."""
+    import av
+
+    try:
+        with av.open(str(path)) as container:
+            if not container.streams.video:
+                raise ContainerError("the file has no video stream")
+            stream = container.streams.video[0]
+            ctx = stream.codec_context
+            return ContainerInfo(container.format.name, ctx.name, ctx.width, ctx.height, int(stream.frames or 0))
+    except av.FFmpegError as error:
+        raise ContainerError(f"no video container could be read ({error.strerror or error})") from None
+
+
+def first_incomplete_packet(path: Path) -> int | None:
+    """Index (decode order) of the first video packet the file does not hold in full.
+
+    None when every packet the demuxer reaches is whole and the index lists no more.
+    FFmpeg flags a packet cut off by the end of the file as corrupt.
+    """
+    import av
+
+    try:
+        container = av.open(str(path))
+    except av.FFmpegError:
+        return None
+    with container:
+        stream = container.streams.video[0]
+        listed = int(stream.frames or 0)
+        complete = 0
+        try:
+            for packet in container.demux(stream):
+                if packet.size == 0:  # the flush packet at the end
+                    continue
+                if packet.is_corrupt:
+                    return complete
+                complete += 1
+        except av.FFmpegError:
+            return complete
+    return complete if listed and complete < listed else None
+
+
+def mp4_cut(path: Path) -> str | None:
+    """Say how an ISO-BMFF (mp4/mov) file was cut short; None if it is not one or is whole.
+
+    Walks the top-level boxes: a file cut while it was written often lacks its index
+    (``moov``, written last by default) or ends inside a box.
+    """
+    size = path.stat().st_size
+    boxes: list[str] = []
+    with open(path, "rb") as f:
+        head = f.read(8)
+        if len(head) < 8 or head[4:8] != b"ftyp":
+            return None
+        pos = 0
+        while pos + 8 <= size:
+            f.seek(pos)
+            box_size, kind = struct.unpack(">I4s", f.read(8))
+            name = kind.decode("latin-1")
+            if box_size == 1:
+                box_size = struct.unpack(">Q", f.read(8))[0]
+            elif box_size == 0:  # runs to the end of the file
+                box_size = size - pos
+            if box_size < 8:
+                return None  # not a box structure we understand: let the caller say "not a video"
+            if pos + box_size > size:
+                cut = f"the file ends inside its '{name}' box ({size - pos} of {box_size} bytes present)"
+                if "moov" not in boxes and name != "moov":
+                    cut += " and has no index ('moov' box)"
+                return cut
+            boxes.append(name)
+            pos += box_size
+    if "moov" not in boxes:
+        return "the mp4 has no index ('moov' box): the file was cut off before it was finished"
+    return None

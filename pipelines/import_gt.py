@@ -1,0 +1,42 @@
+"""import: probe each video, then turn its existing ground truth (DAVIS, MOT) into tubelets.
+
+Every video of the manifest needs ``annotations: {format, path, categories}``; a video
+without them, or whose annotation cannot be read, becomes a reject.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from pydantic import BaseModel, ConfigDict, ValidationError
+
+from annotators.importers.stage import ImportAnnotations
+from engine.pipeline import Pipeline
+from engine.probe import ProbeVideo
+
+
+class ImportParams(BaseModel):
+    """Parameters of the import pipeline."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    decode_check: bool = True  # decode first and last frame to catch truncated files
+
+
+def build(params: dict[str, Any]) -> Pipeline:
+    """The import pipeline: ``ProbeVideo`` → ``ImportAnnotations``.
+
+    Raises ValueError naming a bad parameter.
+    """
+    try:
+        p = ImportParams.model_validate(params)
+    except ValidationError as error:
+        problems = "; ".join(
+            f"{'.'.join(str(part) for part in e['loc']) or '<params>'}: {e['msg']}" for e in error.errors()
+        )
+        raise ValueError(f"import: bad params: {problems}") from None
+    return Pipeline(
+        name="import",
+        stages=[ProbeVideo(decode_check=p.decode_check), ImportAnnotations()],
+        params=p.model_dump(),
+    )

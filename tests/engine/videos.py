@@ -1,0 +1,53 @@
+"""Tiny videos and image folders made inside tests (never copied from the assets)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+from PIL import Image
+
+
+def frame_pattern(i: int, width: int, height: int) -> np.ndarray:
+    """An RGB frame that says its own index: red level 8*i and a bar i pixels wide."""
+    rng = np.random.default_rng(i)
+    img = rng.integers(0, 40, size=(height, width, 3), dtype=np.uint8)  # texture: bigger packets
+    img[:, :, 0] = min(8 * i, 255)
+    img[: height // 2, : i % width, 1] = 255
+    return img
+
+
+def make_mp4(
+    path: Path, n: int = 48, fps: int = 30, width: int = 96, height: int = 64, faststart: bool = False
+) -> Path:
+    """Encode ``n`` frames as H.264 mp4 with PyAV; ``faststart`` puts the index (moov) first."""
+    import av
+
+    options = {"movflags": "faststart"} if faststart else {}
+    with av.open(str(path), "w", options=options) as container:
+        stream = container.add_stream("libx264", rate=fps)
+        stream.width, stream.height, stream.pix_fmt = width, height, "yuv420p"
+        stream.codec_context.gop_size = 12  # a key frame every 12 frames, so seeks are real
+        for i in range(n):
+            frame = av.VideoFrame.from_ndarray(frame_pattern(i, width, height), format="rgb24")
+            for packet in stream.encode(frame):
+                container.mux(packet)
+        for packet in stream.encode():
+            container.mux(packet)
+    return path
+
+
+def make_folder(path: Path, n: int = 6, width: int = 40, height: int = 30, suffix: str = ".png") -> Path:
+    """Write ``n`` frames named 1..n without zero padding (natural order matters)."""
+    path.mkdir(parents=True, exist_ok=True)
+    for i in range(n):
+        Image.fromarray(frame_pattern(i, width, height)).save(path / f"frame_{i + 1}{suffix}")
+    return path
+
+
+def cut(src: Path, dst: Path, fraction: float | None = None, drop_bytes: int | None = None) -> Path:
+    """Copy the first part of ``src``: a ``fraction`` of it, or all but ``drop_bytes``."""
+    data = src.read_bytes()
+    keep = int(len(data) * fraction) if fraction is not None else len(data) - int(drop_bytes or 0)
+    dst.write_bytes(data[:keep])
+    return dst
