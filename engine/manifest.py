@@ -214,35 +214,37 @@ def _check_lists(name: str, root: yaml.Node | None, config: RunConfig, overridde
 def _describe_errors(
     name: str, root: yaml.Node | None, data: dict[str, Any], error: ValidationError, overridden: dict[Loc, str]
 ) -> list[str]:
-    problems: list[str] = []
-    seen: set[str] = set()
+    problems: dict[str, int] = {}  # message -> line, for ordering as in the file
     for err in error.errors():
         loc = _strip_union_tag(tuple(err["loc"]), data)
         if loc is None:
             continue  # the error of the union member this entry is not
-        message = _message(err, loc)
-        line = f"{_where(name, root, loc, overridden)}: {_format_loc(loc)}: {message}"
-        if line not in seen:
-            seen.add(line)
-            problems.append(line)
-    return problems or [f"{name}: {error}"]
+        message = _message(err, loc, data)
+        where = _where(name, root, loc, overridden)
+        problems.setdefault(f"{where}: {_format_loc(loc)}: {message}", _line_of(root, loc))
+    return sorted(problems, key=problems.__getitem__) or [f"{name}: {error}"]
 
 
 def _strip_union_tag(loc: Loc, data: dict[str, Any]) -> Loc | None:
     """``videos[i]`` is ``VideoEntry | VideoList``: keep the errors of the one it means to be."""
     if len(loc) >= 3 and loc[0] == "videos" and isinstance(loc[1], int) and loc[2] in ("VideoEntry", "VideoList"):
-        entry = (data.get("videos") or [None] * (loc[1] + 1))[loc[1]]
-        meant = "VideoList" if isinstance(entry, dict) and "path" in entry and "uri" not in entry else "VideoEntry"
-        if loc[2] != meant:
+        if loc[2] != _meant_member(data, loc[1]):
             return None
         return loc[:2] + loc[3:]
     return loc
 
 
-def _message(err: dict[str, Any], loc: Loc) -> str:
+def _meant_member(data: dict[str, Any], index: int) -> str:
+    """A video entry with ``path`` and no ``uri`` is a list file; anything else a video."""
+    videos = data.get("videos")
+    entry = videos[index] if isinstance(videos, list) and index < len(videos) else None
+    return "VideoList" if isinstance(entry, dict) and "path" in entry and "uri" not in entry else "VideoEntry"
+
+
+def _message(err: dict[str, Any], loc: Loc, data: dict[str, Any] | None = None) -> str:
     kind = err["type"]
     if kind == "extra_forbidden":
-        allowed = _fields_at(loc[:-1])
+        allowed = _fields_at(loc[:-1], data or {})
         key = str(loc[-1])
         if not allowed:
             return "unknown key"
@@ -254,11 +256,13 @@ def _message(err: dict[str, Any], loc: Loc) -> str:
     return str(err["msg"])
 
 
-def _fields_at(loc: Loc) -> list[str]:
+def _fields_at(loc: Loc, data: dict[str, Any]) -> list[str]:
     """Names of the fields the model at ``loc`` accepts (for 'unknown key' hints)."""
     model: Any = RunConfig
-    for part in loc:
+    for i, part in enumerate(loc):
         if isinstance(part, int):
+            if loc[:i] == ("videos",):
+                model = VideoList if _meant_member(data, part) == "VideoList" else VideoEntry
             continue
         if not (isinstance(model, type) and issubclass(model, BaseModel)) or part not in model.model_fields:
             return []

@@ -14,6 +14,7 @@ import yaml
 from engine.config import RunConfig
 from engine.ledger import manifest_key, row_counts, read_entries
 from engine.logs import RunLogging
+from engine.manifest import expand_videos
 from engine.pipeline import Pipeline
 from engine.progress import Progress
 from engine.runners import make_runner
@@ -70,8 +71,6 @@ def run_manifest(
     ``runner`` ("ray"/"inline") and ``address`` override the manifest. Safe to re-run
     after a crash or a kill: committed videos are skipped, orphans removed.
     """
-    from engine.manifest import expand_videos  # the manifest loader imports the CLI's world
-
     started = time.monotonic()
     out = output_dir(config)
     runner_name = runner or config.runner

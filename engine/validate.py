@@ -49,6 +49,12 @@ class Problem:
     table: str
     message: str
 
+    def __post_init__(self) -> None:
+        # schemas.validation names the table itself at times: "[tubelets] tubelets: ..." reads badly
+        prefix = f"{self.table}: "
+        if self.message.startswith(prefix):
+            self.message = self.message[len(prefix):]
+
     @property
     def count(self) -> int:
         more = _MORE.match(self.message)
@@ -105,11 +111,8 @@ def validate_dataset(root: str | Path, *, all_masks: bool = False, mask_sample: 
             paths.append(path)
         good = [p for p in paths if _check_file_schema(dataset.root, table, p, dataset_version, report)]
         report.files += len(paths)
-        if len(good) == len(paths):
-            tables[table] = dataset.read_table(table) if paths else empty_table(table)
-        else:
-            # Rows of a table whose files do not fit its schema cannot be checked further.
-            tables[table] = _read_conformed(good, table)
+        # Only files that fit the schema are read: the rows of the others cannot be checked.
+        tables[table] = _read_conformed(good, table)
         report.rows[table] = tables[table].num_rows
         _check_ledger_rows(entries, table, dataset.root, report)
 
@@ -201,6 +204,7 @@ def _check_file_schema(
 
 
 def _read_conformed(paths: list[Path], table: str) -> pa.Table:
+    """The rows of ``paths`` in the current schema (columns an older file lacks are nulls)."""
     schema = TABLE_SCHEMAS[table]
     parts = []
     for p in paths:
@@ -312,8 +316,18 @@ _REFERENCE_CHECKS: list[tuple[str, str]] = [
            SELECT b.instruction_id, 'answer box ' || to_json(b.b.box_xyxy) || ' at frame ' || b.b.frame_idx
                   || ' is outside the ' || v.width || 'x' || v.height || ' frame'
            FROM b JOIN videos v USING (video_id)
-           WHERE NOT (b.b.box_xyxy[1] >= 0 AND b.b.box_xyxy[2] >= 0 AND b.b.box_xyxy[1] < b.b.box_xyxy[3]
-                  AND b.b.box_xyxy[2] < b.b.box_xyxy[4] AND b.b.box_xyxy[3] <= v.width AND b.b.box_xyxy[4] <= v.height)""",
+           WHERE NOT coalesce(len(b.b.box_xyxy) = 4 AND b.b.box_xyxy[1] >= 0 AND b.b.box_xyxy[2] >= 0
+                  AND b.b.box_xyxy[1] < b.b.box_xyxy[3] AND b.b.box_xyxy[2] < b.b.box_xyxy[4]
+                  AND b.b.box_xyxy[3] <= v.width AND b.b.box_xyxy[4] <= v.height, false)""",
+    ),
+    (
+        "instructions",
+        """SELECT i.instruction_id, 'answer span ' || to_json(i.answer.span_s) || ' is not within the video''s '
+                  || v.duration_s || ' s'
+           FROM instructions i JOIN videos v USING (video_id)
+           WHERE i.answer.span_s IS NOT NULL AND NOT coalesce(len(i.answer.span_s) = 2
+                 AND 0 <= i.answer.span_s[1] AND i.answer.span_s[1] <= i.answer.span_s[2]
+                 AND i.answer.span_s[2] <= v.duration_s + 1.0 / v.fps, false)""",
     ),
     (
         "reviews",

@@ -74,12 +74,13 @@ def sample_indices(
 ) -> list[int]:
     """Frame indices whose start times are nearest to a uniform time grid.
 
-    The window is ``[start_s, end_s)`` (``end_s=None``: to the end, one frame past the
-    last timestamp). The grid is ``start_s + k / fps`` inside the window; ``fps=None``
-    takes every frame of the window. When that gives more than ``max_frames`` points,
-    ``max_frames`` points are spread evenly over the whole window instead (a lower
-    rate, same coverage). Only frames that start inside the window are candidates.
-    Returns sorted absolute indices without duplicates.
+    The window is ``[start_s, end_s)``, clipped to the video (which ends one frame
+    after the last timestamp). The grid is ``start_s + k / fps`` inside the window;
+    ``fps=None`` takes every frame of the window. When that gives more than
+    ``max_frames`` points, ``max_frames`` points are spread evenly over the whole
+    window instead (a lower rate, same coverage). Only frames that start inside the
+    window are candidates; ties go to the earlier frame. Returns sorted absolute
+    indices without duplicates.
     """
     if fps is not None and fps <= 0:
         raise ValueError(f"fps must be positive, got {fps}")
@@ -90,9 +91,9 @@ def sample_indices(
     ts = np.asarray(timestamps, dtype=np.float64)
     if len(ts) == 0:
         return []
-    if end_s is None:
-        step = float(np.median(np.diff(ts))) if len(ts) > 1 else 1.0
-        end_s = float(ts[-1]) + step
+    # the video ends one (typical) frame after the last start time
+    video_end = float(ts[-1]) + (float(np.median(np.diff(ts))) if len(ts) > 1 else 1.0)
+    end_s = video_end if end_s is None else min(end_s, video_end)
     eps = 1e-6  # timestamps are rounded to microseconds
     lo = int(np.searchsorted(ts, start_s - eps, side="left"))
     hi = int(np.searchsorted(ts, end_s - eps, side="left"))
@@ -111,7 +112,6 @@ def sample_indices(
         nearest = np.zeros(len(grid), dtype=np.int64)
     else:
         before, after = candidates[pos - 1], candidates[pos]
-        # ties go to the earlier frame
         nearest = np.where(np.abs(grid - before) <= np.abs(after - grid), pos - 1, pos)
     return [int(i) + lo for i in np.unique(nearest)]
 
@@ -257,6 +257,7 @@ class _FileSource:
         if path.stat().st_size == 0:
             raise VideoError(uri, "empty", "zero-byte file")
         self._decoders: dict[Size | None, Any] | None = {}
+        self._resize_after: set[Size] = set()
         self._first = self._decoder(size)  # any decoder gives frame count and timestamps
         self.n_frames = len(self._first)
         if self.n_frames == 0:
@@ -330,10 +331,19 @@ class _FileSource:
 
     def decode(self, indices: list[int], size: Size | None) -> np.ndarray:
         decord = _decord()
+        if size in self._resize_after:
+            return _resize(self.decode(indices, None), size)
         decoder = self._decoder(size)
         try:
             return decoder.get_batch(indices).asnumpy()
         except decord.DECORDError as error:
+            if size is not None and "DECORDArrayCopyFromTo" in str(error):
+                # decord's scaler emits the wrong width for some sizes (e.g. 48 or 24 px
+                # wide): decode at native size and resize afterwards for this size.
+                assert self._decoders is not None
+                self._decoders.pop(size, None)
+                self._resize_after.add(size)
+                return self.decode(indices, size)
             raise self._locate_failure(indices, size, error) from None
 
     def _locate_failure(self, indices: list[int], size: Size | None, error: Exception) -> VideoError:
@@ -395,12 +405,19 @@ class _FolderSource:
             with Image.open(self.files[idx]) as image:
                 return image.size
         except (OSError, UnidentifiedImageError) as error:
-            raise VideoError(self.uri, "corrupt", f"frame {idx} ({self.files[idx].name}) is not an image: {error}") from None
+            name = self.files[idx].name
+            raise VideoError(self.uri, "corrupt", f"frame {idx} ({name}) is not an image: {error}") from None
 
     def meta(self) -> VideoMeta:
         suffixes = sorted({"jpeg" if p.suffix.lower() in (".jpg", ".jpeg") else "png" for p in self.files})
         return VideoMeta(
-            self.fps, self.n_frames, self.n_frames / self.fps, self.width, self.height, "+".join(suffixes), "manifest"
+            fps=self.fps,
+            n_frames=self.n_frames,
+            duration_s=self.n_frames / self.fps,
+            width=self.width,
+            height=self.height,
+            codec="+".join(suffixes),
+            fps_source="manifest",
         )
 
     def timestamps(self) -> np.ndarray:
@@ -467,6 +484,15 @@ def _check_size(size: Size | None) -> Size | None:
     if w <= 0 or h <= 0:
         raise ValueError(f"size must be (width, height) in positive pixels, got {size}")
     return (w, h)
+
+
+def _resize(frames: np.ndarray, size: Size) -> np.ndarray:
+    from PIL import Image
+
+    out = np.empty((len(frames), size[1], size[0], 3), dtype=np.uint8)
+    for k, frame in enumerate(frames):
+        out[k] = np.asarray(Image.fromarray(frame).resize(size, Image.Resampling.BILINEAR))
+    return out
 
 
 def _natural_key(name: str) -> list[Any]:

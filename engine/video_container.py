@@ -13,6 +13,8 @@ from pathlib import Path
 
 #: FFmpeg demuxers that read still images, not videos (a .jpg renamed to .mp4).
 _STILL_IMAGE_FORMATS = {"image2", "image2pipe"}
+#: Boxes an ISO-BMFF file starts with (old QuickTime files may lack 'ftyp').
+_FIRST_BOXES = {b"ftyp", b"moov", b"mdat", b"wide", b"free", b"skip"}
 
 
 class ContainerError(Exception):
@@ -87,7 +89,7 @@ def mp4_cut(path: Path) -> str | None:
     boxes: list[str] = []
     with open(path, "rb") as f:
         head = f.read(8)
-        if len(head) < 8 or head[4:8] != b"ftyp":
+        if len(head) < 8 or head[4:8] not in _FIRST_BOXES:
             return None
         pos = 0
         while pos + 8 <= size:

@@ -23,8 +23,12 @@ from schemas.records import (
     VideoRecord,
 )
 
-_box = pa.list_(pa.float64(), 4)
-_rle = pa.struct([("size", pa.list_(pa.int32(), 2)), ("counts", pa.string())])
+# Boxes ([x1, y1, x2, y2]), RLE sizes ([h, w]) and spans ([start_s, end_s]) are plain
+# lists, not fixed-size lists: Arrow's Parquet reader/writer cannot round-trip a null
+# fixed-size list (apache/arrow#35692, #24425), and amodal_xyxy, mask_rle and span_s
+# are nullable. schemas.validation checks that boxes have 4 numbers and masks 2 sizes.
+_box = pa.list_(pa.float64())
+_rle = pa.struct([("size", pa.list_(pa.int32())), ("counts", pa.string())])
 
 FRAME_TYPE = pa.struct(
     [
@@ -124,7 +128,7 @@ INSTRUCTIONS = pa.schema(
             pa.struct(
                 [
                     ("text", pa.string()),
-                    ("span_s", pa.list_(pa.float64(), 2)),
+                    ("span_s", pa.list_(pa.float64())),
                     ("boxes", pa.list_(_box_at)),
                     ("tubelet_ids", pa.list_(pa.string())),
                 ]

@@ -41,13 +41,16 @@ def clip_box(box: BoxLike, width: float, height: float) -> np.ndarray:
     return np.clip(b, 0.0, limits)
 
 
-def box_area(box: BoxLike) -> np.ndarray:
-    """Area of each box; zero for empty or inverted boxes."""
-    b = _boxes(box)
+def _area(b: np.ndarray) -> np.ndarray:
     return np.clip(b[..., 2] - b[..., 0], 0, None) * np.clip(b[..., 3] - b[..., 1], 0, None)
 
 
-def box_iou(a: BoxLike, b: BoxLike) -> np.ndarray:
+def box_area(box: BoxLike) -> np.ndarray:
+    """Area of each box; zero for empty or inverted boxes."""
+    return _area(_boxes(box))
+
+
+def box_iou(a: BoxLike, b: BoxLike) -> np.ndarray | float:
     """IoU of two boxes (a scalar), or the pairwise matrix ``(len(a), len(b))``.
 
     The IoU of two empty boxes is 0.
@@ -58,9 +61,9 @@ def box_iou(a: BoxLike, b: BoxLike) -> np.ndarray:
     iw = np.clip(np.minimum(a2[..., 2], b2[..., 2]) - np.maximum(a2[..., 0], b2[..., 0]), 0, None)
     ih = np.clip(np.minimum(a2[..., 3], b2[..., 3]) - np.maximum(a2[..., 1], b2[..., 1]), 0, None)
     inter = iw * ih
-    union = box_area(a2) + box_area(b2) - inter
+    union = _area(a2) + _area(b2) - inter
     iou = np.divide(inter, union, out=np.zeros_like(inter), where=union > 0)
-    return iou[0, 0] if single else iou
+    return float(iou[0, 0]) if single else iou
 
 
 def box_is_valid(box: BoxLike) -> np.ndarray:

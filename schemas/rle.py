@@ -12,6 +12,7 @@ memory for a too-short ``counts``.
 
 from __future__ import annotations
 
+import warnings
 from collections.abc import Sequence
 from typing import Any
 
@@ -129,7 +130,10 @@ def decode_rle(rle: RLE) -> np.ndarray:
     h, w = rle_size(rle)
     if h == 0 or w == 0:
         return np.zeros((h, w), dtype=bool)
-    return _coco.decode(_to_coco(rle)).astype(bool)
+    with warnings.catch_warnings():
+        # pycocotools' mask wrapper predates numpy 2's __array__(copy=) protocol
+        warnings.simplefilter("ignore", DeprecationWarning)
+        return _coco.decode(_to_coco(rle)).astype(bool)
 
 
 def rle_area(rle: RLE) -> int:

@@ -71,22 +71,25 @@ def _np(arr: pa.Array, fill: Any) -> tuple[np.ndarray, np.ndarray]:
     return arr.to_numpy(zero_copy_only=False), nulls
 
 
-def _fixed(arr: pa.Array, n: int) -> tuple[np.ndarray, np.ndarray]:
-    """A fixed-size-list column as an ``(len, n)`` float array (NaN where null) and nulls."""
+def _fixed(arr: pa.Array, n: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """A list column of ``n`` numbers per row as a ``(len, n)`` float array.
+
+    Returns the values (NaN where null or of the wrong length), the null mask, and the
+    lengths (``n`` for fixed-size lists; -1 where null).
+    """
     nulls = arr.is_null().to_numpy(zero_copy_only=False)
-    if isinstance(arr, pa.ListArray):  # tolerate a variable-size list of the right length
-        lengths, _ = _np(pc.list_value_length(arr), n)
-        bad = ~nulls & (lengths != n)
-        values = np.full((len(arr), n), np.nan)
-        ok = ~nulls & ~bad
-        if ok.any():
-            flat = pc.list_flatten(arr.filter(pa.array(ok)))
-            values[ok] = flat.cast(pa.float64()).to_numpy(zero_copy_only=False).reshape(-1, n)
-        return values, nulls | bad
-    child = arr.values.slice(arr.offset * n, len(arr) * n).cast(pa.float64())
-    values = child.to_numpy(zero_copy_only=False).reshape(-1, n).astype(np.float64)
-    values[nulls] = np.nan
-    return values, nulls
+    if pa.types.is_fixed_size_list(arr.type):
+        child = arr.values.slice(arr.offset * n, len(arr) * n).cast(pa.float64())
+        values = child.to_numpy(zero_copy_only=False).reshape(-1, n).astype(np.float64)
+        values[nulls] = np.nan
+        return values, nulls, np.where(nulls, -1, n)
+    lengths = _np(pc.list_value_length(arr), -1)[0].astype(np.int64)
+    values = np.full((len(arr), n), np.nan)
+    ok = ~nulls & (lengths == n)
+    if ok.any():
+        flat = pc.list_flatten(arr.filter(pa.array(ok)))
+        values[ok] = flat.cast(pa.float64()).to_numpy(zero_copy_only=False).reshape(-1, n)
+    return values, nulls, lengths
 
 
 def _column(batch: pa.RecordBatch | pa.Table, name: str) -> pa.Array | None:
@@ -125,28 +128,49 @@ def _check_video_batch(report: _Report, batch: pa.RecordBatch, start: int) -> No
             report.add(f"videos without a {name} column", f"videos: no {name} column")
             continue
         values, nulls = _np(col, "")
-        report.add_many(f"empty videos.{name}", nulls | (values == ""), lambda i, n=name: f"{label(i)}: {n} is empty")
+        report.add_many(
+            f"empty videos.{name}",
+            nulls | (values == ""),
+            lambda i,
+            n=name: f"{label(i)}: {n} is empty",
+        )
 
-    fps_col, nf_col = _column(batch, "fps"), _column(batch, "n_frames")
-    for name, col in (("fps", fps_col), ("duration_s", _column(batch, "duration_s"))):
+    for name in ("fps", "duration_s"):
+        col = _column(batch, name)
         if col is None:
             report.add(f"videos without a {name} column", f"videos: no {name} column")
             continue
         v, nulls = _np(col, math.nan)
         bad = nulls | ~np.isfinite(v) | (v <= 0)
-        report.add_many(f"non-positive videos.{name}", bad, lambda i, n=name, v=v: f"{label(i)}: {n} = {v[i]:g} is not a positive number")
+        report.add_many(
+            f"non-positive videos.{name}",
+            bad,
+            lambda i,
+            n=name,
+            v=v: f"{label(i)}: {n} = {v[i]:g} is not a positive number",
+        )
     for name in ("n_frames", "width", "height"):
         col = _column(batch, name)
         if col is None:
             report.add(f"videos without a {name} column", f"videos: no {name} column")
             continue
         v, nulls = _np(col, 0)
-        report.add_many(f"non-positive videos.{name}", nulls | (v <= 0), lambda i, n=name, v=v: f"{label(i)}: {n} = {v[i]} is not positive")
+        report.add_many(
+            f"non-positive videos.{name}",
+            nulls | (v <= 0),
+            lambda i,
+            n=name,
+            v=v: f"{label(i)}: {n} = {v[i]} is not positive",
+        )
     src = _column(batch, "fps_source")
     if src is not None:
         values, nulls = _np(src, "")
         bad = ~np.isin(values.astype(object), _FPS_SOURCES)
-        report.add_many("unknown videos.fps_source", bad, lambda i: f"{label(i)}: fps_source {values[i]!r} is not one of {_FPS_SOURCES}")
+        report.add_many(
+            "unknown videos.fps_source",
+            bad,
+            lambda i: f"{label(i)}: fps_source {values[i]!r} is not one of {_FPS_SOURCES}",
+        )
 
 
 # --------------------------------------------------------------------------- tubelets
@@ -215,7 +239,10 @@ def validate_tubelets(
     # Spread the mask sample over batches in proportion to their rows.
     total = max(table.num_rows, 1)
     for start, batch in _batches(table):
-        budget = None if check_masks == "all" else (0 if check_masks == "none" else max(1, round(mask_sample * batch.num_rows / total)))
+        if check_masks == "sample":
+            budget: int | None = max(1, round(mask_sample * batch.num_rows / total))
+        else:
+            budget = None if check_masks == "all" else 0
         _check_tubelet_batch(report, batch, start, vids, budget, rng)
     return report.finish()
 
@@ -238,25 +265,50 @@ def _check_tubelet_batch(
     height = _np(_column(batch, "height"), 0)[0].astype(np.float64)
     fps = _np(_column(batch, "fps"), math.nan)[0].astype(np.float64)
     bad_size = (width <= 0) | (height <= 0)
-    report.add_many("tubelets without a positive width/height", bad_size, lambda i: f"{label(i)}: size {width[i]:g}x{height[i]:g} is not positive")
-    report.add_many("tubelets without a positive fps", ~(fps > 0), lambda i: f"{label(i)}: fps {fps[i]:g} is not positive")
+    report.add_many(
+        "tubelets without a positive width/height",
+        bad_size,
+        lambda i: f"{label(i)}: size {width[i]:g}x{height[i]:g} is not positive",
+    )
+    report.add_many(
+        "tubelets without a positive fps",
+        ~(fps > 0),
+        lambda i: f"{label(i)}: fps {fps[i]:g} is not positive",
+    )
 
     # The video of each tubelet, when a videos table is given (-1: unknown video).
     vrow = np.full(n, -1, dtype=np.int64)
     if vids is not None:
         vrow = _np(pc.index_in(_column(batch, "video_id"), value_set=vids.ids), -1)[0].astype(np.int64)
         video_ids = _column(batch, "video_id")
-        report.add_many("tubelets of a video not in the videos table", vrow < 0, lambda i: f"{label(i)}: video {video_ids[i].as_py()!r} is not in the videos table")
+        report.add_many(
+            "tubelets of a video not in the videos table",
+            vrow < 0,
+            lambda i: f"{label(i)}: video {video_ids[i].as_py()!r} is not in the videos table",
+        )
         known = vrow >= 0
         vr = np.where(known, vrow, -1)
         mismatch = known & ((vids.width[vr] != width) | (vids.height[vr] != height))
-        report.add_many("tubelets whose size differs from their video's", mismatch, lambda i: f"{label(i)}: size {width[i]:g}x{height[i]:g} is not the video's {vids.width[vr[i]]}x{vids.height[vr[i]]}")
+        report.add_many(
+            "tubelets whose size differs from their video's",
+            mismatch,
+            lambda i: f"{label(i)}: size {width[i]:g}x{height[i]:g} is not the video's "
+            f"{vids.width[vr[i]]}x{vids.height[vr[i]]}",
+        )
         fps_mismatch = known & ~np.isclose(vids.fps[vr], fps, rtol=1e-6, atol=0)
-        report.add_many("tubelets whose fps differs from their video's", fps_mismatch, lambda i: f"{label(i)}: fps {fps[i]:g} is not the video's {vids.fps[vr[i]]:g}")
+        report.add_many(
+            "tubelets whose fps differs from their video's",
+            fps_mismatch,
+            lambda i: f"{label(i)}: fps {fps[i]:g} is not the video's {vids.fps[vr[i]]:g}",
+        )
 
     frames = _column(batch, "frames")
     lengths, null_frames = _np(pc.list_value_length(frames), 0)
-    report.add_many("tubelets without frames", null_frames | (lengths == 0), lambda i: f"{label(i)}: no frames")
+    report.add_many(
+        "tubelets without frames",
+        null_frames | (lengths == 0),
+        lambda i: f"{label(i)}: no frames",
+    )
 
     parent = _np(pc.list_parent_indices(frames), 0)[0].astype(np.int64)
     flat = pc.list_flatten(frames)
@@ -268,8 +320,8 @@ def _check_tubelet_batch(
     t_s, t_null = _np(fields["t_s"], math.nan)
     t_s = t_s.astype(np.float64)
     visible, vis_null = _np(fields["visible"], False)
-    box, box_null = _fixed(fields["box_xyxy"], 4)
-    amodal, amodal_null = _fixed(fields["amodal_xyxy"], 4)
+    box, box_null, box_len = _fixed(fields["box_xyxy"], 4)
+    amodal, amodal_null, amodal_len = _fixed(fields["amodal_xyxy"], 4)
 
     # Position of each frame inside its tubelet, for messages.
     offsets = np.concatenate(([0], np.cumsum(lengths)))
@@ -280,49 +332,109 @@ def _check_tubelet_batch(
 
     # frame indices
     report.add_many("frames with a null frame_idx", fidx_null, lambda j: f"{at(j)}: frame_idx is null")
-    report.add_many("frames with a negative frame_idx", ~fidx_null & (fidx < 0), lambda j: f"{at(j)}: frame_idx is negative")
+    report.add_many(
+        "frames with a negative frame_idx",
+        ~fidx_null & (fidx < 0),
+        lambda j: f"{at(j)}: frame_idx is negative",
+    )
     vr = np.where(vrow[parent] >= 0, vrow[parent], -1)
     known = vrow[parent] >= 0
     if vids is not None:
         beyond = known & ~fidx_null & (fidx >= vids.n_frames[vr])
-        report.add_many("frames beyond the video's n_frames", beyond, lambda j: f"{at(j)}: frame_idx is not below the video's n_frames = {vids.n_frames[vr[j]]}")
+        report.add_many(
+            "frames beyond the video's n_frames",
+            beyond,
+            lambda j: f"{at(j)}: frame_idx is not below the video's n_frames = {vids.n_frames[vr[j]]}",
+        )
     same = np.zeros(len(parent), dtype=bool)
     same[1:] = parent[1:] == parent[:-1]
     prev = np.roll(fidx, 1)
     report.add_many("frames listed twice", same & (fidx == prev), lambda j: f"{at(j)}: frame listed twice")
-    report.add_many("frames out of order", same & (fidx < prev), lambda j: f"{at(j)}: frames not sorted (follows frame_idx {prev[j]})")
+    report.add_many(
+        "frames out of order",
+        same & (fidx < prev),
+        lambda j: f"{at(j)}: frames not sorted (follows frame_idx {prev[j]})",
+    )
 
     # times
     bad_t = t_null | ~np.isfinite(t_s) | (t_s < 0)
-    report.add_many("frames with a missing or negative t_s", bad_t, lambda j: f"{at(j)}: t_s = {t_s[j]} is not a time")
+    report.add_many(
+        "frames with a missing or negative t_s",
+        bad_t,
+        lambda j: f"{at(j)}: t_s = {t_s[j]} is not a time",
+    )
     prev_t = np.roll(t_s, 1)
-    report.add_many("frames whose t_s does not increase", same & ~bad_t & (t_s <= prev_t) & (fidx > prev), lambda j: f"{at(j)}: t_s = {t_s[j]:g} does not increase (previous {prev_t[j]:g})")
+    report.add_many(
+        "frames whose t_s does not increase",
+        same & ~bad_t & (t_s <= prev_t) & (fidx > prev),
+        lambda j: f"{at(j)}: t_s = {t_s[j]:g} does not increase (previous {prev_t[j]:g})",
+    )
     if vids is not None:
         frame_fps = vids.fps[vr]
         synthetic = known & ~vids.container_time[vr]
         expected = fidx / np.where(frame_fps > 0, frame_fps, np.nan)
         off = synthetic & ~bad_t & ~fidx_null & ~(np.abs(t_s - expected) <= 0.5 / frame_fps)
-        report.add_many("frames whose t_s is not frame_idx / fps", off, lambda j: f"{at(j)}: t_s = {t_s[j]:g} is more than half a frame from frame_idx / fps = {expected[j]:g}")
+        report.add_many(
+            "frames whose t_s is not frame_idx / fps",
+            off,
+            lambda j: f"{at(j)}: t_s = {t_s[j]:g} is more than half a frame from "
+            f"frame_idx / fps = {expected[j]:g}",
+        )
         limit = vids.duration[vr] + 1.0 / frame_fps
         late = known & vids.container_time[vr] & ~bad_t & (t_s > limit)
-        report.add_many("frames after the end of the video", late, lambda j: f"{at(j)}: t_s = {t_s[j]:g} is after the video's duration {vids.duration[vr[j]]:g}")
+        report.add_many(
+            "frames after the end of the video",
+            late,
+            lambda j: f"{at(j)}: t_s = {t_s[j]:g} is after the video's duration {vids.duration[vr[j]]:g}",
+        )
 
     # boxes
     w, h = width[parent], height[parent]
     report.add_many("frames without a box", box_null, lambda j: f"{at(j)}: box_xyxy is null")
+    box_short = ~box_null & (box_len != 4)
+    report.add_many(
+        "boxes without 4 numbers",
+        box_short,
+        lambda j: f"{at(j)}: box_xyxy has {box_len[j]} numbers, not 4",
+    )
+    amodal_short = ~amodal_null & (amodal_len != 4)
+    report.add_many(
+        "amodal boxes without 4 numbers",
+        amodal_short,
+        lambda j: f"{at(j)}: amodal_xyxy has {amodal_len[j]} numbers, not 4",
+    )
+    box_null, amodal_null = box_null | box_short, amodal_null | amodal_short  # reported: skip below
     valid = np.isfinite(box).all(axis=1) & (box[:, 0] < box[:, 2]) & (box[:, 1] < box[:, 3])
-    report.add_many("frames with an empty or inverted box", ~box_null & ~valid, lambda j: f"{at(j)}: box {_fmt_box(box[j])} is not x1 < x2, y1 < y2")
-    inside = (box[:, 0] >= -BOX_TOL) & (box[:, 1] >= -BOX_TOL) & (box[:, 2] <= w + BOX_TOL) & (box[:, 3] <= h + BOX_TOL)
-    report.add_many("frames with a box outside the frame", ~box_null & valid & ~inside, lambda j: f"{at(j)}: box {_fmt_box(box[j])} is outside the {w[j]:g}x{h[j]:g} frame")
+    report.add_many(
+        "frames with an empty or inverted box",
+        ~box_null & ~valid,
+        lambda j: f"{at(j)}: box {_fmt_box(box[j])} is not x1 < x2, y1 < y2",
+    )
+    inside = (
+        (box[:, 0] >= -BOX_TOL) & (box[:, 1] >= -BOX_TOL) & (box[:, 2] <= w + BOX_TOL) & (box[:, 3] <= h + BOX_TOL)
+    )
+    report.add_many(
+        "frames with a box outside the frame",
+        ~box_null & valid & ~inside,
+        lambda j: f"{at(j)}: box {_fmt_box(box[j])} is outside the {w[j]:g}x{h[j]:g} frame",
+    )
     a_valid = np.isfinite(amodal).all(axis=1) & (amodal[:, 0] < amodal[:, 2]) & (amodal[:, 1] < amodal[:, 3])
-    report.add_many("frames with an empty or inverted amodal box", ~amodal_null & ~a_valid, lambda j: f"{at(j)}: amodal box {_fmt_box(amodal[j])} is not x1 < x2, y1 < y2")
+    report.add_many(
+        "frames with an empty or inverted amodal box",
+        ~amodal_null & ~a_valid,
+        lambda j: f"{at(j)}: amodal box {_fmt_box(amodal[j])} is not x1 < x2, y1 < y2",
+    )
     contains = (
         (amodal[:, 0] <= box[:, 0] + BOX_TOL)
         & (amodal[:, 1] <= box[:, 1] + BOX_TOL)
         & (amodal[:, 2] >= box[:, 2] - BOX_TOL)
         & (amodal[:, 3] >= box[:, 3] - BOX_TOL)
     )
-    report.add_many("frames whose amodal box does not contain the box", ~amodal_null & a_valid & ~box_null & ~contains, lambda j: f"{at(j)}: amodal box {_fmt_box(amodal[j])} does not contain box {_fmt_box(box[j])}")
+    report.add_many(
+        "frames whose amodal box does not contain the box",
+        ~amodal_null & a_valid & ~box_null & ~contains,
+        lambda j: f"{at(j)}: amodal box {_fmt_box(amodal[j])} does not contain box {_fmt_box(box[j])}",
+    )
 
     # visibility and masks
     report.add_many("frames with a null visible", vis_null, lambda j: f"{at(j)}: visible is null")
@@ -330,10 +442,19 @@ def _check_tubelet_batch(
     has_mask = ~mask.is_null().to_numpy(zero_copy_only=False)
     if has_mask.any():
         mask_parts = dict(zip([f.name for f in mask.type], mask.flatten(), strict=True))
-        size, size_null = _fixed(mask_parts["size"], 2)
+        size, size_null, _ = _fixed(mask_parts["size"], 2)
         wrong = has_mask & (size_null | (size[:, 0] != h) | (size[:, 1] != w))
-        report.add_many("masks whose size is not the frame size", wrong, lambda j: f"{at(j)}: mask size {size[j].tolist()} is not the frame size [{h[j]:g}, {w[j]:g}] (height, width)")
-        report.add_many("masks on invisible frames", has_mask & ~vis_null & ~visible.astype(bool), lambda j: f"{at(j)}: invisible frame has a mask")
+        report.add_many(
+            "masks whose size is not the frame size",
+            wrong,
+            lambda j: f"{at(j)}: mask size {_fmt_box(size[j])} is not the frame size "
+            f"[{h[j]:g}, {w[j]:g}] (height, width)",
+        )
+        report.add_many(
+            "masks on invisible frames",
+            has_mask & ~vis_null & ~visible.astype(bool),
+            lambda j: f"{at(j)}: invisible frame has a mask",
+        )
         candidates = np.flatnonzero(has_mask & ~wrong)
         if mask_budget is not None and candidates.size > mask_budget:
             candidates = np.sort(rng.choice(candidates, size=mask_budget, replace=False))
@@ -363,7 +484,14 @@ def _check_tubelet_batch(
             continue
         stored, nulls = _np(col, 0)
         mismatch = has & ~nulls & (stored.astype(np.int64) != expected)
-        report.add_many(f"tubelets whose {name} does not match their frames", mismatch, lambda i, n=name, s=stored, e=expected: f"{label(i)}: {n} = {s[i]} but the frames say {e[i]}")
+        report.add_many(
+            f"tubelets whose {name} does not match their frames",
+            mismatch,
+            lambda i,
+            n=name,
+            s=stored,
+            e=expected: f"{label(i)}: {n} = {s[i]} but the frames say {e[i]}",
+        )
 
 
 # ------------------------------------------------------------------ tables and rows

@@ -60,7 +60,9 @@ class FrameIndex:
         return float(self.timestamps[frame_idx])
 
     @classmethod
-    def of(cls, video: VideoRecord, timestamps: np.ndarray | None = None, uri: str | None = None) -> FrameIndex:
+    def of(
+        cls, video: VideoRecord, timestamps: np.ndarray | None = None, uri: str | None = None
+    ) -> FrameIndex:
         """The index of ``video`` read from ``uri`` (default ``video.uri``).
 
         ``timestamps`` default to ``frame_idx / fps``, what ``engine.video`` gives an

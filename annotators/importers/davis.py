@@ -75,7 +75,9 @@ def _frame_of(stem: str, index: FrameIndex, positions: dict[str, int] | None) ->
     return None
 
 
-def import_davis(mask_dir: str | Path, index: FrameIndex, categories: Mapping[str, str] | None = None) -> ImportResult:
+def import_davis(
+    mask_dir: str | Path, index: FrameIndex, categories: Mapping[str, str] | None = None
+) -> ImportResult:
     """Tubelets of every object in a folder of DAVIS-style PNG masks.
 
     Raises ``FileNotFoundError`` for a missing folder or one without PNGs, and
@@ -103,7 +105,8 @@ def import_davis(mask_dir: str | Path, index: FrameIndex, categories: Mapping[st
             where = "frame file" if positions is not None else f"frame index below {index.n_frames}"
             result.rejects.append(RejectedItem(str(path), f"mask {path.name} names no {where} of the video"))
         elif frame_idx in placed:
-            result.rejects.append(RejectedItem(str(path), f"a second mask for frame {frame_idx} (first: {placed[frame_idx].name})"))
+            reason = f"a second mask for frame {frame_idx} (first: {placed[frame_idx].name})"
+            result.rejects.append(RejectedItem(str(path), reason))
         else:
             placed[frame_idx] = path
     for frame_idx, path in sorted(placed.items()):

@@ -111,7 +111,8 @@ def read_mot_gt(path: str | Path) -> tuple[list[MotRow], list[RejectedItem]]:
             fields = [f.strip() for f in text.split(",")]
             item = f"{path}:{line_no}"
             if len(fields) < 9:
-                rejects.append(RejectedItem(item, f"expected 9 fields (frame,id,x,y,w,h,conf,class,visibility), got {len(fields)}"))
+                reason = f"expected 9 fields (frame,id,x,y,w,h,conf,class,visibility), got {len(fields)}"
+                rejects.append(RejectedItem(item, reason))
                 continue
             try:
                 row = MotRow(
@@ -168,15 +169,18 @@ def _ranges(values: list[int]) -> str:
 
 def _clip(box: list[float], width: int, height: int) -> list[float]:
     x1, y1, x2, y2 = box
-    return [min(max(x1, 0.0), width), min(max(y1, 0.0), height), min(max(x2, 0.0), width), min(max(y2, 0.0), height)]
+    return [float(min(max(v, 0.0), limit)) for v, limit in ((x1, width), (y1, height), (x2, width), (y2, height))]
 
 
-def import_mot(gt_path: str | Path, index: FrameIndex, categories: Mapping[str, str] | None = None) -> ImportResult:
+def import_mot(
+    gt_path: str | Path, index: FrameIndex, categories: Mapping[str, str] | None = None
+) -> ImportResult:
     """Tubelets of every track of a MOT ``gt.txt`` over the video of ``index``."""
     rows, rejects = read_mot_gt(gt_path)
     _check_frame_names(index)
     video = index.video
-    names = {**{str(k): v for k, v in MOT17_CLASSES.items()}, **{str(k): v for k, v in (categories or {}).items()}}
+    names = {str(k): v for k, v in MOT17_CLASSES.items()}
+    names.update({str(k): v for k, v in (categories or {}).items()})  # the manifest's names win
     result = ImportResult(rejects=rejects)
 
     tracks: dict[int, list[MotRow]] = {}
@@ -229,12 +233,14 @@ def _track(
     for row in sorted(rows, key=lambda r: (r.frame, r.line)):
         item = f"{gt_path}:{row.line}"
         if row.frame in by_frame:
-            result.rejects.append(RejectedItem(item, f"track {tid} already has a box on frame {row.frame} (line {by_frame[row.frame].line})"))
+            reason = f"track {tid} already has a box on frame {row.frame} (line {by_frame[row.frame].line})"
+            result.rejects.append(RejectedItem(item, reason))
             continue
         exact = row.xyxy
         box = _clip(exact, video.width, video.height)
         if not (box[0] < box[2] and box[1] < box[3]):
-            result.rejects.append(RejectedItem(item, f"box {exact} lies entirely outside the {video.width}x{video.height} frame"))
+            reason = f"box {exact} lies entirely outside the {video.width}x{video.height} frame"
+            result.rejects.append(RejectedItem(item, reason))
             continue
         by_frame[row.frame] = row
         frame_idx = row.frame - 1

@@ -44,7 +44,8 @@ class ImportAnnotations(Stage):
             raise ValueError(f"video {task.video_id} has no annotations to import (set annotations: {{format, path}})")
         fmt = ann.get("format")
         if fmt not in IMPORTERS:
-            raise ValueError(f"unknown annotation format {fmt!r} for video {task.video_id}; known: {', '.join(IMPORTERS)}")
+            known = ", ".join(IMPORTERS)
+            raise ValueError(f"unknown annotation format {fmt!r} for video {task.video_id}; known: {known}")
         result = IMPORTERS[fmt](ann["path"], frame_index(task), ann.get("categories") or {})
         task.tubelets.extend(result.tubelets)
         for rejected in result.rejects:

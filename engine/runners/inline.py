@@ -6,6 +6,7 @@ import logging
 
 from engine.pipeline import Pipeline
 from engine.progress import Progress
+from engine.runners.common import batch_size, deliver, setup_stage
 from engine.stage import Stage, run_stage
 from engine.task import VideoTask
 from engine.writer import ShardWriter
@@ -31,13 +32,13 @@ class InlineRunner:
         started: list[Stage] = []
         try:
             for stage in pipeline.stages:
-                stage.setup()
+                setup_stage(stage)
                 started.append(stage)
-            chunk = max([_batch_size(s) for s in pipeline.stages] + [1])
+            chunk = max([batch_size(s) for s in pipeline.stages] + [1])
             for start in range(0, len(tasks), chunk):
                 batch = tasks[start : start + chunk]
                 for stage in pipeline.stages:
-                    size = _batch_size(stage)
+                    size = batch_size(stage)
                     batch = [t for i in range(0, len(batch), size) for t in run_stage(stage, batch[i : i + size])]
                 for task in batch:
                     deliver(task, writer, progress)
@@ -47,13 +48,3 @@ class InlineRunner:
                     stage.teardown()
                 except Exception:  # noqa: BLE001 - a failing teardown must not hide the run's outcome
                     log.exception("teardown of stage %s failed", stage.name)
-
-
-def deliver(task: VideoTask, writer: ShardWriter, progress: Progress | None) -> None:
-    """Hand a finished task to the writer and count it."""
-    if writer.add(task) and progress is not None:
-        progress.advance(failed=task.failed)
-
-
-def _batch_size(stage: Stage) -> int:
-    return max(int(stage.batch_size or 1), 1)

@@ -13,6 +13,7 @@ import logging
 import math
 import os
 import pickle
+import re
 from collections.abc import Iterator
 from typing import Any
 
@@ -20,7 +21,7 @@ import pyarrow as pa
 
 from engine.pipeline import Pipeline
 from engine.progress import Progress
-from engine.runners.inline import deliver
+from engine.runners.common import StageSetupError, batch_size, deliver, setup_stage
 from engine.stage import Stage, run_stage
 from engine.task import VideoTask
 from engine.writer import ShardWriter
@@ -67,9 +68,16 @@ class RayRunner:
             )
             for stage in pipeline.stages:
                 ds = ds.map_batches(**map_args(stage, nodes))
-            for batch in ds.iter_batches(batch_size=None, batch_format="pyarrow"):
-                for blob in batch.column("task").to_pylist():
-                    deliver(pickle.loads(blob), writer, progress)
+            try:
+                for batch in ds.iter_batches(batch_size=None, batch_format="pyarrow"):
+                    for blob in batch.column("task").to_pylist():
+                        deliver(pickle.loads(blob), writer, progress)
+            except Exception as error:
+                # Ray wraps a failed actor start in pages of its own traceback: say it in one line.
+                failed_setup = re.search(r"StageSetupError: (.+)", str(error))
+                if failed_setup:
+                    raise StageSetupError(failed_setup.group(1)) from error
+                raise
 
 
 # -- one stage as a Ray Data operator ----------------------------------------------------
@@ -89,23 +97,43 @@ def apply_stage(batch: pa.Table, stage: Stage) -> pa.Table:
 
 
 class StageWorker:
-    """An actor of a stage's pool: ``setup()`` once when it starts, ``teardown()`` when it ends."""
+    """An actor of a stage's pool: ``setup()`` once when it starts, ``teardown()`` when it ends.
 
-    def __init__(self, stage: Stage) -> None:
-        self.stage = stage
-        stage.setup()
+    ``worker_class`` subclasses it per stage with the stage baked in, so Ray ships the
+    stage with the class (no constructor arguments) and names the operator after it.
+    """
+
+    stage: Stage
+
+    def __init__(self) -> None:
+        setup_stage(self.stage)
+        self._ready = True
 
     def __call__(self, batch: pa.Table) -> pa.Table:
         return apply_stage(batch, self.stage)
 
     def __del__(self) -> None:
         # Ray Data drops the UDF on graceful actor shutdown, which lands here.
-        stage = getattr(self, "stage", None)
-        if stage is not None:
+        if getattr(self, "_ready", False):
             try:
-                stage.teardown()
+                self.stage.teardown()
             except Exception:  # noqa: BLE001
-                log.exception("teardown of stage %s failed", stage.name)
+                log.exception("teardown of stage %s failed", self.stage.name)
+
+
+def worker_class(stage: Stage) -> type[StageWorker]:
+    """A StageWorker subclass named after ``stage`` that carries it."""
+    return type(stage.name, (StageWorker,), {"stage": stage, "__module__": __name__})
+
+
+def task_function(stage: Stage) -> Any:
+    """A function named after ``stage`` that runs it on a batch (for stateless stages)."""
+
+    def run(batch: pa.Table) -> pa.Table:
+        return apply_stage(batch, stage)
+
+    run.__name__ = run.__qualname__ = stage.name
+    return run
 
 
 def map_args(stage: Stage, nodes: list[dict[str, Any]]) -> dict[str, Any]:
@@ -114,23 +142,21 @@ def map_args(stage: Stage, nodes: list[dict[str, Any]]) -> dict[str, Any]:
 
     res = stage.resources
     args: dict[str, Any] = {
-        "batch_size": max(int(stage.batch_size or 1), 1),
+        "batch_size": batch_size(stage),
         "batch_format": "pyarrow",
         "num_cpus": res.cpus,
         "udf_modifying_row_count": False,
     }
     if res.memory:
         args["memory"] = res.memory
-    capacity = workers_that_fit(stage, nodes)
+    capacity = workers_that_fit(stage, nodes)  # also fails fast when nothing fits
     if stage.needs_actor:
         if res.gpus:
             args["num_gpus"] = res.gpus
-        args["fn"] = StageWorker
-        args["fn_constructor_kwargs"] = {"stage": stage}
+        args["fn"] = worker_class(stage)
         args["compute"] = ray.data.ActorPoolStrategy(min_size=1, max_size=capacity)
     else:
-        args["fn"] = apply_stage
-        args["fn_kwargs"] = {"stage": stage}
+        args["fn"] = task_function(stage)
     return args
 
 
@@ -155,7 +181,7 @@ def workers_that_fit(stage: Stage, nodes: list[dict[str, Any]]) -> int:
 
 def num_blocks(n_tasks: int, cpus: float, pipeline: Pipeline) -> int:
     """Blocks to split the tasks into: several per CPU, each at least one batch, at most 16 rows."""
-    biggest_batch = max([max(int(s.batch_size or 1), 1) for s in pipeline.stages] + [1])
+    biggest_batch = max([batch_size(s) for s in pipeline.stages] + [1])
     per_block = math.ceil(n_tasks / max(cpus * BLOCKS_PER_CPU, 1))
     per_block = max(min(per_block, MAX_ROWS_PER_BLOCK), biggest_batch, 1)
     return max(math.ceil(n_tasks / per_block), 1)

@@ -11,7 +11,7 @@ import pytest
 from PIL import Image
 
 from engine.video import VideoError, VideoMeta, VideoReader, open_video, probe, sample_indices
-from tests.engine.videos import cut, frame_pattern, make_folder, make_mp4
+from tests.engine.videos import cut, frame_pattern, make_audio_only, make_folder, make_mp4
 
 # The table in ../shared/assets/README.md: file -> (width, height, fps, frames)
 SAM2_DEMO = {
@@ -157,6 +157,7 @@ def test_unreadable_inputs(tmp_path: Path) -> None:
     expect_error("not_a_video", tmp_path / "notes.mp4", match="no video container")
     Image.fromarray(frame_pattern(1, 32, 32)).save(tmp_path / "still.mp4", format="JPEG")
     expect_error("not_a_video", tmp_path / "still.mp4", match="still image")
+    expect_error("not_a_video", make_audio_only(tmp_path / "audio.mp4"), match="no video stream")
     expect_error("unsupported", "s3://bucket/video.mp4")
 
 
@@ -194,6 +195,7 @@ def test_sample_two_fps_from_thirty(mp4: Path) -> None:
         assert video.sample_indices(fps=100) == list(range(48))  # above the native rate: no duplicates
         assert video.sample_indices(fps=30, max_frames=4) == [0, 12, 24, 36]  # spread over the window
         assert video.sample_indices(fps=2, start_s=5.0) == []
+        assert video.sample_indices(fps=30, end_s=99.0, max_frames=4) == [0, 12, 24, 36]  # end clipped
         assert video.frame_time(15) == pytest.approx(0.5)
 
 
@@ -262,3 +264,14 @@ def test_closed_reader_refuses_to_decode(mp4: Path) -> None:
     video.close()
     with pytest.raises(RuntimeError, match="closed"):
         video.frames([0])
+
+
+def test_decoder_scaling_and_resize_fallback_agree(mp4: Path) -> None:
+    # (40, 30) is scaled by decord; (48, 32) trips a decord scaler bug and is resized after
+    with VideoReader(str(mp4)) as video:
+        native = video.frames([20])[0]
+        for size in ((40, 30), (48, 32)):
+            scaled = video.frames([20], size=size)[0].astype(int)
+            reference = np.asarray(Image.fromarray(native).resize(size, Image.Resampling.BILINEAR)).astype(int)
+            assert scaled.shape == reference.shape
+            assert np.abs(scaled - reference).mean() < 6

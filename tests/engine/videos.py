@@ -37,6 +37,22 @@ def make_mp4(
     return path
 
 
+def make_audio_only(path: Path, seconds: float = 0.5, rate: int = 16000) -> Path:
+    """An mp4 with one AAC audio stream and no video stream."""
+    import av
+
+    with av.open(str(path), "w") as container:
+        stream = container.add_stream("aac", rate=rate)
+        for i in range(int(seconds * rate) // 1024):
+            frame = av.AudioFrame.from_ndarray(np.zeros((1, 1024), np.float32), format="fltp", layout="mono")
+            frame.sample_rate, frame.pts = rate, i * 1024
+            for packet in stream.encode(frame):
+                container.mux(packet)
+        for packet in stream.encode():
+            container.mux(packet)
+    return path
+
+
 def make_folder(path: Path, n: int = 6, width: int = 40, height: int = 30, suffix: str = ".png") -> Path:
     """Write ``n`` frames named 1..n without zero padding (natural order matters)."""
     path.mkdir(parents=True, exist_ok=True)

@@ -1,0 +1,194 @@
+"""Stages and a pipeline builder for the runtime tests (``tests.engine.pipelines_for_tests:build``).
+
+Every stage is deterministic per video, so the inline and Ray runners must write the
+same rows. Side effects the tests check (setup calls, GPU ids) go to files in a folder
+given by the params, never into the rows.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import os
+import time
+import uuid
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from engine import Pipeline, Resources, Stage, VideoTask
+from schemas import Answer, Entity, Event, Instruction, Message, Tubelet, TubeletFrame, VideoRecord
+
+
+def _seed(video_id: str) -> int:
+    return int(hashlib.sha1(video_id.encode()).hexdigest()[:8], 16)
+
+
+def _note(folder: str | None, prefix: str, text: str = "") -> None:
+    """Leave a uniquely named file in ``folder`` (works across processes)."""
+    if folder:
+        Path(folder, f"{prefix}-{os.getpid()}-{uuid.uuid4().hex[:8]}").write_text(text)
+
+
+@dataclass
+class MakeVideo(Stage):
+    """A synthetic probe: a video record and one tubelet with a few frames per video."""
+
+    frames: int = 5
+
+    def process(self, batch: list[VideoTask]) -> list[VideoTask]:
+        for task in batch:
+            s = _seed(task.video_id)
+            width, height, fps = 64 + s % 32, 48, 10.0
+            task.video = VideoRecord(
+                video_id=task.video_id, uri=task.uri, fps=fps, n_frames=self.frames,
+                duration_s=self.frames / fps, width=width, height=height, codec="synthetic",
+                source=task.source, split=task.split, extra={"seed": s % 1000},
+            )
+            frames = [
+                TubeletFrame(frame_idx=i, t_s=i / fps, box_xyxy=[1.0 * i, 2.0, 10.0 + i, 20.0],
+                             mask_rle={"size": [height, width], "counts": f"{s % 97}x{i}"}, score=0.5)
+                for i in range(self.frames)
+            ]
+            task.tubelets.append(Tubelet(
+                tubelet_id=f"{task.video_id}:t0", video_id=task.video_id, category="thing", source="test",
+                track_id="0", fps=fps, width=width, height=height, frames=frames, extra={"k": [1, 2]},
+            ))
+            task.events.append(Event(
+                event_id=f"{task.video_id}:e0", video_id=task.video_id, tubelet_ids=[f"{task.video_id}:t0"],
+                start_s=0.0, end_s=(self.frames - 1) / fps, start_frame=0, end_frame=self.frames - 1, text="moves",
+            ))
+        return batch
+
+
+@dataclass
+class Slow(Stage):
+    """Sleeps per video (for kill/resume tests)."""
+
+    sleep_s: float = 0.0
+
+    def process(self, batch: list[VideoTask]) -> list[VideoTask]:
+        time.sleep(self.sleep_s * len(batch))
+        return batch
+
+
+@dataclass
+class Spin(Stage):
+    """Burns CPU for ``work_s`` per video with numpy (for the parallel benchmark)."""
+
+    work_s: float = 0.05
+
+    def process(self, batch: list[VideoTask]) -> list[VideoTask]:
+        import numpy as np
+
+        for task in batch:
+            end = time.perf_counter() + self.work_s
+            x = np.arange(20_000, dtype=np.float64)
+            while time.perf_counter() < end:
+                x = np.sqrt(x * x + 1.0)
+            task.extra["spun"] = True
+        return batch
+
+
+@dataclass
+class FailOn(Stage):
+    """Raises on the listed videos, in a batch (run_stage must isolate them)."""
+
+    fail: tuple[str, ...] = ()
+    batch_size: int = 4
+
+    def process(self, batch: list[VideoTask]) -> list[VideoTask]:
+        for task in batch:
+            if task.video_id in self.fail:
+                raise ValueError(f"cannot handle {task.video_id}")
+        return batch
+
+
+@dataclass
+class Instruct(Stage):
+    """A batch stage: one instruction per video; refuses batches larger than its batch size."""
+
+    batch_size: int = 3
+
+    def process(self, batch: list[VideoTask]) -> list[VideoTask]:
+        if len(batch) > self.batch_size:
+            raise RuntimeError(f"got a batch of {len(batch)} > {self.batch_size}")
+        for task in batch:
+            task.instructions.append(Instruction(
+                instruction_id=f"{task.video_id}:i0", video_id=task.video_id, task_type="caption",
+                messages=[Message("user", "What moves?"), Message("assistant", "a thing")],
+                answer=Answer(text="a thing", span_s=[0.0, 0.4]), generator_id="test",
+            ))
+        return batch
+
+
+@dataclass
+class Model(Stage):
+    """An actor stage: ``setup()`` 'loads a model' (and notes it); entities name the model."""
+
+    notes: str | None = None
+    batch_size: int = 2
+    model_id: str | None = "test-model@1"
+
+    def setup(self) -> None:
+        _note(self.notes, "setup")
+        self.loaded = "weights"
+
+    def process(self, batch: list[VideoTask]) -> list[VideoTask]:
+        assert self.loaded == "weights", "process() before setup()"
+        _note(self.notes, "process", str(len(batch)))
+        for task in batch:
+            task.entities.append(Entity(
+                entity_id=f"{task.video_id}:n0", video_id=task.video_id, tubelet_id=f"{task.video_id}:t0",
+                category="thing", caption="a thing", model_id=self.model_id, attributes={"size": "small"},
+            ))
+        return batch
+
+    def teardown(self) -> None:
+        _note(self.notes, "teardown")
+
+
+@dataclass
+class OnGpu(Stage):
+    """Needs a GPU: notes which GPU ids Ray gave the worker (none inline)."""
+
+    notes: str | None = None
+    resources: Resources = Resources(cpus=0.5, gpus=1)
+
+    def process(self, batch: list[VideoTask]) -> list[VideoTask]:
+        try:
+            import ray
+
+            gpu_ids = ray.get_gpu_ids() if ray.is_initialized() else []
+        except ImportError:
+            gpu_ids = []
+        _note(self.notes, "gpu", ",".join(str(g) for g in gpu_ids) + f";{os.environ.get('CUDA_VISIBLE_DEVICES', '')}")
+        return batch
+
+
+@dataclass
+class Interrupt(Stage):
+    """Raises KeyboardInterrupt (not a per-video error) once ``after`` videos went through."""
+
+    after: int = 4
+
+    def process(self, batch: list[VideoTask]) -> list[VideoTask]:
+        self.seen = getattr(self, "seen", 0) + len(batch)
+        if self.seen > self.after:
+            raise KeyboardInterrupt("Ctrl-C")
+        return batch
+
+
+STAGES = {"interrupt": Interrupt, "make": MakeVideo, "slow": Slow, "spin": Spin, "fail": FailOn, "instruct": Instruct, "model": Model, "gpu": OnGpu}
+
+
+def build(params: dict[str, Any]) -> Pipeline:
+    """``params = {"stages": [{"kind": "make", ...config}, ...]}``; default: make + instruct."""
+    specs = params.get("stages", [{"kind": "make"}, {"kind": "instruct"}])
+    stages = []
+    for spec in specs:
+        spec = dict(spec)
+        kind = spec.pop("kind")
+        if "fail" in spec:
+            spec["fail"] = tuple(spec["fail"])
+        stages.append(STAGES[kind](**spec))
+    return Pipeline(name="test", stages=stages, params=params)

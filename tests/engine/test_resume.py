@@ -1,0 +1,110 @@
+"""SIGKILL a run part-way, re-run it: every video exactly once, only the rest redone."""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+
+from engine.config import RunConfig
+from engine.dataset import Dataset
+from engine.ledger import read_entries
+from engine.logs import read_log
+from engine.run import run_manifest
+from tests.engine.raytools import session_pids
+
+ROOT = Path(__file__).resolve().parents[2]
+N = 40
+
+DRIVER = """
+import json, sys
+from engine.config import RunConfig
+from engine.run import run_manifest
+run_manifest(RunConfig.model_validate(json.load(open(sys.argv[1]))), progress=False)
+"""
+
+
+def config(tmp_path: Path, runner: str) -> dict:
+    return {
+        "pipeline": "tests.engine.pipelines_for_tests:build",
+        "output": str(tmp_path / "out"),
+        "runner": runner,
+        "shard_size": 3,
+        "params": {"stages": [{"kind": "make"}, {"kind": "slow", "sleep_s": 0.1}, {"kind": "instruct"}]},
+        "videos": [{"uri": f"synthetic://v{i}", "video_id": f"v{i:03d}"} for i in range(N)],
+        "ray": {"num_cpus": 2},
+    }
+
+
+def kill_part_way(tmp_path: Path, runner: str) -> None:
+    """Start the run in its own process group; SIGKILL the whole group once 2 shards are in."""
+    path = tmp_path / "config.json"
+    path.write_text(json.dumps(config(tmp_path, runner)))
+    env = {**os.environ, "RAY_ENABLE_WINDOWS_OR_OSX_CLUSTER": "0", "PYTHONPATH": str(ROOT)}
+    log = open(tmp_path / "driver.log", "w")
+    proc = subprocess.Popen([sys.executable, "-c", DRIVER, str(path)], cwd=ROOT, env=env,
+                            stdout=log, stderr=subprocess.STDOUT, start_new_session=True)
+    ledger = tmp_path / "out" / "meta" / "ledger"
+    deadline = time.monotonic() + 120
+    try:
+        while len(list(ledger.glob("*.json"))) < 2:
+            assert proc.poll() is None, f"the run ended before it was killed: {(tmp_path / 'driver.log').read_text()[-3000:]}"
+            assert time.monotonic() < deadline, "no shard committed in time"
+            time.sleep(0.05)
+    finally:
+        os.killpg(proc.pid, signal.SIGKILL)
+        proc.wait(timeout=30)
+        log.close()
+    # nothing of the killed run (its Ray processes included) survives
+    deadline = time.monotonic() + 30
+    while session_pids(proc.pid) and time.monotonic() < deadline:
+        time.sleep(0.2)
+    assert not session_pids(proc.pid)
+
+
+def resume_and_check(tmp_path: Path, runner: str) -> None:
+    out = tmp_path / "out"
+    before = Dataset(out).item_status()
+    assert 0 < len(before) < N, "the kill should land part-way"
+    referenced = {str(f["path"]) for e in read_entries(out) for f in e.files.values()}
+    unreferenced = sorted(p.relative_to(out).as_posix() for p in (out / "data").rglob("*") if p.is_file()
+                          and p.relative_to(out).as_posix() not in referenced)
+
+    summary = run_manifest(RunConfig.model_validate(config(tmp_path, runner)), progress=False, log_to_stderr=False)
+
+    # the second run did only what was left
+    assert summary.skipped_already_done == len(before)
+    assert summary.done == N - len(before) and summary.failed == 0
+    assert summary.removed_orphans == unreferenced
+    start = next(r for r in read_log(summary.log_path) if r.get("event") == "run_start")
+    assert (start["skipped"], start["pending"]) == (len(before), N - len(before))
+    shards = [e for e in read_entries(out) if e.run_id == summary.run_id]
+    assert sum(len(e.items) for e in shards) == N - len(before)
+    assert not set(before) & {k for e in shards for k in e.items}
+
+    # every video exactly once, none lost
+    con = Dataset(out).connect()
+    for table in ("videos", "tubelets", "events", "instructions"):
+        total, distinct = con.execute(f"select count(*), count(distinct video_id) from {table}").fetchone()
+        assert total == distinct == N, table
+    assert con.execute("select count(*), count(distinct key) from ledger_items").fetchone() == (N, N)
+    assert not list(out.rglob("*.tmp"))
+    runs = Dataset(out).info().runs
+    assert [r.status for r in runs] == ["running", "finished"]  # the killed run never got to say more
+
+
+def test_sigkill_inline_then_resume(tmp_path):
+    kill_part_way(tmp_path, "inline")
+    resume_and_check(tmp_path, "inline")
+
+
+@pytest.mark.ray
+def test_sigkill_ray_then_resume(ray_local, tmp_path):
+    kill_part_way(tmp_path, "ray")
+    resume_and_check(tmp_path, "ray")

@@ -1,0 +1,177 @@
+"""The runners: failure isolation, batches, actor setup, GPU scheduling, identical output."""
+
+from __future__ import annotations
+
+import json
+import os
+from pathlib import Path
+
+import pytest
+
+from engine.dataset import Dataset
+from engine.pipeline import Pipeline
+from engine.resources import Resources
+from engine.runners import InlineRunner, RayRunner, make_runner
+from engine.runners.common import StageSetupError
+from engine.runners.ray_runner import ResourceError, num_blocks
+from engine.stage import Stage
+from engine.task import VideoTask
+from engine.writer import ShardWriter
+from schemas.arrow import TABLE_SCHEMAS
+from tests.engine.pipelines_for_tests import build
+
+N = 24
+
+
+def fresh_tasks(n: int = N) -> list[VideoTask]:
+    return [VideoTask(video_id=f"v{i:03d}", uri=f"synthetic://v{i:03d}", source="test") for i in range(n)]
+
+
+def full_pipeline(notes: Path) -> Pipeline:
+    return build({"stages": [
+        {"kind": "make"},
+        {"kind": "fail", "fail": ["v003", "v010"]},
+        {"kind": "model", "notes": str(notes)},
+        {"kind": "gpu", "notes": str(notes)},
+        {"kind": "instruct"},
+    ]})
+
+
+def run_into(runner, pipeline: Pipeline, out: Path, n: int = N) -> Dataset:
+    with ShardWriter(out, shard_size=5) as writer:
+        runner.run(pipeline, fresh_tasks(n), writer, None)
+    return Dataset(out)
+
+
+def notes_of(folder: Path, kind: str) -> list[Path]:
+    return sorted(folder.glob(f"{kind}-*"))
+
+
+def sorted_rows(dataset: Dataset, table: str) -> list[str]:
+    return sorted(json.dumps(row, sort_keys=True, default=str) for row in dataset.read_table(table).to_pylist())
+
+
+def check_outcome(dataset: Dataset) -> None:
+    """What full_pipeline must produce: 22 complete videos, 2 isolated failures."""
+    status = dataset.item_status()
+    assert len(status) == N
+    assert sorted(k for k, s in status.items() if s == "failed") == ["v003", "v010"]
+    counts = dataset.counts()
+    for table in ("videos", "tubelets", "events", "entities", "instructions"):
+        assert counts[table] == N - 2, table
+    rejects = dataset.read_table("rejects").to_pylist()
+    assert sorted(r["video_id"] for r in rejects) == ["v003", "v010"]
+    for r in rejects:
+        assert r["stage"] == "fail_on"
+        assert r["item"] == f"synthetic://{r['video_id']}"
+        assert r["reason"] == f"ValueError: cannot handle {r['video_id']}"
+        assert r["traceback"].startswith("Traceback") and "pipelines_for_tests.py" in r["traceback"]
+
+
+# -- inline -------------------------------------------------------------------------------
+
+
+def test_inline_isolates_failures_and_batches(tmp_path):
+    (tmp_path / "notes").mkdir()
+    dataset = run_into(InlineRunner(), full_pipeline(tmp_path / "notes"), tmp_path / "out")
+    check_outcome(dataset)
+    # the model stage was set up and torn down once, and saw batches of at most 2
+    assert len(notes_of(tmp_path / "notes", "setup")) == 1
+    assert len(notes_of(tmp_path / "notes", "teardown")) == 1
+    sizes = [int(p.read_text()) for p in notes_of(tmp_path / "notes", "process")]
+    assert max(sizes) == 2 and sum(sizes) == N - 2
+
+
+def test_inline_tears_down_when_a_stage_setup_fails(tmp_path):
+    class Broken(Stage):
+        def setup(self) -> None:
+            raise OSError("no weights")
+
+    (tmp_path / "notes").mkdir()
+    pipeline = build({"stages": [{"kind": "model", "notes": str(tmp_path / "notes")}]})
+    pipeline.stages.append(Broken())
+    with pytest.raises(StageSetupError, match="stage broken: setup.. failed: OSError: no weights"):
+        run_into(InlineRunner(), pipeline, tmp_path / "out")
+    assert len(notes_of(tmp_path / "notes", "teardown")) == 1
+
+
+def test_make_runner():
+    assert isinstance(make_runner("inline"), InlineRunner)
+    ray_runner = make_runner("ray", address="127.0.0.1:1")
+    assert isinstance(ray_runner, RayRunner) and ray_runner.address == "127.0.0.1:1"
+    with pytest.raises(ValueError, match="unknown runner"):
+        make_runner("spark")
+
+
+def test_num_blocks():
+    small = build({"stages": [{"kind": "make"}]})
+    assert num_blocks(200, 2, small) == 13  # 16 rows per block at most
+    assert num_blocks(20, 2, small) == 7  # about 4 blocks per CPU
+    assert num_blocks(1, 2, small) == 1
+    batchy = build({"stages": [{"kind": "instruct", "batch_size": 50}]})
+    assert num_blocks(200, 2, batchy) == 4  # never split a batch across blocks
+
+
+# -- ray ----------------------------------------------------------------------------------
+
+
+@pytest.mark.ray
+def test_ray_isolates_failures_sets_up_once_per_worker_and_uses_the_fake_gpu(ray_local, tmp_path):
+    notes = tmp_path / "notes"
+    notes.mkdir()
+    dataset = run_into(RayRunner(), full_pipeline(notes), tmp_path / "out")
+    check_outcome(dataset)
+
+    setups = notes_of(notes, "setup")
+    processes = notes_of(notes, "process")
+    setup_pids = [p.name.split("-")[1] for p in setups]
+    process_pids = {p.name.split("-")[1] for p in processes}
+    assert len(setup_pids) == len(set(setup_pids)), "setup() ran twice in one worker"
+    assert process_pids <= set(setup_pids), "a worker processed without setup()"
+    assert 1 <= len(setups) <= 2  # at most one actor per CPU on 2 CPUs
+    assert len(processes) > len(setups)  # each worker kept its model for many batches
+    assert str(os.getpid()) not in setup_pids  # it ran in Ray workers, not here
+    sizes = [int(p.read_text()) for p in processes]
+    assert max(sizes) <= 2 and sum(sizes) == N - 2
+
+    gpu_notes = [p.read_text() for p in notes_of(notes, "gpu")]
+    assert gpu_notes and all(text == "0;0" for text in gpu_notes), gpu_notes  # Ray GPU id 0, CUDA_VISIBLE_DEVICES=0
+
+
+@pytest.mark.ray
+def test_ray_and_inline_write_identical_rows(ray_local, tmp_path):
+    for name in ("inline", "ray"):
+        (tmp_path / name).mkdir()
+    inline = run_into(InlineRunner(), full_pipeline(tmp_path / "inline"), tmp_path / "inline-out")
+    ray = run_into(RayRunner(), full_pipeline(tmp_path / "ray"), tmp_path / "ray-out")
+    assert inline.item_status() == ray.item_status()
+    for table in TABLE_SCHEMAS:
+        assert sorted_rows(inline, table) == sorted_rows(ray, table), table
+    assert inline.counts()["tubelets"] == N - 2
+
+
+@pytest.mark.ray
+def test_ray_fails_fast_when_no_node_has_the_gpus(ray_local, tmp_path):
+    class TwoGpus(Stage):
+        resources = Resources(cpus=1, gpus=2)
+
+        def process(self, batch):
+            return batch
+
+    pipeline = Pipeline("p", [TwoGpus()])
+    with pytest.raises(ResourceError, match=r"two_gpus needs .*gpus=2.*no node"):
+        run_into(RayRunner(), pipeline, tmp_path / "out", n=3)
+
+
+@pytest.mark.ray
+def test_ray_setup_failure_stops_the_run_with_the_error(ray_local, tmp_path):
+    class NoWeights(Stage):
+        def setup(self) -> None:
+            raise OSError("weights not found: /nope.pt")
+
+        def process(self, batch):
+            return batch
+
+    with pytest.raises(StageSetupError, match=r"^stage no_weights: setup\(\) failed: OSError: weights not found: /nope.pt$"):
+        run_into(RayRunner(), Pipeline("p", [NoWeights()]), tmp_path / "out", n=3)
+    assert Dataset(tmp_path / "out").item_status() == {}
