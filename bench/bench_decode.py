@@ -7,8 +7,9 @@ indices once; then, interleaved and repeated, we time
 and print frames/s (median of the repeats), the reader/decord speed ratio (median
 over alternating pairs, and of the best runs), and how many frames were asked
 for, decoded by the reader, and (a model of decord's seeks: key frame -> target)
-decoded inside FFmpeg. A DAVIS folder is compared with a plain Pillow loop, and the
-last table compares scaling inside the decoder with decoding full size + resizing.
+decoded inside FFmpeg. A DAVIS folder is compared with a plain Pillow loop; then the
+reader's own overhead (open, timestamps, sampling) is timed alone, and the last table
+compares scaling inside the decoder with decoding at full size and resizing after.
 
     .venv/bin/python bench/bench_decode.py [--assets DIR] [--repeats N]
 """
@@ -134,6 +135,21 @@ def bench_folder(folder: Path, fps: float, rates: list[float], repeats: int) -> 
     return ratios
 
 
+def bench_overhead(videos: list[Path], repeats: int) -> None:
+    """What the reader adds before decoding: open + timestamps + sampling vs decord's open."""
+    print(f"\nreader overhead before decoding (ms, median of {repeats} runs)")
+    print(f"{'video':<24}{'decord open':>12}{'reader open+sample':>20}{'added':>8}")
+    for path in videos:
+        def raw() -> None:
+            decord.VideoReader(str(path), ctx=decord.cpu(0))
+
+        def reader() -> None:
+            VideoReader(str(path)).sample_indices(fps=2)
+
+        t_raw, t_reader = median_time(raw, repeats) * 1e3, median_time(reader, repeats) * 1e3
+        print(f"{path.name:<24}{t_raw:>12.1f}{t_reader:>20.1f}{t_reader - t_raw:>8.1f}")
+
+
 def bench_resize(videos: list[Path], rate: float, size: tuple[int, int], repeats: int) -> None:
     print(f"\nresize to {size[0]}x{size[1]} at {rate:g} fps (frames/s, median of {repeats} runs)")
     print(f"{'video':<24}{'in decoder':>12}{'full+Pillow':>13}{'full+cv2':>10}")
@@ -174,11 +190,13 @@ def main() -> None:
     videos = sorted((assets / "videos" / "sam2-demo").glob("*.mp4"))
     if not videos:
         sys.exit(f"no sam2-demo videos under {assets}")
-    print(f"decord {decord.__version__}, {os.cpu_count()} CPUs, median of {args.repeats} runs\n")
+    load = ", load average %.1f %.1f %.1f" % os.getloadavg() if hasattr(os, "getloadavg") else ""
+    print(f"decord {decord.__version__}, {os.cpu_count()} CPUs{load}, median of {args.repeats} runs\n")
     ratios = bench_files(videos, [2.0, 8.0], args.repeats)
     davis = assets / "davis2016" / "JPEGImages" / "480p" / "dog"
     if davis.is_dir():
         ratios += bench_folder(davis, 24.0, [2.0, 8.0, 24.0], args.repeats)
+    bench_overhead(videos, 4 * args.repeats)
     bench_resize([videos[-1], videos[0]], 8.0, (448, 252), max(1, args.repeats - 2))
     paired_ratios, best_ratios = [r for r, _ in ratios], [b for _, b in ratios]
     print(f"\nreader/raw speed, median of pairs: min {min(paired_ratios):.2f}, "

@@ -73,11 +73,14 @@ def tubelets_shard(first: int, n_tubelets: int, n_frames: int, n_videos: int, rn
     box_arr = pa.ListArray.from_arrays(pa.array(np.arange(0, 4 * total + 1, 4, dtype=np.int32)), pa.array(boxes), type=box_type)
     mask_type = FRAME_TYPE.field("mask_rle").type
     size_type = mask_type.field("size").type
-    counts = pa.array(np.array(pool, dtype=object)[rng.integers(0, len(pool), total)], pa.string())
+    counts = pa.array(np.array(pool, dtype=object)[rng.integers(0, len(pool), total)], pa.string(), mask=~visible)
+    # Invisible frames have no mask: their (null) size lists must be empty for Parquet.
+    size_offsets = np.concatenate(([0], np.cumsum(np.where(visible, 2, 0)))).astype(np.int32)
     sizes = pa.ListArray.from_arrays(
-        pa.array(np.arange(0, 2 * total + 1, 2, dtype=np.int32)),
-        pa.array(np.tile(np.array([HEIGHT, WIDTH], np.int32), total)),
+        pa.array(size_offsets),
+        pa.array(np.tile(np.array([HEIGHT, WIDTH], np.int32), int(visible.sum()))),
         type=size_type,
+        mask=pa.array(~visible),
     )
     masks = pa.StructArray.from_arrays([sizes, counts], fields=list(mask_type), mask=pa.array(~visible))
     frames = pa.StructArray.from_arrays(

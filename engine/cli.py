@@ -23,13 +23,14 @@ Errors print one line on stderr; ``--log-level debug`` adds the traceback.
 from __future__ import annotations
 
 import argparse
+import contextlib
 import csv
 import json
 import logging
 import math
 import sys
 import traceback
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from typing import Any
 
 log = logging.getLogger("engine.cli")
@@ -106,10 +107,12 @@ def cmd_status(args: argparse.Namespace) -> int:
     from engine.ledger import MANIFEST_KEY_PREFIX
 
     dataset = _open(args.out)
-    info = dataset.info()
-    counts = dataset.counts()
-    status = dataset.item_status()
-    pending = dataset.pending()
+    with _reading(args.out):
+        info = dataset.info()
+        counts = dataset.counts()
+        status = dataset.item_status()
+        pending = dataset.pending()
+        errors = _last_errors(dataset, args.errors)
 
     videos = {k: s for k, s in status.items() if not k.startswith(MANIFEST_KEY_PREFIX)}
     manifest_rows = len(status) - len(videos)
@@ -130,7 +133,6 @@ def cmd_status(args: argparse.Namespace) -> int:
     if manifest_rows:
         print(f"manifest rows rejected: {manifest_rows}")
 
-    errors = _last_errors(dataset, args.errors)
     if errors:
         print(f"last errors (newest first, {len(errors)} of {counts.get('rejects', 0)}):")
         for row in errors:
@@ -161,8 +163,9 @@ def cmd_query(args: argparse.Namespace) -> int:
     import duckdb
 
     dataset = _open(args.out)
-    dataset.info()  # refuses a dataset with a newer major schema version
-    con = dataset.connect()
+    with _reading(args.out):
+        dataset.info()  # refuses a dataset with a newer major schema version
+        con = dataset.connect()
     try:
         cursor = con.execute(args.sql)
         columns = [d[0] for d in cursor.description] if cursor.description else []
@@ -185,7 +188,8 @@ def cmd_validate(args: argparse.Namespace) -> int:
     from engine.validate import validate_dataset
 
     _open(args.out)
-    report = validate_dataset(args.out, all_masks=args.all_masks)
+    with _reading(args.out):
+        report = validate_dataset(args.out, all_masks=args.all_masks)
     for problem in report.problems:
         print(problem)
     print(report.summary())
@@ -208,6 +212,16 @@ def _open(root: str) -> Any:
         return Dataset(root)
     except FileNotFoundError as error:
         raise CommandError(str(error)) from None
+
+
+@contextlib.contextmanager
+def _reading(root: str) -> Iterator[None]:
+    """A dataset that cannot be read (no info.json, a newer schema, a corrupt ledger
+    entry, a missing shard) is a one-line error, not a traceback."""
+    try:
+        yield
+    except (OSError, ValueError) as error:  # SchemaVersionError is a ValueError
+        raise CommandError(f"cannot read the dataset at {root}: {_one_line(str(error))}") from error
 
 
 # ------------------------------------------------------------------------- output

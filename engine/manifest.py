@@ -80,7 +80,9 @@ def load_manifest(path: str | os.PathLike[str], overrides: Sequence[str] = ()) -
         loc = _apply_override(name, data, item)
         overridden[loc] = item
     for key in ("base_dir", "manifest_path"):
-        if key in data and (key,) not in overridden:
+        if (key,) in overridden:
+            raise ManifestError([f"--set {overridden[(key,)]}: {key} is set by the loader, not by a manifest"])
+        if key in data:
             raise ManifestError([f"{name}:{_line_of(root, (key,))}: {key}: set by the loader, not in a manifest"])
 
     base_dir = os.path.dirname(os.path.abspath(name))
@@ -266,18 +268,18 @@ def _fields_at(loc: Loc, data: dict[str, Any]) -> list[str]:
             continue
         if not (isinstance(model, type) and issubclass(model, BaseModel)) or part not in model.model_fields:
             return []
-        model = _model_in(model.model_fields[part].annotation, loc)
+        model = _model_in(model.model_fields[part].annotation)
     if isinstance(model, type) and issubclass(model, BaseModel):
         return [f for f in model.model_fields if not (model is RunConfig and f in ("base_dir", "manifest_path"))]
     return []
 
 
-def _model_in(annotation: Any, loc: Loc) -> Any:
-    # list[VideoEntry | VideoList] etc.: the first BaseModel among the type's arguments
+def _model_in(annotation: Any) -> Any:
+    # AnnotationRef | None, RayOptions ...: the first BaseModel among the type's arguments
     if isinstance(annotation, type) and issubclass(annotation, BaseModel):
         return annotation
     for arg in typing.get_args(annotation):
-        found = _model_in(arg, loc)
+        found = _model_in(arg)
         if found is not None:
             return found
     return None
@@ -442,7 +444,7 @@ def _list_rows(config: RunConfig, entry: VideoList) -> Iterator[_Row | Reject]:
 
 
 def _jsonl_rows(path: str) -> Iterator[tuple[int, dict[str, Any] | str]]:
-    with open(path, encoding="utf-8") as f:
+    with open(path, encoding="utf-8-sig") as f:  # -sig: tolerate a byte-order mark
         for number, text in enumerate(f, start=1):
             text = text.strip()
             if not text or text.startswith("#"):
@@ -456,7 +458,7 @@ def _jsonl_rows(path: str) -> Iterator[tuple[int, dict[str, Any] | str]]:
 
 
 def _csv_rows(path: str) -> Iterator[tuple[int, dict[str, Any] | str]]:
-    with open(path, encoding="utf-8", newline="") as f:
+    with open(path, encoding="utf-8-sig", newline="") as f:  # spreadsheets often write a BOM
         text = f.read()
     reader = csv.reader(io.StringIO(text))
     header: list[str] | None = None
@@ -611,4 +613,4 @@ def _resolve(base_dir: str, path: str) -> str:
     path = path.strip()
     if _is_url(path):
         return path
-    return os.path.normpath(os.path.join(base_dir, os.path.expanduser(path)))
+    return os.path.abspath(os.path.join(base_dir, os.path.expanduser(path)))

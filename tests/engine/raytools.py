@@ -40,7 +40,7 @@ def session_pids(sid: int) -> set[int]:
     for entry in Path("/proc").iterdir():
         if entry.name.isdigit():
             try:
-                if int((entry / "stat").read_text().rsplit(")", 1)[1].split()[4]) == sid:
+                if int((entry / "stat").read_text().rsplit(")", 1)[1].split()[3]) == sid:
                     pids.add(int(entry.name))
             except (OSError, IndexError, ValueError):
                 continue

@@ -5,7 +5,6 @@ from __future__ import annotations
 import csv
 import io
 import json
-import os
 import shutil
 import subprocess
 import sys
@@ -214,3 +213,18 @@ def test_demo_manifest_on_ray(capsys: pytest.CaptureFixture[str], sample_dir: Pa
     assert run(capsys, "validate", str(out_dir))[0] == 0
     code, out, _ = run(capsys, "query", str(out_dir), "SELECT count(*) AS n FROM tubelets", "--format", "csv")
     assert out.splitlines() == ["n", "3"]
+
+
+def test_unreadable_dataset_is_one_line_exit_2(capsys: pytest.CaptureFixture[str], dataset: Path) -> None:
+    info = dataset / "meta" / "info.json"
+    data = json.loads(info.read_text())
+    data["schema_version"] = "2.0.0"
+    info.write_text(json.dumps(data))
+    for argv in (["status", str(dataset)], ["query", str(dataset), "SELECT 1"]):
+        code, out, err = run(capsys, *argv)
+        assert code == 2 and out == ""
+        assert err.startswith(f"tubelet: error: cannot read the dataset at {dataset}:") and "newer" in err
+        assert len(err.splitlines()) == 1
+    next((dataset / "meta" / "ledger").glob("*.json")).write_text("{torn")
+    code, _, err = run(capsys, "validate", str(dataset))
+    assert code == 2 and "corrupt ledger entry" in err and len(err.splitlines()) == 1

@@ -386,3 +386,27 @@ def test_list_entries_stay_video_lists(tmp_path: Path) -> None:
     config = load_manifest(m)
     assert isinstance(config.videos[0], VideoList)
     assert json.loads(config.model_dump_json())["videos"][0]["path"] == "v.jsonl"
+
+
+def test_csv_with_byte_order_mark(tmp_path: Path) -> None:
+    (tmp_path / "v.csv").write_bytes("\ufeffuri,split\na.mp4,val\n".encode("utf-8"))
+    m = write(tmp_path / "m.yaml", "pipeline: ingest\noutput: out\nvideos:\n  - path: v.csv\n")
+    tasks, rejects = expand_videos(load_manifest(m))
+    assert rejects == [] and [(t.uri, t.split) for t in tasks] == [(str(tmp_path / "a.mp4"), "val")]
+
+
+def test_loader_owned_fields_cannot_be_set(tmp_path: Path) -> None:
+    m = write(tmp_path / "m.yaml", "pipeline: ingest\noutput: out\nbase_dir: /elsewhere\nvideos:\n  - uri: a.mp4\n")
+    assert error_of(m) == f"{m}:3: base_dir: set by the loader, not in a manifest"
+    m = write(tmp_path / "ok.yaml", "pipeline: ingest\noutput: out\nvideos:\n  - uri: a.mp4\n")
+    assert "is set by the loader" in error_of(m, ("base_dir=/x",))
+
+
+def test_config_built_in_code_resolves_against_its_base_dir(tmp_path: Path, monkeypatch) -> None:
+    from engine.config import RunConfig
+
+    monkeypatch.chdir(tmp_path)
+    config = RunConfig(pipeline="ingest", output="out", videos=[{"uri": "a.mp4"}, {"uri": "b.mp4", "video_id": "a-x"}])
+    tasks, rejects = expand_videos(config)
+    assert [t.uri for t in tasks] == [str(tmp_path / "a.mp4"), str(tmp_path / "b.mp4")]
+    assert rejects == []
