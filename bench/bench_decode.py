@@ -56,7 +56,7 @@ def paired(
     for _ in range(repeats):
         t_reader.append(median_time(reader, 1))
         t_raw.append(median_time(raw, 1))
-    ratio = statistics.median(o / r for r, o in zip(t_reader, t_raw))
+    ratio = statistics.median(o / r for r, o in zip(t_reader, t_raw, strict=True))
     return n / statistics.median(t_reader), n / statistics.median(t_raw), ratio, min(t_raw) / min(t_reader)
 
 
@@ -176,7 +176,7 @@ def bench_resize(videos: list[Path], rate: float, size: tuple[int, int], repeats
         if cv2 is not None:
             area = full_then(lambda f: cv2.resize(f, size, interpolation=cv2.INTER_AREA))
             row.append(len(indices) / median_time(area, repeats))
-        cells = "".join(f"{v:>{w}.1f}" for v, w in zip(row, (12, 13, 10)))
+        cells = "".join(f"{v:>{w}.1f}" for v, w in zip(row, (12, 13, 10), strict=False))
         print(f"{path.name:<24}{cells}")
 
 
@@ -190,7 +190,7 @@ def main() -> None:
     videos = sorted((assets / "videos" / "sam2-demo").glob("*.mp4"))
     if not videos:
         sys.exit(f"no sam2-demo videos under {assets}")
-    load = ", load average %.1f %.1f %.1f" % os.getloadavg() if hasattr(os, "getloadavg") else ""
+    load = ", load average {:.1f} {:.1f} {:.1f}".format(*os.getloadavg()) if hasattr(os, "getloadavg") else ""
     print(f"decord {decord.__version__}, {os.cpu_count()} CPUs{load}, median of {args.repeats} runs\n")
     ratios = bench_files(videos, [2.0, 8.0], args.repeats)
     davis = assets / "davis2016" / "JPEGImages" / "480p" / "dog"

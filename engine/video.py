@@ -258,6 +258,7 @@ class _FileSource:
             raise VideoError(uri, "empty", "zero-byte file")
         self._decoders: dict[Size | None, Any] | None = {}
         self._resize_after: set[Size] = set()
+        self._first: Any = None
         self._first = self._decoder(size)  # any decoder gives frame count and timestamps
         self.n_frames = len(self._first)
         if self.n_frames == 0:
@@ -268,6 +269,8 @@ class _FileSource:
             raise RuntimeError(f"video reader closed: {self.uri}")
         if size not in self._decoders:
             decord = _decord()
+            for other in [k for k, d in self._decoders.items() if d is not self._first]:
+                del self._decoders[other]  # keep the first and the newest decoder, not one per size
             w, h = size or (-1, -1)
             try:
                 self._decoders[size] = decord.VideoReader(
