@@ -388,10 +388,7 @@ class _FolderSource:
 
     def __init__(self, path: Path, uri: str, fps: float | None) -> None:
         self.uri = uri
-        self.files = sorted(
-            (p for p in path.iterdir() if p.suffix.lower() in IMAGE_SUFFIXES and not p.name.startswith(".")),
-            key=lambda p: _natural_key(p.name),
-        )
+        self.files = frame_files(path)
         if not self.files:
             raise VideoError(uri, "no_frames", "folder has no JPEG/PNG frames")
         if fps is None:
@@ -501,6 +498,14 @@ def _resize(frames: np.ndarray, size: Size) -> np.ndarray:
 def _natural_key(name: str) -> list[Any]:
     # frame_2.jpg before frame_10.jpg, whatever the zero padding
     return [int(part) if part.isdigit() else part.lower() for part in re.split(r"(\d+)", name)]
+
+
+def frame_files(folder: Path) -> list[Path]:
+    """The JPEG/PNG frames of an image folder, in the order the reader numbers them."""
+    return sorted(
+        (p for p in folder.iterdir() if p.suffix.lower() in IMAGE_SUFFIXES and not p.name.startswith(".")),
+        key=lambda p: _natural_key(p.name),
+    )
 
 
 def _short(error: BaseException, limit: int = 200) -> str:

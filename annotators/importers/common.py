@@ -2,14 +2,13 @@
 
 from __future__ import annotations
 
-import re
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 
-from engine.video import IMAGE_SUFFIXES
+from engine.video import frame_files
 from schemas import Tubelet, VideoRecord
 
 
@@ -80,14 +79,3 @@ def tubelet_id(video_id: str, fmt: str, object_id: Any) -> str:
     return f"{video_id}:{fmt}:{object_id}"
 
 
-def _natural_key(name: str) -> list[Any]:
-    # the same order engine.video gives a frame folder: frame_2 before frame_10
-    return [int(part) if part.isdigit() else part.lower() for part in re.split(r"(\d+)", name)]
-
-
-def frame_files(folder: Path) -> list[Path]:
-    """The frames of an image folder in the order ``engine.video.VideoReader`` reads them."""
-    return sorted(
-        (p for p in folder.iterdir() if p.suffix.lower() in IMAGE_SUFFIXES and not p.name.startswith(".")),
-        key=lambda p: _natural_key(p.name),
-    )
