@@ -8,6 +8,7 @@ from __future__ import annotations
 import logging
 import sys
 import time
+from collections.abc import Callable
 from typing import IO
 
 log = logging.getLogger(__name__)
@@ -24,12 +25,14 @@ class Progress:
         stream: IO[str] | None = None,
         interval_s: float = 10.0,
         desc: str = "videos",
+        clock: Callable[[], float] = time.monotonic,
     ) -> None:
         self.total = total
+        self._clock = clock
         self.done = 0
         self.failed = 0
         self.interval_s = interval_s
-        self._start = time.monotonic()
+        self._start = self._clock()
         self._last_line = self._start
         self._bar = None
         self.enabled = enabled
@@ -46,7 +49,7 @@ class Progress:
     @property
     def rate(self) -> float:
         """Videos finished per second since the start."""
-        elapsed = time.monotonic() - self._start
+        elapsed = self._clock() - self._start
         finished = self.done + self.failed
         return finished / elapsed if elapsed > 0 and finished else 0.0
 
@@ -65,7 +68,7 @@ class Progress:
         if self._bar is not None:
             self._bar.update(n)
             self._bar.set_postfix(done=self.done, failed=self.failed, refresh=False)
-        elif self.enabled and time.monotonic() - self._last_line >= self.interval_s:
+        elif self.enabled and self._clock() - self._last_line >= self.interval_s:
             self._log_line()
 
     def summary(self) -> str:
@@ -78,7 +81,7 @@ class Progress:
         )
 
     def _log_line(self) -> None:
-        self._last_line = time.monotonic()
+        self._last_line = self._clock()
         log.info(
             "progress: %s", self.summary(),
             extra={"event": "progress", "done": self.done, "failed": self.failed, "pending": self.pending,

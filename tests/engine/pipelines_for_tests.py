@@ -178,7 +178,21 @@ class Interrupt(Stage):
         return batch
 
 
-STAGES = {"interrupt": Interrupt, "make": MakeVideo, "slow": Slow, "spin": Spin, "fail": FailOn, "instruct": Instruct, "model": Model, "gpu": OnGpu}
+@dataclass
+class Where(Stage):
+    """Notes which Ray node ran each batch (cluster tests)."""
+
+    notes: str | None = None
+
+    def process(self, batch: list[VideoTask]) -> list[VideoTask]:
+        import ray
+
+        node = ray.get_runtime_context().get_node_id() if ray.is_initialized() else "inline"
+        _note(self.notes, "node", node)
+        return batch
+
+
+STAGES = {"where": Where, "interrupt": Interrupt, "make": MakeVideo, "slow": Slow, "spin": Spin, "fail": FailOn, "instruct": Instruct, "model": Model, "gpu": OnGpu}
 
 
 def build(params: dict[str, Any]) -> Pipeline:

@@ -61,6 +61,12 @@ def listeners(pids: set[int]) -> list[tuple[str, int]]:
     return found
 
 
+def listening_on(port: int) -> list[str]:
+    """Every ``ss`` LISTEN line for ``port``, whoever owns it."""
+    out = subprocess.run(["ss", "-ltnH"], capture_output=True, text=True, check=True).stdout
+    return [line for line in out.splitlines() if len(line.split()) > 3 and line.split()[3].endswith(f":{port}")]
+
+
 def is_loopback(address: str) -> bool:
     """Whether ``ss``'s local address (``127.0.0.1:80``, ``[::ffff:127.0.0.1]:80``, ``*:80``) is loopback-only."""
     host = address.rsplit(":", 1)[0].strip("[]").split("%")[0]
@@ -83,22 +89,26 @@ def free_port() -> int:
         return s.getsockname()[1]
 
 
-def kill_group(proc: subprocess.Popen, timeout: float = 15.0) -> None:
-    """SIGTERM the process group of ``proc`` (started with start_new_session), then SIGKILL."""
-    pgid = proc.pid  # start_new_session: the leader's pid is the group id
-    try:
-        os.killpg(pgid, signal.SIGTERM)
-    except ProcessLookupError:
-        return
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline and session_pids(pgid):
-        time.sleep(0.2)
-    for pid in session_pids(pgid):
+def kill_session(proc: subprocess.Popen, grace_s: float = 10.0) -> set[int]:
+    """End every process of ``proc``'s session (it was started with start_new_session).
+
+    SIGTERM first, SIGKILL what is left after ``grace_s``; returns the pids still alive
+    after that (empty when all is gone).
+    """
+    sid = proc.pid  # start_new_session: the leader's pid is the session id
+    for sig, wait_s in ((signal.SIGTERM, grace_s), (signal.SIGKILL, 10.0)):
+        for pid in session_pids(sid):
+            try:
+                os.kill(pid, sig)
+            except ProcessLookupError:
+                pass
         try:
-            os.kill(pid, signal.SIGKILL)
-        except ProcessLookupError:
+            proc.wait(timeout=wait_s)
+        except subprocess.TimeoutExpired:
             pass
-    try:
-        proc.wait(timeout=5)
-    except subprocess.TimeoutExpired:
-        pass
+        deadline = time.monotonic() + wait_s
+        while session_pids(sid) and time.monotonic() < deadline:
+            time.sleep(0.2)
+        if not session_pids(sid):
+            break
+    return session_pids(sid)

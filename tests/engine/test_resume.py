@@ -57,6 +57,10 @@ def kill_part_way(tmp_path: Path, runner: str) -> None:
             assert proc.poll() is None, f"the run ended before it was killed: {(tmp_path / 'driver.log').read_text()[-3000:]}"
             assert time.monotonic() < deadline, "no shard committed in time"
             time.sleep(0.05)
+        started = session_pids(proc.pid)
+        assert proc.pid in started
+        if runner == "ray":
+            assert len(started) > 3, "expected the run's own Ray processes (gcs, raylet, workers)"
     finally:
         os.killpg(proc.pid, signal.SIGKILL)
         proc.wait(timeout=30)
