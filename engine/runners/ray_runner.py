@@ -29,10 +29,16 @@ from engine.writer import ShardWriter
 log = logging.getLogger(__name__)
 
 _SCHEMA = pa.schema([("key", pa.string()), ("task", pa.large_binary())])
-#: Most rows a block holds: enough to amortize per-block scheduling, few enough to balance load.
-MAX_ROWS_PER_BLOCK = 16
-#: Blocks per CPU of the cluster (more blocks than workers keeps every worker busy to the end).
-BLOCKS_PER_CPU = 4
+#: Blocks per CPU of the cluster: a whole multiple, so equal blocks end together, and more
+#: than one, so a slow block does not hold the run's tail alone.
+BLOCKS_PER_CPU = 2
+#: Most rows a block holds. Each block is one Ray task per stage, which costs ~0.2 s of
+#: scheduling on a saturated 2-core machine (bench/bench_parallel.py): blocks must be big
+#: enough to amortize that, and small enough that large runs still balance across workers.
+MAX_ROWS_PER_BLOCK = 64
+#: How often Ray Data re-reads the cluster's size (its default, 1 s, is also how long it
+#: runs a single task at the start of every dataset before it has read it once).
+LIMITS_REFRESH_S = 0.1
 
 
 class ResourceError(RuntimeError):
@@ -60,7 +66,7 @@ class RayRunner:
             return
         import ray
 
-        with ray_session(self.address, self.num_cpus, self.num_gpus), _quiet_ray_data():
+        with ray_session(self.address, self.num_cpus, self.num_gpus), _ray_data_settings():
             nodes = _alive_nodes()
             ds = ray.data.from_items(
                 [{"key": t.video_id, "task": pickle.dumps(t, protocol=pickle.HIGHEST_PROTOCOL)} for t in tasks],
@@ -180,7 +186,7 @@ def workers_that_fit(stage: Stage, nodes: list[dict[str, Any]]) -> int:
 
 
 def num_blocks(n_tasks: int, cpus: float, pipeline: Pipeline) -> int:
-    """Blocks to split the tasks into: several per CPU, each at least one batch, at most 16 rows."""
+    """Blocks to split the tasks into: BLOCKS_PER_CPU per CPU, each at least one batch, at most 64 rows."""
     biggest_batch = max([batch_size(s) for s in pipeline.stages] + [1])
     per_block = math.ceil(n_tasks / max(cpus * BLOCKS_PER_CPU, 1))
     per_block = max(min(per_block, MAX_ROWS_PER_BLOCK), biggest_batch, 1)
@@ -209,38 +215,81 @@ def ray_session(address: str | None, num_cpus: int | None, num_gpus: float | Non
         log.info("joining Ray cluster at %s", address)
         ray.init(address=address, **common)
     else:
-        # Without this Ray listens on every interface; a local instance serves only us.
-        os.environ["RAY_ENABLE_WINDOWS_OR_OSX_CLUSTER"] = "0"
         log.info("starting a local Ray instance (cpus=%s, gpus=%s) on 127.0.0.1", num_cpus, num_gpus)
-        ray.init(
-            num_cpus=num_cpus,
-            num_gpus=num_gpus,
-            _node_ip_address="127.0.0.1",
-            include_dashboard=False,
-            **common,
-        )
+        with _loopback_only():
+            ray.init(
+                num_cpus=num_cpus,
+                num_gpus=num_gpus,
+                _node_ip_address="127.0.0.1",
+                include_dashboard=False,
+                **common,
+            )
     try:
         yield
     finally:
         ray.shutdown()
 
 
+_CLUSTER_ENV = "RAY_ENABLE_WINDOWS_OR_OSX_CLUSTER"
+
+
 @contextlib.contextmanager
-def _quiet_ray_data() -> Iterator[None]:
-    """Our own progress replaces Ray Data's bars and per-dataset log lines while we run."""
+def _loopback_only() -> Iterator[None]:
+    """While a local instance starts: make Ray bind 127.0.0.1 only, not every interface.
+
+    Ray reads the switch from the environment once, when it is first imported, so the
+    already-imported constant is set too; the processes Ray starts inherit the variable.
+    """
+    saved_env = os.environ.get(_CLUSTER_ENV)
+    os.environ[_CLUSTER_ENV] = "0"
+    try:
+        from ray._private import ray_constants
+    except ImportError:  # a Ray that moved it reads the environment variable
+        ray_constants = None
+    saved_flag = getattr(ray_constants, "ENABLE_RAY_CLUSTER", None)
+    if saved_flag is not None:
+        ray_constants.ENABLE_RAY_CLUSTER = False
+    try:
+        yield
+    finally:
+        if saved_flag is not None:
+            ray_constants.ENABLE_RAY_CLUSTER = saved_flag
+        if saved_env is None:
+            os.environ.pop(_CLUSTER_ENV, None)
+        else:
+            os.environ[_CLUSTER_ENV] = saved_env
+
+
+@contextlib.contextmanager
+def _ray_data_settings() -> Iterator[None]:
+    """Ray Data settings for the duration of a run, restored after it.
+
+    Our progress replaces Ray Data's bars and per-dataset log lines, and Ray Data reads
+    the cluster size sooner, so all workers start at once rather than after a second.
+    """
     import ray
 
     ctx = ray.data.DataContext.get_current()
     saved_bars = ctx.enable_progress_bars
     ray_data_log = logging.getLogger("ray.data")
     saved_level = ray_data_log.level
+    try:  # an internal knob: leave it alone if a Ray version moved it
+        from ray.data._internal.execution.resource_manager import ResourceManager
+
+        saved_refresh = getattr(ResourceManager, "GLOBAL_LIMITS_UPDATE_INTERVAL_S", None)
+    except ImportError:
+        ResourceManager, saved_refresh = None, None
     ctx.enable_progress_bars = False
     ray_data_log.setLevel(logging.WARNING)
+    if saved_refresh is not None:
+        ResourceManager.GLOBAL_LIMITS_UPDATE_INTERVAL_S = min(saved_refresh, LIMITS_REFRESH_S)
     try:
         yield
     finally:
         ctx.enable_progress_bars = saved_bars
         ray_data_log.setLevel(saved_level)
+        if saved_refresh is not None:
+            ResourceManager.GLOBAL_LIMITS_UPDATE_INTERVAL_S = saved_refresh
 
 
 def _alive_nodes() -> list[dict[str, Any]]:

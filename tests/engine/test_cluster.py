@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import json
 import os
+import shutil
 import subprocess
 import sys
 import tempfile
@@ -102,10 +103,11 @@ def test_run_on_a_two_node_loopback_cluster(tmp_path):
         assert not exposed, f"the cluster listens beyond loopback: {exposed}"
     finally:
         for proc in reversed(procs):
-            left = kill_session(proc)
+            left = kill_session(proc, grace_s=3)
             assert not left, f"processes left after killing {proc.args[:2]}: {left}"
         for log in logs:
             log.close()
+        shutil.rmtree(temp_dir, ignore_errors=True)
 
     assert (result["done"], result["failed"]) == (N, 0)
     assert len(result["nodes"]) == 2, result

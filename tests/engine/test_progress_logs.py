@@ -5,6 +5,7 @@ from __future__ import annotations
 import io
 import json
 import logging
+import re
 
 import pytest
 
@@ -68,8 +69,9 @@ def test_run_logging_writes_json_lines_and_readable_stderr(tmp_path, capsys):
         "shard_committed", 3, "r1", "INFO", "engine.some_module")
     assert "ValueError: bad" in records[1]["exc"]
     err = capsys.readouterr().err
-    assert "INFO    engine.some_module: committed 3 videos" in err
-    assert "not at info level" not in err and "after close" not in err
+    ours = [line for line in err.splitlines() if re.match(r"\d\d:\d\d:\d\d [A-Z]+ +engine\.some_module: ", line)]
+    assert [line[9:] for line in ours] == ["INFO    engine.some_module: committed 3 videos",
+                                          "ERROR   engine.some_module: stage failed"]
     assert json.loads(run_log.path.read_text().splitlines()[0])["ts"].endswith("+00:00")
 
 

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import os
+import time
 from pathlib import Path
 
 import pytest
@@ -105,11 +106,12 @@ def test_make_runner():
 
 def test_num_blocks():
     small = build({"stages": [{"kind": "make"}]})
-    assert num_blocks(200, 2, small) == 13  # 16 rows per block at most
-    assert num_blocks(20, 2, small) == 7  # about 4 blocks per CPU
+    assert num_blocks(200, 2, small) == 4  # 2 blocks per CPU
+    assert num_blocks(20, 2, small) == 4
     assert num_blocks(1, 2, small) == 1
-    batchy = build({"stages": [{"kind": "instruct", "batch_size": 50}]})
-    assert num_blocks(200, 2, batchy) == 4  # never split a batch across blocks
+    assert num_blocks(10_000, 16, small) == 157  # at most 64 rows per block
+    batchy = build({"stages": [{"kind": "instruct", "batch_size": 80}]})
+    assert num_blocks(200, 2, batchy) == 3  # never split a batch across blocks
 
 
 # -- ray ----------------------------------------------------------------------------------
@@ -133,6 +135,11 @@ def test_ray_isolates_failures_sets_up_once_per_worker_and_uses_the_fake_gpu(ray
     assert str(os.getpid()) not in setup_pids  # it ran in Ray workers, not here
     sizes = [int(p.read_text()) for p in processes]
     assert max(sizes) <= 2 and sum(sizes) == N - 2
+    # each actor tears its model down when Ray Data ends the pool (just after the run)
+    deadline = time.monotonic() + 10
+    while len(notes_of(notes, "teardown")) < len(setups) and time.monotonic() < deadline:
+        time.sleep(0.1)
+    assert sorted(p.name.split("-")[1] for p in notes_of(notes, "teardown")) == sorted(setup_pids)
 
     gpu_notes = [p.read_text() for p in notes_of(notes, "gpu")]
     assert gpu_notes and all(text == "0;0" for text in gpu_notes), gpu_notes  # Ray GPU id 0, CUDA_VISIBLE_DEVICES=0
@@ -175,3 +182,35 @@ def test_ray_setup_failure_stops_the_run_with_the_error(ray_local, tmp_path):
     with pytest.raises(StageSetupError, match=r"^stage no_weights: setup\(\) failed: OSError: weights not found: /nope.pt$"):
         run_into(RayRunner(), Pipeline("p", [NoWeights()]), tmp_path / "out", n=3)
     assert Dataset(tmp_path / "out").item_status() == {}
+
+
+LOOPBACK_CHECK = """
+import json, os
+import ray  # imported before anything set RAY_ENABLE_WINDOWS_OR_OSX_CLUSTER
+from engine.runners.ray_runner import ray_session
+from tests.engine.raytools import descendants, listeners, non_loopback
+with ray_session(None, 1, None):
+    pids = descendants(os.getpid())
+    found = {"listening": len(listeners(pids)), "exposed": non_loopback(pids),
+             "node_ips": [n["NodeManagerAddress"] for n in ray.nodes()]}
+found["initialized_after"] = ray.is_initialized()
+found["env_after"] = os.environ.get("RAY_ENABLE_WINDOWS_OR_OSX_CLUSTER")
+print("RESULT " + json.dumps(found))
+"""
+
+
+@pytest.mark.ray
+def test_a_local_instance_listens_on_loopback_only_even_if_ray_was_imported_first():
+    import subprocess
+    import sys
+
+    root = Path(__file__).resolve().parents[2]
+    env = {k: v for k, v in os.environ.items() if k != "RAY_ENABLE_WINDOWS_OR_OSX_CLUSTER"}
+    env["PYTHONPATH"] = str(root)
+    done = subprocess.run([sys.executable, "-c", LOOPBACK_CHECK], cwd=root, env=env,
+                          capture_output=True, text=True, timeout=120)
+    assert done.returncode == 0, done.stderr[-3000:]
+    found = json.loads(done.stdout.split("RESULT ", 1)[1])
+    assert found["listening"] > 0 and found["exposed"] == []
+    assert found["node_ips"] == ["127.0.0.1"]
+    assert found["initialized_after"] is False and found["env_after"] is None
