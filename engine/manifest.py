@@ -386,18 +386,9 @@ def expand_videos(config: RunConfig) -> tuple[list[VideoTask], list[Reject]]:
 
 
 def _manifest_label(config: RunConfig) -> str:
-    if not config.manifest_path:
-        return "manifest"
-    return _relative_label(config.manifest_path)
-
-
-def _relative_label(path: str) -> str:
-    """A path as short as it is unambiguous: relative to the working folder when inside it."""
-    try:
-        rel = os.path.relpath(path)
-    except ValueError:  # another drive (Windows)
-        return path
-    return path if rel.startswith("..") else rel
+    # The file name only: a reject's item is also its ledger key, which must not
+    # depend on the folder the run was started from.
+    return Path(config.manifest_path).name if config.manifest_path else "manifest"
 
 
 def _inline_lines(config: RunConfig) -> dict[int, int]:
