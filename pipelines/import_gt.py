@@ -8,11 +8,12 @@ from __future__ import annotations
 
 from typing import Any
 
-from pydantic import BaseModel, ConfigDict, ValidationError
+from pydantic import BaseModel, ConfigDict
 
 from annotators.importers.stage import ImportAnnotations
 from engine.pipeline import Pipeline
 from engine.probe import ProbeVideo
+from pipelines.params import parse_params
 
 
 class ImportParams(BaseModel):
@@ -28,13 +29,7 @@ def build(params: dict[str, Any]) -> Pipeline:
 
     Raises ValueError naming a bad parameter.
     """
-    try:
-        p = ImportParams.model_validate(params)
-    except ValidationError as error:
-        problems = "; ".join(
-            f"{'.'.join(str(part) for part in e['loc']) or '<params>'}: {e['msg']}" for e in error.errors()
-        )
-        raise ValueError(f"import: bad params: {problems}") from None
+    p = parse_params(ImportParams, params, "import")
     return Pipeline(
         name="import",
         stages=[ProbeVideo(decode_check=p.decode_check), ImportAnnotations()],

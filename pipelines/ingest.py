@@ -4,10 +4,11 @@ from __future__ import annotations
 
 from typing import Any
 
-from pydantic import BaseModel, ConfigDict, ValidationError
+from pydantic import BaseModel, ConfigDict
 
 from engine.pipeline import Pipeline
 from engine.probe import ProbeVideo
+from pipelines.params import parse_params
 
 
 class IngestParams(BaseModel):
@@ -20,11 +21,5 @@ class IngestParams(BaseModel):
 
 def build(params: dict[str, Any]) -> Pipeline:
     """The ingest pipeline: ``ProbeVideo``. Raises ValueError naming a bad parameter."""
-    try:
-        p = IngestParams.model_validate(params)
-    except ValidationError as error:
-        problems = "; ".join(
-            f"{'.'.join(str(part) for part in e['loc']) or '<params>'}: {e['msg']}" for e in error.errors()
-        )
-        raise ValueError(f"ingest: bad params: {problems}") from None
+    p = parse_params(IngestParams, params, "ingest")
     return Pipeline(name="ingest", stages=[ProbeVideo(decode_check=p.decode_check)], params=p.model_dump())

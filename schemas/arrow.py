@@ -244,7 +244,6 @@ def record_to_row(record: Any) -> dict[str, Any]:
 
 def records_to_table(table: str, records: Iterable[Any]) -> pa.Table:
     """Build an Arrow table of ``table``'s schema from record dataclasses."""
-    schema = TABLE_SCHEMAS[table]
     rows = [record_to_row(r) for r in records]
     return rows_to_table(table, rows)
 

@@ -9,7 +9,7 @@ from typing import Any
 import numpy as np
 
 from engine.video import frame_files
-from schemas import Tubelet, VideoRecord
+from schemas import Tubelet, TubeletFrame, VideoRecord
 
 
 @dataclass
@@ -77,5 +77,28 @@ class FrameIndex:
 def tubelet_id(video_id: str, fmt: str, object_id: Any) -> str:
     """The stable id of an imported tubelet: ``<video_id>:<format>:<object_id>``."""
     return f"{video_id}:{fmt}:{object_id}"
+
+
+def imported_tubelet(
+    video: VideoRecord,
+    fmt: str,
+    object_id: Any,
+    category: str,
+    frames: list[TubeletFrame],
+    extra: dict[str, Any],
+) -> Tubelet:
+    """A tubelet of ``video`` imported from ``fmt``, carrying the video's fps and size."""
+    return Tubelet(
+        tubelet_id=tubelet_id(video.video_id, fmt, object_id),
+        video_id=video.video_id,
+        category=category,
+        source=f"import:{fmt}",
+        track_id=str(object_id),
+        fps=video.fps,
+        width=video.width,
+        height=video.height,
+        frames=frames,
+        extra=extra,
+    )
 
 

@@ -30,12 +30,11 @@ from typing import Any
 
 import numpy as np
 
-from annotators.importers.common import FrameIndex, ImportResult, RejectedItem, tubelet_id
+from annotators.importers.common import FrameIndex, ImportResult, RejectedItem, imported_tubelet
 from schemas import Tubelet, TubeletFrame
 from schemas.rle import encode_masks, rle_to_box_xyxy
 
 FORMAT = "davis"
-SOURCE = "import:davis"
 BACKGROUND, VOID = 0, 255
 DEFAULT_CATEGORY = "object"
 
@@ -169,17 +168,8 @@ def _tubelet(
         else:
             frames.append(TubeletFrame(f, index.t_s(f), list(last_box), visible=False))
     video = index.video
-    return Tubelet(
-        tubelet_id=tubelet_id(video.video_id, FORMAT, oid),
-        video_id=video.video_id,
-        category=categories.get(str(oid), DEFAULT_CATEGORY),
-        source=SOURCE,
-        track_id=str(oid),
-        fps=video.fps,
-        width=video.width,
-        height=video.height,
-        frames=frames,
-        extra={"mask_format": mask_format},
+    return imported_tubelet(
+        video, FORMAT, oid, categories.get(str(oid), DEFAULT_CATEGORY), frames, {"mask_format": mask_format}
     )
 
 

@@ -36,11 +36,10 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from annotators.importers.common import FrameIndex, ImportResult, RejectedItem, tubelet_id
+from annotators.importers.common import FrameIndex, ImportResult, RejectedItem, imported_tubelet, tubelet_id
 from schemas import Tubelet, TubeletFrame
 
 FORMAT = "mot"
-SOURCE = "import:mot"
 
 #: MOT17 class ids (the ``class`` column of ``gt.txt``).
 MOT17_CLASSES: dict[int, str] = {
@@ -257,17 +256,9 @@ def _track(
         consider.append(row.consider)
     if not frames:
         return None
-    return Tubelet(
-        tubelet_id=tube_id,
-        video_id=video.video_id,
-        category=names.get(str(classes[0]), f"class_{classes[0]}"),
-        source=SOURCE,
-        track_id=str(tid),
-        fps=video.fps,
-        width=video.width,
-        height=video.height,
-        frames=frames,
-        extra={"mot_class": classes[0], "visibility": visibility, "consider": consider},
+    return imported_tubelet(
+        video, FORMAT, tid, names.get(str(classes[0]), f"class_{classes[0]}"), frames,
+        {"mot_class": classes[0], "visibility": visibility, "consider": consider},
     )
 
 
