@@ -6,7 +6,7 @@ import traceback as tb
 from dataclasses import dataclass, field
 from typing import Any
 
-from schemas import Entity, Event, Instruction, Reject, Review, Tubelet, VideoRecord
+from schemas import Detection, Entity, Event, Instruction, Reject, Review, Tubelet, VideoRecord
 
 #: Longest traceback kept in a reject row (the tail, where the error is).
 TRACEBACK_CHARS = 2000
@@ -30,6 +30,7 @@ class VideoTask:
     extra: dict[str, Any] = field(default_factory=dict)
 
     video: VideoRecord | None = None
+    detections: list[Detection] = field(default_factory=list)  # keyframe detections, not written
     tubelets: list[Tubelet] = field(default_factory=list)
     entities: list[Entity] = field(default_factory=list)
     events: list[Event] = field(default_factory=list)

@@ -7,6 +7,7 @@ from schemas.arrow import PRIMARY_KEYS, TABLE_SCHEMAS, records_to_table, rows_to
 from schemas.records import (
     Answer,
     BoxAt,
+    Detection,
     Entity,
     Event,
     Instruction,
@@ -21,7 +22,7 @@ from schemas.records import (
 from schemas.version import SCHEMA_VERSION
 
 __all__ = [
-    "Answer", "BoxAt", "Entity", "Event", "Instruction", "Message", "PRIMARY_KEYS",
+    "Answer", "BoxAt", "Detection", "Entity", "Event", "Instruction", "Message", "PRIMARY_KEYS",
     "RegionRef", "Reject", "Review", "SCHEMA_VERSION", "TABLE_SCHEMAS", "Tubelet",
     "TubeletFrame", "VideoRecord", "records_to_table", "rows_to_table", "table_of",
 ]

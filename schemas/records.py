@@ -49,6 +49,23 @@ class TubeletFrame:
 
 
 @dataclass
+class Detection:
+    """One object found on one keyframe by a detector (intermediate: not a table).
+
+    Trackers turn detections into tubelets; ``mask_rle`` is set by detectors that
+    segment (or by a tracker's prompt refinement).
+    """
+
+    frame_idx: int
+    t_s: float
+    box_xyxy: list[float]
+    score: float
+    category: str
+    mask_rle: RLE | None = None
+    detector: str | None = None  # model id, e.g. "yolov8n_int8.tflite"
+
+
+@dataclass
 class Tubelet:
     """One object tracked through a video (a masklet when masks are present)."""
 
