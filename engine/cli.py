@@ -8,6 +8,7 @@ Commands::
     tubelet query OUT "SQL" [--format table|csv|json]
     tubelet validate OUT [--all-masks]
     tubelet sample OUT_DIR
+    tubelet eval PRED GT [--json] [--iou 0.5] [--videos ID,...]
 
 Exit codes:
 
@@ -205,6 +206,30 @@ def cmd_sample(args: argparse.Namespace) -> int:
     return EXIT_OK
 
 
+def cmd_eval(args: argparse.Namespace) -> int:
+    """Score the tubelets of PRED against those of GT (J&F, box IoU, tIoU/vIoU, MOTA/IDF1)."""
+    from engine.evaluation import evaluate, format_table
+
+    tables = {}
+    for role, root in (("pred", args.pred), ("gt", args.gt)):
+        dataset = _open(root)
+        with _reading(root):
+            dataset.info()  # refuses a dataset with a newer major schema version
+            tables[role] = dataset.read_table("tubelets")
+            if role == "gt":
+                tables["gt_videos"] = dataset.read_table("videos")
+    videos = [v for v in args.videos.split(",") if v] if args.videos else None
+    try:
+        report = evaluate(tables["pred"], tables["gt"], gt_videos=tables["gt_videos"], iou=args.iou, videos=videos)
+    except ValueError as error:  # an unknown --videos id, a bad --iou, masks of another size
+        raise CommandError(_one_line(str(error))) from None
+    if args.json:
+        print(json.dumps(report.to_dict(), ensure_ascii=False, indent=1))
+    else:
+        print(format_table(report))
+    return EXIT_OK
+
+
 def _open(root: str) -> Any:
     from engine.dataset import Dataset
 
@@ -357,6 +382,14 @@ def build_parser() -> argparse.ArgumentParser:
     sample = add("sample", "write the embedded synthetic sample (video, frames, DAVIS masks, list)")
     sample.add_argument("out_dir", help="folder to write the sample to")
     sample.set_defaults(func=cmd_sample)
+
+    evaluate = add("eval", "score the tubelets of a dataset against ground truth, per video and overall")
+    evaluate.add_argument("pred", help="the dataset folder with the predicted tubelets")
+    evaluate.add_argument("gt", help="the dataset folder with the ground-truth tubelets (e.g. an import run)")
+    evaluate.add_argument("--json", action="store_true", help="print the full report as JSON (per object too)")
+    evaluate.add_argument("--iou", type=float, default=0.5, help="box IoU threshold of recall and the identity metrics (default 0.5)")
+    evaluate.add_argument("--videos", metavar="ID,...", help="only these video ids (comma-separated)")
+    evaluate.set_defaults(func=cmd_eval)
     return parser
 
 

@@ -1,0 +1,13 @@
+"""Detector stages: keyframes sampled at a rate, batched, boxes into ``task.detections``.
+
+``KeyframeDetector`` is the shared loop; each detector only turns a batch of RGB
+frames into ``FrameBoxes``. Model libraries are imported in ``setup()``.
+"""
+
+from annotators.detectors.boxes import FrameBoxes
+from annotators.detectors.keyframes import KeyframeDetector
+from annotators.detectors.motion import MotionDetector
+from annotators.detectors.open_vocab import OpenVocabDetector
+from annotators.detectors.yolo import YoloDetector
+
+__all__ = ["FrameBoxes", "KeyframeDetector", "MotionDetector", "OpenVocabDetector", "YoloDetector"]

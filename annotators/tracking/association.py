@@ -1,0 +1,396 @@
+"""Association: keyframe detections + a propagating tracker -> objects with stable ids.
+
+The one algorithm both masklet trackers share (SAM 2 in the full profile, optical flow +
+GrabCut in the lite one); they only implement :class:`~.propagator.Propagator`.
+
+1. Detections are filtered by score and de-duplicated per keyframe (per-category NMS).
+2. The anchor is the keyframe with the most confident detections (earliest on ties);
+   its detections become objects 1..n (best score first).
+3. A forward sweep, then a backward sweep, walk from the anchor window by window (a
+   window ends at every keyframe, and every ``max_window`` tracked frames). Each window
+   re-prompts the live objects on its first frame and propagates them to its last.
+4. At each keyframe the regions found there are matched to the detections (Hungarian on
+   mask IoU, box IoU when either side has no mask, same category only). A matched
+   object is confirmed (and re-prompted from its detection); an object left
+   unconfirmed on more than ``max_unconfirmed_keyframes`` keyframes in a row is taken to
+   have drifted: it is dropped and its frames from the first unconfirmed keyframe on
+   are removed. A confident detection that matches nothing and overlaps no region of its
+   category becomes either a *re-entry* (a lost object of its category fits by the
+   position cue, see ``matching.reentry_distance``: it keeps its old id) or a *new*
+   object. Both are also propagated the other way from this keyframe, until they
+   disappear, so an object entering between keyframes is tracked from the frame it
+   enters, and no earlier.
+5. Tracks that overlap on most shared frames are merged, and tubelets are built and
+   filtered (``annotators.tracking.tubelets``).
+
+Crossing objects keep their ids because matching compares detections with where each
+object's own propagated mask is, not with where objects were on the last keyframe.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator, Mapping, Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+
+from annotators.tracking.matching import (
+    hungarian,
+    overlap,
+    overlap_matrix,
+    region_of,
+    reentry_distance,
+    select_anchor,
+    suppress_duplicates,
+)
+from annotators.tracking.propagator import Propagator, Region, frames_between
+from annotators.tracking.tubelets import Track, build_tubelets, merge_duplicates
+from schemas.records import Detection, Tubelet, VideoRecord
+
+
+@dataclass
+class AssociationConfig:
+    """Thresholds of association; IoUs are mask IoU, or box IoU where a mask is missing."""
+
+    detection_score: float = 0.5  # a detection this confident can start an object / count for the anchor
+    match_score: float = 0.3  # a detection this confident can confirm an existing object
+    match_iou: float = 0.3  # least overlap for a detection to match a propagated region
+    new_object_iou: float = 0.5  # an unmatched detection overlapping a region this much is a duplicate, not an object
+    duplicate_iou: float = 0.7  # NMS per keyframe, and track merging
+    duplicate_frame_fraction: float = 0.5  # merge two tracks overlapping on more than this share of shared frames
+    duplicate_min_shared: int = 2  # ... and on at least this many shared frames
+    reentry_window_s: float = 10.0  # a lost object can come back within this long
+    reentry_edge_margin: float = 0.05  # "touches an edge": within this fraction of the frame size
+    reentry_max_distance: float = 0.1  # or reappears within this fraction of the diagonal of where it was
+    lost_patience: int = 2  # absent frames that end a propagation the other way
+    max_unconfirmed_keyframes: int | None = 2  # None: never drop unconfirmed objects
+    reprompt_with_detections: bool = True  # re-prompt matched objects from their detection (corrects drift)
+    max_window: int | None = None  # most tracked frames per propagate call (bounds tracker memory)
+    min_length: int = 3  # quality filters: visible frames,
+    min_mean_score: float = 0.0  # mean frame score,
+    min_area: float = 0.0  # median visible area (mask pixels, or box area)
+
+
+@dataclass
+class AssociationResult:
+    """Tubelets, their rejections as ``(tubelet_id, reason)``, and what happened."""
+
+    tubelets: list[Tubelet]
+    rejects: list[tuple[str, str]]
+    anchor_frame: int | None
+    stats: dict[str, Any] = field(default_factory=dict)
+
+
+def associate(
+    propagator: Propagator,
+    media: Any,
+    video: VideoRecord,
+    frames: Sequence[int],
+    timestamps: Mapping[int, float] | Sequence[float],
+    detections: Sequence[Detection],
+    source: str,
+    keyframes: Sequence[int] | None = None,
+    config: AssociationConfig | None = None,
+) -> AssociationResult:
+    """Track the objects of ``detections`` through ``frames`` of one video.
+
+    ``media`` is what ``propagator.start`` opens; ``video`` gives the id, fps and frame
+    size; ``frames`` are the absolute frame indices to track (ascending), ``timestamps``
+    maps an absolute frame index to seconds; ``keyframes`` are the frames the detector
+    ran on (default: the frames of ``detections``; a keyframe without detections still
+    counts, as evidence of absence). Tubelet ids are ``<video_id>:track:<obj_id>``.
+    """
+    session = _Session(propagator, video, frames, timestamps, detections, keyframes, config or AssociationConfig())
+    propagator.start(media, list(session.frames))
+    tracks = session.run()
+    cfg = session.cfg
+    tracks, n_merged = merge_duplicates(
+        tracks, cfg.duplicate_iou, cfg.duplicate_frame_fraction, cfg.duplicate_min_shared
+    )
+    tubelets, rejects = build_tubelets(
+        tracks, video, session.frames, timestamps, source, session.anchor,
+        cfg.min_length, cfg.min_mean_score, cfg.min_area,
+    )
+    stats = dict(session.stats, merged=n_merged, tubelets=len(tubelets), rejected=len(rejects))
+    return AssociationResult(tubelets, rejects, session.anchor, stats)
+
+
+class _Session:
+    """The state of one video's association (see the module docstring)."""
+
+    def __init__(
+        self,
+        propagator: Propagator,
+        video: VideoRecord,
+        frames: Sequence[int],
+        timestamps: Mapping[int, float] | Sequence[float],
+        detections: Sequence[Detection],
+        keyframes: Sequence[int] | None,
+        cfg: AssociationConfig,
+    ) -> None:
+        self.p = propagator
+        self.video = video
+        self.cfg = cfg
+        self.timestamps = timestamps
+        self.frames = sorted(set(int(f) for f in frames))
+        frame_set = set(self.frames)
+        keys = set(keyframes) if keyframes is not None else {d.frame_idx for d in detections}
+        outside = sorted(k for k in keys | {d.frame_idx for d in detections} if k not in frame_set)
+        if outside:
+            raise ValueError(f"keyframes/detections on frames that are not tracked: {outside[:5]}")
+        self.keyframes = keys
+        # Per keyframe: detections that may confirm objects, NMS'd, best first.
+        self.dets: dict[int, list[Detection]] = {}
+        suppressed = 0
+        for k in sorted(keys):
+            usable = [d for d in detections if d.frame_idx == k and d.score >= cfg.match_score]
+            self.dets[k], n = suppress_duplicates(usable, cfg.duplicate_iou)
+            suppressed += n
+        self.tracks: dict[int, Track] = {}
+        self.anchor: int | None = None
+        self.stats: dict[str, Any] = {
+            "keyframes": len(keys), "detections_suppressed": suppressed, "objects_started": 0,
+            "reentries": 0, "dropped_unconfirmed": 0, "windows": 0, "propagated_frames": 0,
+        }
+
+    # -- the two sweeps -------------------------------------------------------------
+    def run(self) -> list[Track]:
+        confident = {k: self._confident(k) for k in self.dets}
+        self.anchor = select_anchor(confident)
+        if self.anchor is None:
+            return []
+        prompts = {self._new_track(d, self.anchor): region_of(d) for d in confident[self.anchor]}
+        for obj in prompts:
+            self.tracks[obj].confirmed[self.anchor] = self.tracks[obj].origin_score
+        self._sweep(self.anchor, dict(prompts), reverse=False)
+        # Backward: the anchor objects from their detections, plus whatever else (found
+        # forward and propagated back) is on the anchor frame.
+        back = dict(prompts)
+        for obj, track in self.tracks.items():
+            if obj not in back and self.anchor in track.regions:
+                back[obj] = track.regions[self.anchor]
+        self._sweep(self.anchor, back, reverse=True)
+        return [t for t in self.tracks.values() if t.regions]
+
+    def _sweep(self, start: int, prompts: dict[int, Region], reverse: bool) -> None:
+        """Walk from ``start`` to the end of the video (the start with ``reverse``)."""
+        end = self.frames[0] if reverse else self.frames[-1]
+        walk = frames_between(self.frames, start, end)
+        streak: dict[int, tuple[int, int]] = {}  # obj -> (unconfirmed keyframes in a row, first of them)
+        if len(walk) == 1 and prompts:
+            self._window(start, start, prompts, reverse)  # a one-frame sweep still records the start
+        cur, since_cut = start, 0
+        for f in walk[1:]:
+            since_cut += 1
+            if not (f in self.keyframes or f == end or (self.cfg.max_window and since_cut >= self.cfg.max_window)):
+                continue
+            if prompts:
+                self._window(cur, f, prompts, reverse)
+            present = {
+                o: t.regions[f] for o, t in self.tracks.items() if f in t.regions
+            }
+            if f in self.keyframes:
+                prompts = self._keyframe(f, present, reverse, streak)
+            else:
+                prompts = present  # carried-over prompts: the window's last regions
+            cur, since_cut = f, 0
+
+    def _window(self, start: int, end: int, prompts: dict[int, Region], reverse: bool) -> None:
+        self.p.reset()
+        for obj, region in prompts.items():
+            self.p.add_prompt(start, obj, box=region.box, mask=region.mask)
+        self.stats["windows"] += 1
+        for f, regions in self.p.propagate(start, end, reverse):
+            self.stats["propagated_frames"] += 1
+            for obj in prompts:
+                if obj in regions:
+                    self._record(obj, f, regions[obj])
+
+    # -- one keyframe --------------------------------------------------------------
+    def _keyframe(
+        self, k: int, present: dict[int, Region], reverse: bool, streak: dict[int, tuple[int, int]]
+    ) -> dict[int, Region]:
+        """Match, confirm, drop, re-enter and start objects on keyframe ``k``; the prompts
+        of the next window."""
+        dets = self.dets[k]
+        objs = list(present)
+        det_regions = [region_of(d) for d in dets]
+        iou = overlap_matrix(det_regions, [present[o] for o in objs])
+        same = np.array([[d.category == self.tracks[o].category for o in objs] for d in dets], dtype=bool)
+        same = same.reshape(len(dets), len(objs))
+        pairs = hungarian(iou, same & (iou >= self.cfg.match_iou))
+        prompts: dict[int, Region] = {}
+        matched_dets = set()
+        for i, j in pairs:
+            obj, det = objs[j], dets[i]
+            matched_dets.add(i)
+            self.tracks[obj].confirmed[k] = det.score
+            streak.pop(obj, None)
+            prompts[obj] = det_regions[i] if self.cfg.reprompt_with_detections else present[obj]
+        for obj in objs:
+            if obj in prompts:
+                continue
+            count, first = streak.get(obj, (0, k))
+            streak[obj] = (count + 1, first)
+            limit = self.cfg.max_unconfirmed_keyframes
+            if limit is not None and count + 1 > limit:
+                self._trim(obj, first, reverse)
+                self.stats["dropped_unconfirmed"] += 1
+            else:
+                prompts[obj] = present[obj]
+        # Unmatched confident detections that no region of their category already covers.
+        fresh = [
+            i for i in range(len(dets))
+            if i not in matched_dets and dets[i].score >= self.cfg.detection_score
+            and not any(same[i, j] and iou[i, j] >= self.cfg.new_object_iou for j in range(len(objs)))
+        ]
+        reentered = self._reentries(k, [dets[i] for i in fresh], set(present), reverse)
+        started: dict[int, Region] = {}
+        for n, i in enumerate(fresh):
+            obj = reentered.get(n)
+            if obj is None:
+                obj = self._new_track(dets[i], k)
+            self.tracks[obj].confirmed[k] = dets[i].score
+            started[obj] = det_regions[i]
+        if started:
+            # Back the other way from here: where did these objects come in?
+            stop = {o: self._nearest_seen(o, k, behind=not reverse) for o in started}
+            self._side_trip(k, started, not reverse, stop)
+        prompts.update(started)
+        return prompts
+
+    def _reentries(self, k: int, dets: list[Detection], present: set[int], reverse: bool) -> dict[int, int]:
+        """Which of ``dets`` (by position) are lost objects coming back: ``{det: obj}``."""
+        if not dets:
+            return {}
+        t_k = float(self.timestamps[k])
+        lost: list[tuple[int, list[float]]] = []
+        for obj, track in self.tracks.items():
+            if obj in present or not track.regions:
+                continue
+            # Lost behind us (walking direction) and not seen anywhere ahead yet.
+            last = self._nearest_seen(obj, k, behind=not reverse)
+            ahead = self._nearest_seen(obj, k, behind=reverse)
+            if last is None or ahead is not None:
+                continue
+            if abs(t_k - float(self.timestamps[last])) > self.cfg.reentry_window_s:
+                continue
+            box = track.regions[last].box
+            if box is not None:
+                lost.append((obj, box))
+        if not lost:
+            return {}
+        w, h = self.video.width, self.video.height
+        dist = np.full((len(dets), len(lost)), np.inf)
+        for i, det in enumerate(dets):
+            for j, (obj, box) in enumerate(lost):
+                if det.category != self.tracks[obj].category:
+                    continue
+                d = reentry_distance(
+                    box, det.box_xyxy, w, h, self.cfg.reentry_edge_margin, self.cfg.reentry_max_distance
+                )
+                if d is not None:
+                    dist[i, j] = d
+        allowed = np.isfinite(dist)
+        pairs = hungarian(np.where(allowed, -dist, 0.0), allowed)
+        self.stats["reentries"] += len(pairs)
+        for _, j in pairs:
+            self.tracks[lost[j][0]].reentries.append(k)
+        return {i: lost[j][0] for i, j in pairs}
+
+    # -- propagation the other way -------------------------------------------------
+    def _side_trip(
+        self, k: int, prompts: dict[int, Region], reverse: bool, stop: dict[int, int | None]
+    ) -> None:
+        """Propagate ``prompts`` from ``k`` towards the video's end (start with
+        ``reverse``) until each object disappears for longer than ``lost_patience``
+        frames, reaches ``stop[obj]`` (where it was last seen), or drifts (unconfirmed)."""
+        end = self.frames[0] if reverse else self.frames[-1]
+        if end == k:
+            return
+        self.p.reset()
+        for obj, region in prompts.items():
+            self.p.add_prompt(k, obj, box=region.box, mask=region.mask)
+        self.stats["windows"] += 1
+        alive = set(prompts)
+        misses = dict.fromkeys(prompts, 0)
+        streak: dict[int, tuple[int, int]] = {}
+        stream: Iterator[tuple[int, dict[int, Region]]] = self.p.propagate(k, end, reverse)
+        try:
+            for f, regions in stream:
+                self.stats["propagated_frames"] += 1
+                for obj in sorted(alive):
+                    limit = stop[obj]
+                    if limit is not None and (f <= limit if reverse else f >= limit):
+                        alive.discard(obj)
+                        continue
+                    region = regions.get(obj)
+                    if region is None or region.is_empty:
+                        misses[obj] += 1
+                        if misses[obj] > self.cfg.lost_patience:
+                            alive.discard(obj)
+                        continue
+                    misses[obj] = 0
+                    self._record(obj, f, region)
+                    if f != k and f in self.keyframes and not self._drift_check(obj, f, region, streak, reverse):
+                        alive.discard(obj)
+                if not alive:
+                    break
+        finally:
+            close = getattr(stream, "close", None)
+            if close is not None:
+                close()  # let the tracker release the window when we stop early
+
+    def _drift_check(
+        self, obj: int, f: int, region: Region, streak: dict[int, tuple[int, int]], reverse: bool
+    ) -> bool:
+        """On a keyframe passed the other way: is ``obj`` still confirmed by some detection
+        of its category? Drops it (False) after too many unconfirmed keyframes."""
+        category = self.tracks[obj].category
+        hits = [d for d in self.dets[f] if d.category == category and overlap(region_of(d), region) >= self.cfg.match_iou]
+        if hits:
+            self.tracks[obj].confirmed.setdefault(f, max(d.score for d in hits))
+            streak.pop(obj, None)
+            return True
+        count, first = streak.get(obj, (0, f))
+        streak[obj] = (count + 1, first)
+        limit = self.cfg.max_unconfirmed_keyframes
+        if limit is not None and count + 1 > limit:
+            self._trim(obj, first, reverse)
+            self.stats["dropped_unconfirmed"] += 1
+            return False
+        return True
+
+    # -- bookkeeping ---------------------------------------------------------------
+    def _confident(self, k: int) -> list[Detection]:
+        return [d for d in self.dets[k] if d.score >= self.cfg.detection_score]
+
+    def _new_track(self, det: Detection, k: int) -> int:
+        obj = max(self.tracks, default=0) + 1
+        self.tracks[obj] = Track(obj, det.category, origin_frame=k, origin_score=float(det.score))
+        self.stats["objects_started"] += 1
+        return obj
+
+    def _record(self, obj: int, f: int, region: Region) -> None:
+        """Keep the first region seen for ``obj`` on ``f`` (the main sweep's wins over a
+        later pass), as RLE so a long video's tracks stay small."""
+        track = self.tracks[obj]
+        if f not in track.regions and not region.is_empty:
+            track.regions[f] = region.compact()
+
+    def _trim(self, obj: int, first: int, reverse: bool) -> None:
+        """Forget ``obj`` from keyframe ``first`` on, in the walking direction."""
+        track = self.tracks[obj]
+        for f in [f for f in track.regions if (f <= first if reverse else f >= first)]:
+            del track.regions[f]
+        for f in [f for f in track.confirmed if (f <= first if reverse else f >= first)]:
+            del track.confirmed[f]
+
+    def _nearest_seen(self, obj: int, k: int, behind: bool) -> int | None:
+        """The frame nearest ``k`` where ``obj`` was seen, before ``k`` (``behind``) or
+        after it."""
+        seen = [f for f in self.tracks[obj].regions if (f < k if behind else f > k)]
+        if not seen:
+            return None
+        return max(seen) if behind else min(seen)
