@@ -29,7 +29,7 @@ object's own propagated mask is, not with where objects were on the last keyfram
 
 from __future__ import annotations
 
-from collections.abc import Iterator, Mapping, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -201,7 +201,8 @@ class _Session:
         for obj, region in prompts.items():
             self.p.add_prompt(start, obj, box=region.box, mask=region.mask)
         self.stats["windows"] += 1
-        for f, regions in self.p.propagate(start, end, reverse):
+        stream = self.p.propagate(start, end, reverse)
+        for f, regions in stream:
             self.stats["propagated_frames"] += 1
             for obj in prompts:
                 if obj in regions:
@@ -309,17 +310,17 @@ class _Session:
         end = self.frames[0] if reverse else self.frames[-1]
         if end == k:
             return
-        self.p.reset()
-        for obj, region in prompts.items():
-            self.p.add_prompt(k, obj, box=region.box, mask=region.mask)
-        self.stats["windows"] += 1
         alive = set(prompts)
         misses = dict.fromkeys(prompts, 0)
         streak: dict[int, tuple[int, int]] = {}
-        stream: Iterator[tuple[int, dict[int, Region]]] = self.p.propagate(k, end, reverse)
+
+        def carry(f: int) -> dict[int, Region]:
+            # an object not seen on a chunk's last frame has nothing to carry: it ends there
+            return {o: self.tracks[o].regions[f] for o in sorted(alive) if f in self.tracks[o].regions}
+
+        stream = self._chunked(k, end, prompts, reverse, carry)
         try:
             for f, regions in stream:
-                self.stats["propagated_frames"] += 1
                 for obj in sorted(alive):
                     limit = stop[obj]
                     if limit is not None and (f <= limit if reverse else f >= limit):
@@ -338,9 +339,40 @@ class _Session:
                 if not alive:
                     break
         finally:
-            close = getattr(stream, "close", None)
-            if close is not None:
-                close()  # let the tracker release the window when we stop early
+            stream.close()
+
+    def _chunked(
+        self,
+        start: int,
+        end: int,
+        prompts: dict[int, Region],
+        reverse: bool,
+        carry: Callable[[int], dict[int, Region]],
+    ) -> Iterator[tuple[int, dict[int, Region]]]:
+        """Propagate from ``start`` to ``end`` in windows of at most ``max_window`` frames,
+        re-prompting each window from ``carry(first frame)``; every frame yielded once."""
+        walk = frames_between(self.frames, start, end)
+        step = self.cfg.max_window or len(walk)
+        i = 0
+        while prompts:
+            j = min(i + max(1, step), len(walk) - 1)
+            self.p.reset()
+            for obj, region in prompts.items():
+                self.p.add_prompt(walk[i], obj, box=region.box, mask=region.mask)
+            self.stats["windows"] += 1
+            stream = self.p.propagate(walk[i], walk[j], reverse)
+            try:
+                for f, regions in stream:
+                    self.stats["propagated_frames"] += 1
+                    if f != walk[i] or i == 0:  # a window's first frame ended the last one
+                        yield f, regions
+            finally:
+                close = getattr(stream, "close", None)
+                if close is not None:
+                    close()  # let the tracker release the window when we stop early
+            if j >= len(walk) - 1:
+                return
+            i, prompts = j, carry(walk[j])
 
     def _drift_check(
         self, obj: int, f: int, region: Region, streak: dict[int, tuple[int, int]], reverse: bool
@@ -376,8 +408,15 @@ class _Session:
         """Keep the first region seen for ``obj`` on ``f`` (the main sweep's wins over a
         later pass), as RLE so a long video's tracks stay small."""
         track = self.tracks[obj]
-        if f not in track.regions and not region.is_empty:
-            track.regions[f] = region.compact()
+        if f in track.regions or region.is_empty:
+            return
+        compact = region.compact()
+        if compact.mask is not None and list(compact.mask["size"]) != [self.video.height, self.video.width]:
+            raise ValueError(
+                f"tracker mask of size {compact.mask['size']} on frame {f}, but the video is "
+                f"{self.video.height}x{self.video.width}: regions must be in the video's pixel grid"
+            )
+        track.regions[f] = compact
 
     def _trim(self, obj: int, first: int, reverse: bool) -> None:
         """Forget ``obj`` from keyframe ``first`` on, in the walking direction."""

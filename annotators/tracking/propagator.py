@@ -30,7 +30,8 @@ class Region:
 
     ``mask`` is a boolean ``(height, width)`` array or a COCO RLE dict; ``box_xyxy`` is
     absolute-pixel ``[x1, y1, x2, y2]`` and may be omitted when a mask is given (it is
-    then the mask's tight box). ``score`` is the tracker's confidence in [0, 1] (SAM 2:
+    then the mask's tight box). Both are in the video's own pixel grid: a tracker that
+    works at a lower resolution scales its output back up. ``score`` is the tracker's confidence in [0, 1] (SAM 2:
     the sigmoid of its object-score logit; trackers without one report 1.0).
     """
 
@@ -109,8 +110,9 @@ class Propagator(Protocol):
         mask: np.ndarray | RLE | None = None,
     ) -> None:
         """Tell the tracker that object ``obj_id`` is at ``box`` and/or ``mask`` on
-        ``frame_idx`` (one of the tracked frames). A second prompt for the same object and
-        frame replaces the first."""
+        ``frame_idx`` (one of the tracked frames, in the video's pixel grid). Association
+        passes the box always and the mask when it has one: use the mask when given (the
+        stronger prompt). A second prompt for the same object and frame replaces the first."""
         ...
 
     def propagate(
