@@ -31,6 +31,8 @@ class VideoTask:
 
     video: VideoRecord | None = None
     detections: list[Detection] = field(default_factory=list)  # keyframe detections, not written
+    # frames a detector looked at, with or without detections (absence is evidence too)
+    keyframes: list[int] = field(default_factory=list)
     tubelets: list[Tubelet] = field(default_factory=list)
     entities: list[Entity] = field(default_factory=list)
     events: list[Event] = field(default_factory=list)

@@ -15,6 +15,7 @@ from engine.pipeline import Pipeline
 PIPELINES: dict[str, str] = {
     "ingest": "pipelines.ingest",
     "import": "pipelines.import_gt",
+    "track": "pipelines.track",
 }
 
 

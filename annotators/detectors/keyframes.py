@@ -64,6 +64,7 @@ class KeyframeDetector(Stage):
         """The detections of one task's keyframes (raises on an unreadable video)."""
         with VideoReader(task.uri, fps=task.fps) as video:
             keyframes = video.sample_indices(fps=self.keyframe_fps, max_frames=self.max_keyframes)
+            task.keyframes = sorted(set(task.keyframes) | {int(k) for k in keyframes})
             width, height = video.meta.width, video.meta.height
             size = decode_size(width, height, self.max_side)
             self.begin_video(video, keyframes, size)

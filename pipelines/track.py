@@ -1,0 +1,75 @@
+"""track: probe → detect on keyframes → track masklets → tubelets.
+
+``profile: lite`` runs on a laptop CPU with no weights (motion detection + optical flow),
+or with YOLO when ``weights`` is given; ``profile: full`` uses YOLO (``weights``) or an
+open-vocabulary detector (``prompts``) and SAM 2 (``tracker_options.checkpoint``).
+"""
+
+from __future__ import annotations
+
+from typing import Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field, PositiveFloat
+
+from annotators.detectors.keyframes import KeyframeDetector
+from annotators.detectors.motion import MotionDetector
+from annotators.detectors.open_vocab import OpenVocabDetector
+from annotators.detectors.yolo import YoloDetector
+from annotators.tracking.stage import TrackMasklets
+from engine.pipeline import Pipeline
+from engine.probe import ProbeVideo
+from engine.resources import Resources
+from pipelines.params import parse_params
+
+
+class TrackParams(BaseModel):
+    """Parameters of the track pipeline."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    profile: Literal["lite", "full"] = "lite"
+    decode_check: bool = True
+    detector: Literal["motion", "yolo", "open_vocab"] | None = None  # default from the profile
+    weights: str | None = None  # YOLO weights name or path (lite uses YOLO when given)
+    classes: list[str] | None = None  # YOLO class names to keep
+    prompts: str | None = None  # open-vocabulary prompts, e.g. "person. dog. cup."
+    open_vocab_model: str = "IDEA-Research/grounding-dino-tiny"
+    conf: float = Field(0.25, ge=0, le=1)
+    keyframe_fps: PositiveFloat = 2.0
+    device: str | None = None  # "cuda" puts detector and tracker on a GPU
+    tracker: str | None = None  # "flow" | "sam2" | "module:Class"; default from the profile
+    tracker_options: dict[str, Any] = Field(default_factory=dict)
+    track_fps: PositiveFloat | None = None  # None: every frame
+    association: dict[str, Any] = Field(default_factory=dict)
+
+
+def _detector(p: TrackParams) -> KeyframeDetector:
+    kind = p.detector or ("open_vocab" if p.prompts else "yolo" if p.weights or p.profile == "full" else "motion")
+    gpu = Resources(gpus=1) if p.device and p.device.startswith("cuda") else Resources()
+    if kind == "yolo":
+        return YoloDetector(weights=p.weights or "yolov8n.pt", classes=p.classes, conf=p.conf,
+                            keyframe_fps=p.keyframe_fps, device=p.device, resources=gpu)
+    if kind == "open_vocab":
+        return OpenVocabDetector(model=p.open_vocab_model, prompts=p.prompts or "object.",
+                                 box_threshold=p.conf, keyframe_fps=p.keyframe_fps, device=p.device, resources=gpu)
+    return MotionDetector(keyframe_fps=p.keyframe_fps)
+
+
+def build(params: dict[str, Any]) -> Pipeline:
+    """The track pipeline. Raises ValueError naming a bad parameter."""
+    p = parse_params(TrackParams, params, "track")
+    tracker = p.tracker or ("sam2" if p.profile == "full" else "flow")
+    options = dict(p.tracker_options)
+    if tracker == "sam2" and p.device:
+        options.setdefault("device", p.device)
+    gpu = Resources(gpus=1) if tracker == "sam2" and p.device and p.device.startswith("cuda") else Resources()
+    try:
+        stages = [
+            ProbeVideo(decode_check=p.decode_check),
+            _detector(p),
+            TrackMasklets(tracker=tracker, tracker_options=options, track_fps=p.track_fps,
+                          association=p.association, resources=gpu),
+        ]
+    except TypeError as error:  # an unknown association key
+        raise ValueError(f"track: bad params: {error}") from None
+    return Pipeline(name="track", stages=stages, params=p.model_dump())
