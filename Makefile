@@ -37,6 +37,10 @@ demo: install
 	$(BIN)/tubelet validate out/demo
 	$(BIN)/tubelet status out/demo
 	$(BIN)/tubelet query out/demo "SELECT t.category, t.n_visible AS frames, round(t.start_s, 2) AS enters_s, round(t.end_s, 2) AS leaves_s FROM tubelets t ORDER BY t.category"
+	rm -rf out/demo-track
+	$(BIN)/tubelet run manifests/demo-track.yaml --no-progress
+	$(BIN)/tubelet validate out/demo-track
+	$(BIN)/tubelet eval out/demo-track out/demo
 
 test: install
 	$(BIN)/python -m pytest -q
