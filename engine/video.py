@@ -337,6 +337,9 @@ class _FileSource:
         if size in self._resize_after:
             return _resize(self.decode(indices, None), size)
         decoder = self._decoder(size)
+        # decord's output bridge is process-global; sam2's own mp4 loader switches it
+        # to torch, after which get_batch returns tensors without asnumpy()
+        decord.bridge.reset_bridge()
         try:
             return decoder.get_batch(indices).asnumpy()
         except decord.DECORDError as error:

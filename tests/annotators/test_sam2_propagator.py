@@ -94,11 +94,11 @@ def test_forward_shapes_ids_scores_and_rle(prop, sample, masks) -> None:
 
 
 def test_reverse_order_box_prompt_and_one_frame_window(prop, sample) -> None:
-    frames = list(range(START - 5, START + 1))
+    frames = list(range(START - 3, START + 1))
     with VideoReader(str(sample.video)) as reader:
         prop.start(reader, frames)
         prop.add_prompt(START, 7, box=[90, 170, 160, 250])
-        out = list(prop.propagate(START, START - 5, reverse=True))
+        out = list(prop.propagate(START, START - 3, reverse=True))
         assert [f for f, _ in out] == frames[::-1]
         assert all(set(r) <= {7} for _, r in out) and 7 in out[0][1]
         prop.reset()
@@ -163,7 +163,7 @@ def test_matches_a_bare_predictor_loop(prop, sample, masks) -> None:
         state = predictor.init_state(str(sample.video))
     finally:
         decord.bridge.set_bridge("native")  # sam2's mp4 loader switches decord to torch, process-wide
-    frames = list(range(START, START + 5))
+    frames = list(range(START, START + 4))
     prop.start(str(sample.video), frames)
     assert set(prop._window_state(frames)) == set(state)  # guards against sam2 changing its state
     for reverse in (False, True):
@@ -193,10 +193,10 @@ def test_max_window_chunks_and_carries_objects(sample, masks, prop) -> None:
     seen: list[int] = []
     real = chunked._window_state
     chunked._window_state = lambda w: (seen.append(len(w)), real(w))[1]  # type: ignore[method-assign]
-    frames = list(range(START, START + 6))
+    frames = list(range(START, START + 5))
     chunked.start(str(sample.video), frames)
     _prompt(chunked, START, masks)
-    out = list(chunked.propagate(START, START + 5))
+    out = list(chunked.propagate(START, START + 4))
     assert [f for f, _ in out] == frames
     assert max(seen) <= 3 and len(seen) >= 2
     assert set(out[0][1]) == {2, 3}
