@@ -4,7 +4,7 @@ Imports the ground truth, tracks every sequence (YOLO TFLite keyframes + optical
 with GrabCut), scores the tracks with `tubelet eval` and prints J&F per sequence, the
 mean, and the tracking throughput in frames/s.
 
-    python bench/bench_track_davis.py [--assets DIR] [--keyframe-fps 4] [--grabcut-every 3]
+    python bench/bench_track_davis.py [--assets DIR] [--keyframe-fps 8] [--grabcut-every 3]
 """
 
 from __future__ import annotations
@@ -27,7 +27,7 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     default_assets = os.environ.get("TUBELET_ASSETS", str(ROOT.parent / "shared" / "assets"))
     parser.add_argument("--assets", default=default_assets)
-    parser.add_argument("--keyframe-fps", type=float, default=4.0)
+    parser.add_argument("--keyframe-fps", type=float, default=8.0)
     parser.add_argument("--grabcut-every", type=int, default=3)
     args = parser.parse_args()
     assets = Path(args.assets)

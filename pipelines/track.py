@@ -35,7 +35,7 @@ class TrackParams(BaseModel):
     prompts: str | None = None  # open-vocabulary prompts, e.g. "person. dog. cup."
     open_vocab_model: str = "IDEA-Research/grounding-dino-tiny"
     conf: float = Field(0.25, ge=0, le=1)
-    keyframe_fps: PositiveFloat = 2.0
+    keyframe_fps: PositiveFloat | None = None  # None: 8 for lite with YOLO (re-prompts curb flow drift), else 2
     device: str | None = None  # "cuda" puts detector and tracker on a GPU
     tracker: str | None = None  # "flow" | "sam2" | "module:Class"; default from the profile
     tracker_options: dict[str, Any] = Field(default_factory=dict)
@@ -58,6 +58,11 @@ def _detector(p: TrackParams) -> KeyframeDetector:
 def build(params: dict[str, Any]) -> Pipeline:
     """The track pipeline. Raises ValueError naming a bad parameter."""
     p = parse_params(TrackParams, params, "track")
+    if p.keyframe_fps is None:
+        # lite + YOLO: box re-prompts are what hold the flow masks on; DAVIS-2016
+        # J&F 0.476 at 4 fps, 0.525 at 8, 0.534 at 24 (bench/bench_track_davis.py)
+        lite_yolo = p.profile == "lite" and not p.prompts and (p.detector == "yolo" or (p.detector is None and p.weights))
+        p.keyframe_fps = 8.0 if lite_yolo else 2.0
     tracker = p.tracker or ("sam2" if p.profile == "full" else "flow")
     options = dict(p.tracker_options)
     if tracker == "flow":
