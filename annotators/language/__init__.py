@@ -1,0 +1,7 @@
+"""Language annotators: everything that turns pixels and tubelets into words.
+
+``backends`` holds the VLM clients (in-process transformers, OpenAI-compatible
+servers) and structured-output helpers that the language stages (entity
+descriptions, action timelines, instructions) call. Nothing here imports torch at
+import time.
+"""
