@@ -53,7 +53,10 @@ class Detection:
     """One object found on one keyframe by a detector (intermediate: not a table).
 
     Trackers turn detections into tubelets; ``mask_rle`` is set by detectors that
-    segment (or by a tracker's prompt refinement).
+    segment (or by a tracker's prompt refinement). ``appearance`` is a small
+    L1-normalised colour histogram of the object's pixels (see
+    ``annotators.detectors.appearance``), which association uses to tell apart
+    re-entering objects; None when the detector did not compute one.
     """
 
     frame_idx: int
@@ -63,6 +66,7 @@ class Detection:
     category: str
     mask_rle: RLE | None = None
     detector: str | None = None  # model id, e.g. "yolov8n_int8.tflite"
+    appearance: list[float] | None = None  # colour histogram of the object's pixels
 
 
 @dataclass

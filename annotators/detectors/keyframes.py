@@ -3,7 +3,9 @@
 A detector only says how a batch of RGB frames becomes boxes (``detect``). This base
 opens the task's video, samples keyframes at ``keyframe_fps``, decodes them in chunks
 of ``frame_batch`` (bounded memory: one chunk of decoded frames at a time), and turns
-the boxes into ``Detection`` rows in the pixels of the ORIGINAL frame, clipped to it.
+the boxes into ``Detection`` rows in the pixels of the ORIGINAL frame, clipped to it,
+each with an appearance descriptor (a colour histogram, ``detectors.appearance``) taken
+from the decoded keyframe, so every detector gives association an appearance cue.
 """
 
 from __future__ import annotations
@@ -13,6 +15,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from annotators.detectors.appearance import describe
 from annotators.detectors.boxes import FrameBoxes
 from engine.stage import Stage
 from engine.task import VideoTask
@@ -30,13 +33,16 @@ class KeyframeDetector(Stage):
     ``max_keyframes``: cap per video (spread over the whole video when exceeded);
     ``frame_batch``: frames decoded and passed to ``detect`` at once;
     ``max_side``: decode so the longer side is at most this (None: native size) —
-    the decoder scales, which is cheaper than decoding full size and resizing.
+    the decoder scales, which is cheaper than decoding full size and resizing;
+    ``appearance``: compute each detection's colour descriptor (cheap: one small
+    histogram per detection).
     """
 
     keyframe_fps: float | None = 2.0
     max_keyframes: int | None = None
     frame_batch: int = 8
     max_side: int | None = None
+    appearance: bool = True
 
     def __post_init__(self) -> None:
         if self.keyframe_fps is not None and self.keyframe_fps <= 0:
@@ -75,10 +81,10 @@ class KeyframeDetector(Stage):
                 found = self.detect(frames)
                 if len(found) != len(chunk):
                     raise RuntimeError(f"{self.name}.detect returned {len(found)} results for {len(chunk)} frames")
-                for idx, boxes in zip(chunk, found):
+                for idx, boxes, frame in zip(chunk, found, frames):
                     out.extend(
                         to_detections(boxes, idx, float(times[idx]), frames.shape[2], frames.shape[1],
-                                      width, height, self.model_id)
+                                      width, height, self.model_id, frame=frame if self.appearance else None)
                     )
         return out
 
@@ -101,10 +107,13 @@ def to_detections(
     width: int,
     height: int,
     detector: str | None,
+    frame: np.ndarray | None = None,
 ) -> list[Detection]:
     """``Detection`` rows for boxes found on a ``frame_w x frame_h`` frame of a video
     whose original size is ``width x height``: boxes scaled and clipped, empty ones
     dropped; a mask is resized (nearest) to the original size and its box is the mask's.
+    With ``frame`` (the RGB frame the boxes were found on) each row gets an appearance
+    descriptor of its mask, or of the inner part of its box.
     """
     if not len(boxes):
         return []
@@ -130,9 +139,19 @@ def to_detections(
                 category=boxes.categories[i],
                 mask_rle=rle,
                 detector=detector,
+                appearance=None if frame is None else _appearance(frame, boxes, i),
             )
         )
     return out
+
+
+def _appearance(frame: np.ndarray, boxes: FrameBoxes, i: int) -> list[float] | None:
+    """Box ``i``'s descriptor on the detector's own frame (before scaling to the original
+    size: the same pixels, fewer of them)."""
+    mask = None
+    if boxes.masks is not None:
+        mask = resize_mask(boxes.masks[i], frame.shape[1], frame.shape[0])
+    return describe(frame, boxes.xyxy[i], mask)
 
 
 def resize_mask(mask: np.ndarray, width: int, height: int) -> np.ndarray:

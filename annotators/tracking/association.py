@@ -35,11 +35,13 @@ from typing import Any
 
 import numpy as np
 
+from annotators.detectors.appearance import appearance_distance, mean_descriptor, remember
 from annotators.tracking.matching import (
     hungarian,
     overlap,
     overlap_matrix,
     region_of,
+    reentry_costs,
     reentry_distance,
     select_anchor,
     suppress_duplicates,
@@ -63,6 +65,8 @@ class AssociationConfig:
     reentry_window_s: float = 10.0  # a lost object can come back within this long
     reentry_edge_margin: float = 0.05  # "touches an edge": within this fraction of the frame size
     reentry_max_distance: float = 0.1  # or reappears within this fraction of the diagonal of where it was
+    reentry_max_appearance: float = 0.5  # colour distance (0..1) past which a re-entry is a new object
+    appearance_memory: int = 5  # a track's appearance: mean descriptor of its last this many confirmations
     lost_patience: int = 2  # absent frames that end a propagation the other way
     max_unconfirmed_keyframes: int | None = 2  # None: never drop unconfirmed objects
     reprompt_with_detections: bool = True  # re-prompt matched objects from their detection (corrects drift)
@@ -227,6 +231,7 @@ class _Session:
             obj, det = objs[j], dets[i]
             matched_dets.add(i)
             self.tracks[obj].confirmed[k] = det.score
+            remember(self.tracks[obj].appearance, det.appearance, self.cfg.appearance_memory)
             streak.pop(obj, None)
             prompts[obj] = det_regions[i] if self.cfg.reprompt_with_detections else present[obj]
         for obj in objs:
@@ -251,7 +256,9 @@ class _Session:
         for n, i in enumerate(fresh):
             obj = reentered.get(n)
             if obj is None:
-                obj = self._new_track(dets[i], k)
+                obj = self._new_track(dets[i], k)  # remembers the detection's appearance
+            else:
+                remember(self.tracks[obj].appearance, dets[i].appearance, self.cfg.appearance_memory)
             self.tracks[obj].confirmed[k] = dets[i].score
             started[obj] = det_regions[i]
         if started:
@@ -262,7 +269,8 @@ class _Session:
         return prompts
 
     def _reentries(self, k: int, dets: list[Detection], present: set[int], reverse: bool) -> dict[int, int]:
-        """Which of ``dets`` (by position) are lost objects coming back: ``{det: obj}``."""
+        """Which of ``dets`` are lost objects coming back: ``{det: obj}``. Position gates
+        (``reentry_distance``), appearance decides among the plausible (``reentry_costs``)."""
         if not dets:
             return {}
         t_k = float(self.timestamps[k])
@@ -283,7 +291,9 @@ class _Session:
         if not lost:
             return {}
         w, h = self.video.width, self.video.height
+        looks = [mean_descriptor(self.tracks[obj].appearance) for obj, _ in lost]
         dist = np.full((len(dets), len(lost)), np.inf)
+        app = np.full((len(dets), len(lost)), np.nan)  # nan: a side has no descriptor
         for i, det in enumerate(dets):
             for j, (obj, box) in enumerate(lost):
                 if det.category != self.tracks[obj].category:
@@ -293,8 +303,11 @@ class _Session:
                 )
                 if d is not None:
                     dist[i, j] = d
-        allowed = np.isfinite(dist)
-        pairs = hungarian(np.where(allowed, -dist, 0.0), allowed)
+                    if det.appearance is not None and looks[j] is not None:
+                        app[i, j] = appearance_distance(det.appearance, looks[j])
+        cost = reentry_costs(dist, app, self.cfg.reentry_max_appearance)
+        allowed = np.isfinite(cost)
+        pairs = hungarian(np.where(allowed, -cost, 0.0), allowed)
         self.stats["reentries"] += len(pairs)
         for _, j in pairs:
             self.tracks[lost[j][0]].reentries.append(k)
@@ -401,6 +414,7 @@ class _Session:
     def _new_track(self, det: Detection, k: int) -> int:
         obj = max(self.tracks, default=0) + 1
         self.tracks[obj] = Track(obj, det.category, origin_frame=k, origin_score=float(det.score))
+        remember(self.tracks[obj].appearance, det.appearance, self.cfg.appearance_memory)
         self.stats["objects_started"] += 1
         return obj
 

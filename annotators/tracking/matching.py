@@ -1,5 +1,6 @@
 """The pieces of association that look at one keyframe: IoU, Hungarian matching, NMS,
-anchor choice and the re-entry cue. Pure functions over detections and regions."""
+anchor choice and the re-entry cues (position, appearance). Pure functions over
+detections and regions: appearance is compared as descriptors, never as pixels."""
 
 from __future__ import annotations
 
@@ -106,11 +107,11 @@ def reentry_distance(
     """How well a detection fits a lost object's last-seen box, or None when it cannot be
     the same object.
 
-    Two cues, no appearance model: the object left through a frame edge and the detection
-    touches the same edge (it comes back the way it went), or the detection is within
-    ``max_distance`` (fraction of the frame diagonal) of where the object was last seen
-    (it was occluded and reappears in place). Smaller is better: the normalised distance
-    between box centres.
+    The position cue (:func:`reentry_costs` adds appearance): the object left through a
+    frame edge and the detection touches the same edge (it comes back the way it went),
+    or the detection is within ``max_distance`` (fraction of the frame diagonal) of where
+    the object was last seen (it was occluded and reappears in place). Smaller is better:
+    the normalised distance between box centres.
     """
     diag = float(np.hypot(width, height))
     cl = np.array([(last_box[0] + last_box[2]) / 2, (last_box[1] + last_box[3]) / 2])
@@ -122,3 +123,24 @@ def reentry_distance(
     if same_edge or distance <= max_distance:
         return distance
     return None
+
+
+def reentry_costs(position: np.ndarray, appearance: np.ndarray, max_appearance: float) -> np.ndarray:
+    """Costs of pairing re-entering detections (rows) with lost objects (columns);
+    ``inf`` where they cannot be the same object.
+
+    ``position`` is :func:`reentry_distance` (``inf`` where the position is implausible:
+    a gate, never overruled); ``appearance`` the descriptor distance (``nan`` where a side
+    has no descriptor). A pair whose appearance is farther than ``max_appearance`` is
+    ruled out, so a stranger at the same edge becomes a new object. Among the plausible
+    pairs the appearance decides (position only breaks ties) when every one of them has
+    it; otherwise position alone decides, as without descriptors (two scales that do not
+    compare are never mixed).
+    """
+    known = ~np.isnan(appearance)
+    allowed = np.isfinite(position) & ~(known & (appearance > max_appearance))
+    if allowed.any() and known[allowed].all():
+        cost = appearance + 1e-3 * np.where(allowed, position, 0.0)
+    else:
+        cost = position.astype(np.float64, copy=True)
+    return np.where(allowed, cost, np.inf)

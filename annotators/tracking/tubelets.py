@@ -27,6 +27,8 @@ class Track:
     confirmed: dict[int, float] = field(default_factory=dict)  # keyframe -> matching detection's score
     reentries: list[int] = field(default_factory=list)  # keyframes where it came back
     merged_from: list[int] = field(default_factory=list)
+    # descriptors of its last confirming detections (newest last): the re-entry appearance cue
+    appearance: list[list[float]] = field(default_factory=list)
 
     @property
     def mean_score(self) -> float:

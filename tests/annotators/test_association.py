@@ -9,11 +9,12 @@ covers best), reports nothing for an object out of view, and can drift. Scenes a
 from __future__ import annotations
 
 from collections.abc import Callable, Iterator, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 import numpy as np
 import pytest
 
+from annotators.detectors.appearance import describe
 from annotators.tracking import AssociationConfig, Propagator, Region, associate, frames_between
 from schemas.geometry import box_iou, mask_to_box
 from schemas.records import Detection, VideoRecord
@@ -455,3 +456,94 @@ def test_tracker_masks_must_be_in_the_video_grid():
     dets = [Detection(0, 0.0, [25.0, 25.0, 35.0, 35.0], 0.9, "person")]
     with pytest.raises(ValueError, match="pixel grid"):
         associate(tracker, None, VIDEO, FRAMES, TIMES, dets, "x", config=AssociationConfig())
+
+
+# -- the appearance cue for re-entries ----------------------------------------------------
+
+
+def paint(gt: dict[str, dict[int, np.ndarray]], colours: dict[str, tuple[int, int, int]], f: int) -> np.ndarray:
+    """Frame ``f`` as RGB: a noisy grey background, each visible object in its colour."""
+    rng = np.random.default_rng(f)
+    frame = rng.integers(100, 130, (H, W, 3)).astype(np.uint8)
+    for name, masks in gt.items():
+        if f in masks:
+            noise = rng.integers(-12, 13, (int(masks[f].sum()), 3))
+            frame[masks[f]] = np.clip(np.array(colours[name]) + noise, 0, 255).astype(np.uint8)
+    return frame
+
+
+def with_appearance(dets: list[Detection], gt, colours) -> list[Detection]:
+    """The detections with the descriptor a detector would compute from the frame."""
+    frames = {f: paint(gt, colours, f) for f in {d.frame_idx for d in dets}}
+    return [replace(d, appearance=describe(frames[d.frame_idx], d.box_xyxy)) for d in dets]
+
+
+def _exit_right_back_right(y_out: float, y_back: float, exit_speed: float, x0: float, back_at: int):
+    """Walks right at ``y_out`` and leaves through the right edge; from ``back_at`` walks
+    back in through the right edge at ``y_back``."""
+    def centre(f: int) -> tuple[float, float] | None:
+        if f < back_at:
+            return (x0 + exit_speed * f, y_out)
+        return (175 - 3 * (f - back_at), y_back)
+    return centre
+
+
+def _swap_scene() -> tuple[list[Thing], dict[str, tuple[int, int, int]]]:
+    # a (red) leaves first (~frame 17), b (blue) later (~27); b comes back first (kf 40)
+    # nearer where a left, then a (kf 50) nearer where b left: by position alone, swapped
+    a = Thing("a", "person", _exit_right_back_right(40, 85, 4, 100, back_at=40), score=0.9)
+    b = Thing("b", "person", _exit_right_back_right(80, 45, 4, 60, back_at=30), score=0.85)
+    return [a, b], {"a": (200, 30, 30), "b": (30, 60, 210)}
+
+
+def test_reentry_by_appearance_keeps_ids_when_objects_come_back_in_the_other_order():
+    things, colours = _swap_scene()
+    gt = render(things)
+    # the scene: both leave by the right edge, b comes back before a
+    assert max(f for f in gt["a"] if f < 30) < max(f for f in gt["b"] if f < 30)
+    assert min(f for f in gt["b"] if f >= 30) < min(f for f in gt["a"] if f >= 30)
+    dets = with_appearance(detect(gt, things, range(0, N, KEY)), gt, colours)
+    assert all(d.appearance is not None for d in dets)
+    result, _, _ = run(things, dets=dets)
+    tubes = by_id(result)
+    assert sorted(tubes) == ["v:track:1", "v:track:2"]
+    one, two = tubes["v:track:1"], tubes["v:track:2"]
+    assert visible(one) == sorted(gt["a"]) and visible(two) == sorted(gt["b"])
+    assert_follows(one, gt["a"])
+    assert_follows(two, gt["b"])
+    assert one.extra["reentries"] == [50] and two.extra["reentries"] == [40]
+    assert result.stats["reentries"] == 2 and result.stats["objects_started"] == 2
+
+
+def test_without_descriptors_reentry_is_by_position_as_before():
+    things, _ = _swap_scene()
+    result, gt, _ = run(things)  # box-only detections, no appearance
+    tubes = by_id(result)
+    assert sorted(tubes) == ["v:track:1", "v:track:2"] and result.stats["reentries"] == 2
+    one, two = tubes["v:track:1"], tubes["v:track:2"]
+    # position alone: each comeback goes to the object that left nearest it, the swap
+    # the appearance cue fixes
+    a_back, b_back = (sorted(f for f in gt[n] if f >= 30) for n in ("a", "b"))
+    assert [f for f in visible(one) if f >= 30] == b_back
+    assert [f for f in visible(two) if f >= 30] == a_back
+
+
+def test_reentry_with_a_different_appearance_is_a_new_object():
+    # the walker of the re-entry test, but a differently dressed person comes back
+    walker = Thing("walker", "person", lambda f: _out_and_back(f) if f <= 25 else None)
+    stranger = Thing("stranger", "person", lambda f: _out_and_back(f) if f > 25 else None)
+    other = Thing("other", "person", lambda f: (30, 30))
+    things = [other, walker, stranger]
+    gt = render(things)
+    dets = detect(gt, things, range(0, N, KEY))
+    for back, n_tubes in (((200, 30, 30), 2), ((40, 200, 60), 3)):
+        colours = {"other": (230, 230, 230), "walker": (200, 30, 30), "stranger": back}
+        result, _, _ = run(things, dets=with_appearance(dets, gt, colours))
+        assert len(result.tubelets) == n_tubes, back
+        assert result.stats["reentries"] == (1 if n_tubes == 2 else 0)
+    tubes = by_id(result)
+    assert visible(tubes["v:track:3"]) == sorted(gt["stranger"])  # a new id, from its entry
+    assert_follows(tubes["v:track:2"], gt["walker"])
+    # a looser threshold lets the position cue win again
+    result, _, _ = run(things, dets=with_appearance(dets, gt, colours), reentry_max_appearance=1.0)
+    assert len(result.tubelets) == 2

@@ -13,6 +13,7 @@ from PIL import Image
 pytest.importorskip("cv2")
 
 from annotators.detectors import FrameBoxes, MotionDetector  # noqa: E402
+from annotators.detectors.appearance import N_BINS, appearance_distance, histogram  # noqa: E402
 from annotators.detectors.keyframes import decode_size, resize_mask, to_detections  # noqa: E402
 from engine.sample import write_sample  # noqa: E402
 from engine.stage import run_stage  # noqa: E402
@@ -163,3 +164,45 @@ def test_max_keyframes_spreads_a_capped_number_over_the_video(sample) -> None:
     task = _detect(MotionDetector(keyframe_fps=None, max_keyframes=4, frame_batch=3), sample.video)
     assert {d.frame_idx for d in task.detections} <= {0, 18, 36, 54}
     assert len({d.frame_idx for d in task.detections}) >= 3
+
+
+def test_every_detection_gets_an_appearance_descriptor(sample) -> None:
+    # the shared keyframe loop computes it, on the decoded frame: the sample's red
+    # square, green circle and blue triangle are each near themselves, far from the others
+    gt = json.loads(sample.ground_truth.read_text())
+    for max_side in (None, 320):
+        task = _detect(MotionDetector(keyframe_fps=4, max_side=max_side), sample.video)
+        assert task.detections
+        assert all(d.appearance is not None and len(d.appearance) == N_BINS for d in task.detections)
+        owner = {}
+        for i, d in enumerate(task.detections):
+            ious = [box_iou(o["boxes_xyxy"].get(str(d.frame_idx), [0, 0, 0, 0]), d.box_xyxy) for o in gt["objects"]]
+            if max(ious) >= 0.7:  # skip the merged blob of two crossing objects
+                owner[i] = int(np.argmax(ious))
+        assert len(set(owner.values())) == 3
+        pairs = [(a, b) for a in owner for b in owner if a < b]
+        same = [appearance_distance(task.detections[a].appearance, task.detections[b].appearance)
+                for a, b in pairs if owner[a] == owner[b]]
+        other = [appearance_distance(task.detections[a].appearance, task.detections[b].appearance)
+                 for a, b in pairs if owner[a] != owner[b]]
+        assert max(same) < 0.35 and min(other) > 0.65, (max_side, max(same), min(other))
+    off = _detect(MotionDetector(keyframe_fps=4, appearance=False), sample.video)
+    assert off.detections and all(d.appearance is None for d in off.detections)
+
+
+def test_to_detections_describes_boxes_and_masks_on_the_detectors_frame() -> None:
+    frame = np.full((60, 80, 3), 128, np.uint8)
+    frame[10:30, 10:30] = (220, 30, 30)  # red block
+    frame[10:30, 50:70] = (30, 30, 220)  # blue block
+    red = histogram(np.array([[220, 30, 30]]))
+    boxes = FrameBoxes([[8, 8, 32, 32], [48, 8, 72, 32]], [0.9, 0.8], ["a", "a"])
+    out = to_detections(boxes, 0, 0.0, 80, 60, 160, 120, None, frame=frame)
+    assert appearance_distance(out[0].appearance, red) < 0.1  # inner part of the box: the block
+    assert appearance_distance(out[1].appearance, red) > 0.9
+    assert to_detections(boxes, 0, 0.0, 80, 60, 160, 120, None)[0].appearance is None  # no frame
+    # a mask given at half the detector's frame size is resized to it first
+    mask = np.zeros((1, 30, 40), bool)
+    mask[0, 5:15, 25:35] = True  # = the blue block at full size
+    found = FrameBoxes([[0, 0, 80, 60]], [0.9], ["a"], mask)
+    [d] = to_detections(found, 0, 0.0, 80, 60, 80, 60, None, frame=frame)
+    assert appearance_distance(d.appearance, histogram(np.array([[30, 30, 220]]))) < 1e-9
