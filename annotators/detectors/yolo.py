@@ -30,6 +30,9 @@ class YoloDetector(KeyframeDetector):
     ``classes``: category names to keep (None: all). ``device``: "cpu", "cuda",
     "cuda:1", or None (Ultralytics picks). ``max_side`` defaults to ``imgsz``: YOLO
     letterboxes to ``imgsz`` anyway, so decoding larger only costs time.
+    ``task``: ``"detect"`` or ``"segment"``; None reads it from the weights (a ``-seg``
+    name, or the model itself). Segmentation weights (e.g. ``yolov8n-seg.pt``) give a
+    mask per detection, and trackers are then prompted with masks instead of boxes.
     """
 
     weights: str = "yolov8n.pt"
@@ -40,6 +43,7 @@ class YoloDetector(KeyframeDetector):
     max_det: int = 300
     device: str | None = None
     allow_download: bool = False
+    task: str | None = None
     resources: Resources = field(default_factory=Resources)
 
     def __post_init__(self) -> None:
@@ -62,7 +66,7 @@ class YoloDetector(KeyframeDetector):
             os.environ.setdefault("YOLO_OFFLINE", "1")
         from ultralytics import YOLO
 
-        self._model = YOLO(self._resolve_weights(), task="detect")
+        self._model = YOLO(self._resolve_weights(), task=self._task())
         self._class_ids = self._class_filter(self._model.names)
 
     def teardown(self) -> None:
@@ -82,6 +86,19 @@ class YoloDetector(KeyframeDetector):
             f"YOLO weights {weights!r} not found locally (nor in {cached.parent}); give a path, "
             "or set allow_download=True to let Ultralytics fetch them"
         )
+
+    def _task(self) -> str | None:
+        """The Ultralytics task; exported formats (.tflite, .onnx) cannot always tell."""
+        if self.task is not None:
+            if self.task not in ("detect", "segment"):
+                raise ValueError(f"task must be 'detect' or 'segment', got {self.task!r}")
+            return self.task
+        stem = Path(str(self.weights)).stem
+        if stem.endswith("-seg") or "-seg_" in stem or "_seg" in stem:
+            return "segment"
+        if Path(str(self.weights)).suffix in (".pt", *CONFIG_SUFFIXES):
+            return None  # a .pt or a config knows its own task
+        return "detect"
 
     def _class_filter(self, names: dict[int, str]) -> list[int] | None:
         if self.classes is None:
@@ -116,6 +133,23 @@ class YoloDetector(KeyframeDetector):
                     xyxy=boxes.xyxy.cpu().numpy(),
                     scores=boxes.conf.cpu().numpy(),
                     categories=[str(result.names[c]) for c in cls],
+                    masks=_masks(result),
                 )
             )
         return out
+
+
+def _masks(result: Any) -> np.ndarray | None:
+    """A segmentation result's masks at its frame's size, ``(n, h, w)`` bool; None for a
+    detection model. Drawn from the polygons Ultralytics maps back to the frame (its
+    ``masks.data`` is at the letterboxed input size)."""
+    if getattr(result, "masks", None) is None:
+        return None
+    import cv2
+
+    h, w = result.orig_shape
+    masks = np.zeros((len(result.boxes), h, w), np.uint8)
+    for i, polygon in enumerate(result.masks.xy):
+        if len(polygon) >= 3:
+            cv2.fillPoly(masks[i], [np.round(polygon).astype(np.int32)], 1)
+    return masks.astype(bool)

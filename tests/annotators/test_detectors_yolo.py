@@ -123,3 +123,29 @@ def test_tflite_finds_the_children_in_bedroom(tflite: Path, assets: Path) -> Non
     # two children: at least one keyframe holds two distinct people
     per_frame = [[d.box_xyxy for d in task.detections if d.frame_idx == f] for f in keyframes]
     assert any(len(b) >= 2 and box_iou(b[0], b[1]) < 0.3 for b in per_frame)
+
+
+def test_segmentation_weights_give_masks_at_the_video_size(scene: Path) -> None:
+    import torch
+
+    from schemas.rle import decode_rle
+
+    torch.manual_seed(0)
+    stage = YoloDetector(weights="yolov8n-seg.yaml", imgsz=160, conf=0.0, max_det=4, keyframe_fps=2)
+    task = _run(stage, scene)
+    assert task.detections, "a random segmentation model at conf 0 still returns boxes"
+    with_masks = [d for d in task.detections if d.mask_rle is not None]
+    assert with_masks, "segmentation weights must give masks"
+    for d in with_masks:
+        mask = decode_rle(d.mask_rle)
+        assert mask.shape == (360, 640) and mask.any()  # the original frame size, not imgsz
+        assert d.box_xyxy == pytest.approx(mask_to_box(mask))  # the box is the mask's
+
+
+def test_task_is_read_from_the_weights_name() -> None:
+    assert YoloDetector(weights="runs/best-seg.tflite")._task() == "segment"
+    assert YoloDetector(weights="yolov8n_int8.tflite")._task() == "detect"
+    assert YoloDetector(weights="yolov8n-seg.pt")._task() == "segment"
+    assert YoloDetector(weights="yolov8n.pt")._task() is None  # the checkpoint knows
+    with pytest.raises(ValueError, match="task"):
+        YoloDetector(weights="x.pt", task="pose")._task()
