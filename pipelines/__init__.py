@@ -16,6 +16,7 @@ PIPELINES: dict[str, str] = {
     "ingest": "pipelines.ingest",
     "import": "pipelines.import_gt",
     "track": "pipelines.track",
+    "unistg": "pipelines.unistg",
 }
 
 

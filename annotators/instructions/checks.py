@@ -1,0 +1,323 @@
+"""Checks of instruction rows against the tables they claim to come from.
+
+``check_instructions`` re-derives every answer with ``annotators.instructions.derive``
+from the rows an instruction names (its regions, answer tubelets and provenance) and
+the stated time in its question, and reports each mismatch; it also flags answers
+leaked into the question and reports per-task balance (counts, yes/no). Near-duplicate
+questions are removed by ``dedup_instructions`` (``annotators.instructions.dedup``,
+re-exported here), which needs the optional ``dedup`` extra.
+"""
+
+from __future__ import annotations
+
+import math
+import re
+from collections import Counter
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+from annotators.instructions import derive as d
+from annotators.instructions.dedup import DedupResult, dedup_instructions, load_sentence_encoder
+from annotators.instructions.generator import answer_message
+from annotators.instructions.templates import attribute_asked
+from schemas.records import Entity, Event, Instruction, Tubelet
+
+__all__ = ["CheckReport", "DedupResult", "Problem", "balance", "check_instructions", "dedup_instructions",
+           "load_sentence_encoder", "question_of"]
+
+_NUMBER_WORDS = ["zero", "one", "two", "three", "four", "five", "six", "seven", "eight", "nine", "ten",
+                 "eleven", "twelve", "thirteen", "fourteen", "fifteen", "sixteen", "seventeen", "eighteen",
+                 "nineteen", "twenty"]
+
+
+@dataclass
+class Problem:
+    """One thing wrong with one instruction."""
+
+    instruction_id: str
+    task_type: str
+    kind: str  # "answer", "leak", "reference", "question", "message"
+    message: str
+
+
+@dataclass
+class CheckReport:
+    """What ``check_instructions`` found, with per-task balance statistics."""
+
+    n_instructions: int
+    problems: list[Problem] = field(default_factory=list)
+    per_task: dict[str, int] = field(default_factory=dict)
+    yes_no: dict[str, dict[str, int]] = field(default_factory=dict)  # task -> {"yes": n, "no": n}
+
+    @property
+    def ok(self) -> bool:
+        return not self.problems
+
+    @property
+    def bad_ids(self) -> set[str]:
+        """Ids of the instructions with at least one problem."""
+        return {p.instruction_id for p in self.problems}
+
+    def yes_ratio(self, task_type: str) -> float | None:
+        """Share of "yes" answers among the yes/no answers of a task type."""
+        counts = self.yes_no.get(task_type)
+        total = sum(counts.values()) if counts else 0
+        return counts["yes"] / total if total else None
+
+    def of_kind(self, kind: str) -> list[Problem]:
+        return [p for p in self.problems if p.kind == kind]
+
+    def summary(self) -> str:
+        """A few lines for logs and the CLI."""
+        lines = [f"{self.n_instructions} instructions, {len(self.problems)} problems "
+                 f"({len(self.bad_ids)} instructions)"]
+        lines += [f"  {task}: {n}" + (f" (yes {self.yes_no[task]['yes']} / no {self.yes_no[task]['no']})"
+                                      if task in self.yes_no else "") for task, n in sorted(self.per_task.items())]
+        lines += [f"  ! {p.instruction_id} [{p.kind}] {p.message}" for p in self.problems[:20]]
+        return "\n".join(lines)
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"n_instructions": self.n_instructions, "ok": self.ok, "per_task": self.per_task,
+                "yes_no": self.yes_no, "problems": [vars(p) for p in self.problems]}
+
+
+def check_instructions(
+    instructions: Iterable[Instruction],
+    tubelets: Iterable[Tubelet],
+    entities: Iterable[Entity] = (),
+    events: Iterable[Event] = (),
+) -> CheckReport:
+    """Re-derive every answer from the tables and report mismatches, leaks and balance.
+
+    Rows of several videos may be passed together. Times match within half a frame of
+    the tubelet's video; boxes must equal the stored box at that frame.
+    """
+    tables = d.VideoTables.of(tubelets, entities, events)
+    insts = list(instructions)
+    report = CheckReport(n_instructions=len(insts))
+    report.per_task = dict(sorted(Counter(i.task_type for i in insts).items()))
+    for inst in insts:
+        problems: list[str] = []
+        kind = "answer"
+        try:
+            problems = _check_one(inst, tables)
+        except _Unresolved as error:
+            problems, kind = [str(error)], error.kind
+        for message in problems:
+            report.problems.append(Problem(inst.instruction_id, inst.task_type, kind, message))
+        for message in _leaks(inst, tables):
+            report.problems.append(Problem(inst.instruction_id, inst.task_type, "leak", message))
+        if inst.messages[-1:] and inst.messages[-1].role == "assistant" and \
+                inst.messages[-1].content != answer_message(inst.answer):
+            report.problems.append(Problem(inst.instruction_id, inst.task_type, "message",
+                                           "the assistant turn does not state the structured answer"))
+        text = (inst.answer.text or "").strip().lower()
+        if text in ("yes", "no"):
+            report.yes_no.setdefault(inst.task_type, {"yes": 0, "no": 0})[text] += 1
+    return report
+
+
+class _Unresolved(Exception):
+    """The instruction does not name what its answer depends on."""
+
+    def __init__(self, message: str, kind: str = "reference") -> None:
+        super().__init__(message)
+        self.kind = kind
+
+
+def question_of(inst: Instruction) -> str:
+    """The first user turn."""
+    for m in inst.messages:
+        if m.role == "user":
+            return m.content
+    raise _Unresolved("no user message", "question")
+
+
+def _tubelet(inst: Instruction, tables: d.VideoTables) -> Tubelet:
+    """The tubelet an instruction is about: its first region, else its first answer tubelet."""
+    ids = [r.tubelet_id for r in inst.regions] or list(inst.answer.tubelet_ids)
+    if not ids:
+        raise _Unresolved("names no tubelet (no region, no answer tubelet)")
+    if ids[0] not in tables.tubelets:
+        raise _Unresolved(f"tubelet {ids[0]} is not in the tubelets table")
+    tube = tables.tubelets[ids[0]]
+    if not tube.visible_frames:
+        raise _Unresolved(f"tubelet {ids[0]} has no visible frame")
+    return tube
+
+
+def _time(inst: Instruction) -> float:
+    times = d.times_in(question_of(inst))
+    if len(times) != 1:
+        raise _Unresolved(f"the question states {len(times)} times, expected 1", "question")
+    return times[0]
+
+
+def _provenance_events(inst: Instruction, tables: d.VideoTables) -> list[Event]:
+    return [tables.events[i] for i in inst.provenance if i in tables.events]
+
+
+def _close(a: float, b: float, tol: float) -> bool:
+    return abs(a - b) <= tol + 1e-9
+
+
+def _expected_span(inst: Instruction, tube: Tubelet, tables: d.VideoTables) -> list[float]:
+    events = _provenance_events(inst, tables)
+    if events:
+        return [events[0].start_s, events[0].end_s]
+    return d.visible_span(tube)
+
+
+def _check_span(inst: Instruction, tube: Tubelet, tables: d.VideoTables) -> list[str]:
+    span, want = inst.answer.span_s, _expected_span(inst, tube, tables)
+    if not span or len(span) != 2:
+        return ["no answer span"]
+    tol = d.half_frame(tube)
+    if not (_close(span[0], want[0], tol) and _close(span[1], want[1], tol)):
+        return [f"span {span} differs from the tables' {want} by more than half a frame"]
+    return []
+
+
+def _check_box(box: Any, tube: Tubelet) -> list[str]:
+    frame = next((f for f in tube.frames if f.frame_idx == box.frame_idx), None)
+    if frame is None or not frame.visible:
+        return [f"frame {box.frame_idx} is not a visible frame of {tube.tubelet_id}"]
+    problems = []
+    if not _close(box.t_s, frame.t_s, 1e-6):
+        problems.append(f"box time {box.t_s} is not frame {frame.frame_idx}'s time {frame.t_s}")
+    if len(box.box_xyxy) != 4 or any(not _close(a, b, 1e-6) for a, b in zip(box.box_xyxy, frame.box_xyxy)):
+        problems.append(f"box {box.box_xyxy} at frame {frame.frame_idx} is not the tubelet's {frame.box_xyxy}")
+    return problems
+
+
+def _expect_text(got: str | None, want: str | None) -> list[str]:
+    if want is None:
+        return ["the tables hold no value for what is asked"]
+    return [] if (got or "").strip() == want.strip() else [f"answer {got!r} but the tables say {want!r}"]
+
+
+def _check_one(inst: Instruction, tables: d.VideoTables) -> list[str]:
+    missing = [i for i in inst.provenance
+               if i not in tables.tubelets and i not in tables.entities and i not in tables.events]
+    if missing:
+        raise _Unresolved(f"provenance names rows not in the tables: {missing}")
+    task, ans = inst.task_type, inst.answer
+    if task == "region_description":
+        return _expect_text(ans.text, d.describe_region(_tubelet(inst, tables).tubelet_id, tables))
+    if task == "region_qa":
+        tube = _tubelet(inst, tables)
+        attribute = attribute_asked(question_of(inst))
+        if attribute == "category":
+            return _expect_text(ans.text, tube.category)
+        if attribute == "colour":
+            return _expect_text(ans.text, d.colour_of(tables.entity_of.get(tube.tubelet_id)))
+        if attribute == "position":
+            frames = inst.regions[0].frame_idx if inst.regions else []
+            frame = next((f for f in tube.frames if frames and f.frame_idx == frames[0] and f.visible), None)
+            if frame is None:
+                raise _Unresolved("a position question needs its region on one visible frame")
+            return _expect_text(ans.text, d.position_word(frame.box_xyxy, tube.width, tube.height))
+        raise _Unresolved("cannot tell which attribute the question asks about", "question")
+    if task == "timestamp_qa":
+        return _expect_text(ans.text, d.happening_at(inst.video_id, _time(inst), tables))
+    if task == "mask_time_qa":
+        return _expect_text(ans.text, d.region_at_time(_tubelet(inst, tables).tubelet_id, _time(inst), tables))
+    if task == "temporal_grounding":
+        return _check_span(inst, _tubelet(inst, tables), tables)
+    if task == "spatial_grounding":
+        tube, t = _tubelet(inst, tables), _time(inst)
+        frame = d.frame_at(tube, t)
+        if frame is None or not frame.visible:
+            return [f"{tube.tubelet_id} is not visible at {t}s, yet the answer gives a box"]
+        if len(ans.boxes) != 1:
+            return [f"expected one box, got {len(ans.boxes)}"]
+        if ans.boxes[0].frame_idx != frame.frame_idx:
+            return [f"box at frame {ans.boxes[0].frame_idx}, but {t}s is frame {frame.frame_idx}"]
+        return _check_box(ans.boxes[0], tube)
+    if task == "st_grounding":
+        tube = _tubelet(inst, tables)
+        problems = _check_span(inst, tube, tables)
+        if not ans.boxes:
+            problems.append("no boxes")
+        want, tol = _expected_span(inst, tube, tables), d.half_frame(tube)
+        for box in ans.boxes:
+            problems += _check_box(box, tube)
+            if not want[0] - tol <= box.t_s <= want[1] + tol:
+                problems.append(f"box at {box.t_s}s is outside the span {want}")
+        return problems
+    if task == "timestamp_verification":
+        tube, t = _tubelet(inst, tables), _time(inst)
+        texts = {e.text for e in _provenance_events(inst, tables)}
+        if len(texts) > 1:
+            raise _Unresolved(f"provenance names events with different texts: {sorted(texts)}")
+        truth = d.doing_at(tube.tubelet_id, texts.pop(), t, tables) if texts else d.visible_at(tube, t)
+        return _expect_text(ans.text, "yes" if truth else "no")
+    if task == "entity_order":
+        ids = [i for i in inst.provenance if i in tables.tubelets]
+        if len(ids) != 2:
+            raise _Unresolved(f"entity_order needs two tubelets in provenance, got {len(ids)}")
+        first = d.earliest(ids, tables)
+        if first is None:
+            return ["the two first appear within a frame of each other: no order"]
+        problems = _expect_text(ans.text, tables.name(first))
+        if list(ans.tubelet_ids) != [first]:
+            problems.append(f"answer tubelets {ans.tubelet_ids}, but {first} appears first")
+        return problems
+    if task == "counting":
+        categories = {tables.tubelets[i].category for i in inst.provenance if i in tables.tubelets}
+        if len(categories) != 1:
+            raise _Unresolved(f"counting needs tubelets of one category in provenance, got {sorted(categories)}")
+        ids = d.counted(categories.pop(), inst.video_id, tables)
+        problems = _expect_text(ans.text, str(len(ids)))
+        if sorted(ans.tubelet_ids) != sorted(ids):
+            problems.append(f"answer tubelets {sorted(ans.tubelet_ids)} but the tables count {sorted(ids)}")
+        return problems
+    raise _Unresolved(f"unknown task type {task!r}", "question")
+
+
+# ---------------------------------------------------------------- leaks
+
+
+def _leaks(inst: Instruction, tables: d.VideoTables) -> list[str]:
+    """Parts of the answer that the question gives away."""
+    try:
+        question = question_of(inst)
+    except _Unresolved:
+        return []
+    ans, task = inst.answer, inst.task_type
+    stated = d.times_in(question)
+    numbers = [n for n in d.numbers_in(question) if not any(_close(n, t, 1e-9) for t in stated)]
+    leaked: list[str] = []
+    if ans.span_s:
+        for v in ans.span_s:
+            if any(_close(n, v, 0.006) for n in d.numbers_in(question)):
+                leaked.append(f"the span value {d.fmt_t(v)} is in the question")
+    for box in ans.boxes:
+        for v in box.box_xyxy:
+            if any(math.isclose(n, v, abs_tol=0.5) for n in numbers):
+                leaked.append(f"the box coordinate {d.fmt_num(v)} is in the question")
+                break
+    if task == "counting" and ans.text:
+        words = {ans.text.strip()}
+        if ans.text.strip().isdigit() and int(ans.text) < len(_NUMBER_WORDS):
+            words.add(_NUMBER_WORDS[int(ans.text)])
+        tokens = set(question.lower().replace("?", " ").replace(".", " ").replace(",", " ").split())
+        if words & tokens:
+            leaked.append(f"the count {ans.text} is in the question")
+    elif task in ("region_description", "region_qa", "timestamp_qa", "mask_time_qa") and ans.text:
+        text = ans.text.strip().rstrip(".").lower()
+        if len(text) >= 3 and re.search(rf"(?<!\w){re.escape(text)}(?!\w)", question.lower()):
+            leaked.append(f"the answer {ans.text!r} is in the question")
+    return leaked
+
+
+def balance(instructions: Sequence[Instruction]) -> dict[str, Any]:
+    """Per-task counts and yes/no counts, without checking answers."""
+    report = CheckReport(n_instructions=len(instructions))
+    report.per_task = dict(sorted(Counter(i.task_type for i in instructions).items()))
+    for inst in instructions:
+        text = (inst.answer.text or "").strip().lower()
+        if text in ("yes", "no"):
+            report.yes_no.setdefault(inst.task_type, {"yes": 0, "no": 0})[text] += 1
+    return {"per_task": report.per_task, "yes_no": report.yes_no}
