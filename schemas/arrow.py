@@ -1,6 +1,6 @@
 """Arrow schemas of the dataset tables and conversion from record dataclasses.
 
-Free-form dictionaries (``extra``, ``attributes``, ``payload``) are stored as JSON
+Free-form dictionaries (``extra``, ``attributes``, ``payload``, ``query``) are stored as JSON
 strings so every table keeps a fixed schema that DuckDB can query (``json_extract``).
 """
 
@@ -112,6 +112,7 @@ EVENTS = pa.schema(
         ("label", pa.string()),
         ("source", pa.string()),
         ("model_id", pa.string()),
+        ("prompt_version", pa.string()),
     ]
 )
 
@@ -148,6 +149,7 @@ INSTRUCTIONS = pa.schema(
         ),
         ("generator_id", pa.string()),
         ("provenance", pa.list_(pa.string())),
+        ("query", pa.string()),
     ]
 )
 
@@ -207,7 +209,7 @@ _RECORD_TABLE = {
     Reject: "rejects",
 }
 
-_JSON_COLUMNS = {"extra", "attributes", "payload"}
+_JSON_COLUMNS = {"extra", "attributes", "payload", "query"}
 
 
 def table_of(record: Any) -> str:

@@ -122,6 +122,7 @@ class Event:
     label: str | None = None
     source: str | None = None
     model_id: str | None = None
+    prompt_version: str | None = None  # the prompt template (name@version) a model answered
 
 
 @dataclass
@@ -168,6 +169,9 @@ class Instruction:
     regions: list[RegionRef] = field(default_factory=list)
     generator_id: str | None = None
     provenance: list[str] = field(default_factory=list)  # ids of the rows it came from
+    # What the question asks about, machine-readable (e.g. {"t_s": 3.2, "attribute":
+    # "colour"}): the checker re-derives the answer from this, not from the wording.
+    query: dict[str, Any] = field(default_factory=dict)
 
 
 @dataclass

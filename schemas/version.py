@@ -5,7 +5,8 @@ still read the data. Bump MAJOR for anything that changes the meaning or type of
 existing column: readers refuse a dataset with a newer major version.
 """
 
-SCHEMA_VERSION = "1.0.0"
+# 1.1.0: events.prompt_version, instructions.query (nullable, additive)
+SCHEMA_VERSION = "1.1.0"
 
 
 def parse_version(version: str) -> tuple[int, int, int]:
