@@ -148,7 +148,13 @@ def _tubelet(inst: Instruction, tables: d.VideoTables) -> Tubelet:
 
 
 def _time(inst: Instruction) -> float:
+    """The time the question asks about: its ``query``, else the one time its text states."""
     times = d.times_in(question_of(inst))
+    if "t_s" in inst.query:
+        t = float(inst.query["t_s"])
+        if not any(abs(t - stated) < 1e-6 for stated in times):
+            raise _Unresolved(f"the question does not state its query time {d.fmt_t(t)}s", "question")
+        return t
     if len(times) != 1:
         raise _Unresolved(f"the question states {len(times)} times, expected 1", "question")
     return times[0]
@@ -207,7 +213,7 @@ def _check_one(inst: Instruction, tables: d.VideoTables) -> list[str]:
         return _expect_text(ans.text, d.describe_region(_tubelet(inst, tables).tubelet_id, tables))
     if task == "region_qa":
         tube = _tubelet(inst, tables)
-        attribute = attribute_asked(question_of(inst))
+        attribute = inst.query.get("attribute") or attribute_asked(question_of(inst))
         if attribute == "category":
             return _expect_text(ans.text, tube.category)
         if attribute == "colour":

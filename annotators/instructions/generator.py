@@ -190,7 +190,19 @@ def _finish(ctx: _Context, task_type: str, draft: _Draft, rng: random.Random) ->
         regions=draft.regions,
         generator_id=d.GENERATOR_ID,
         provenance=list(dict.fromkeys(draft.provenance)),
+        query=_query(draft),
     )
+
+
+def _query(draft: _Draft) -> dict[str, Any]:
+    """What the question asks, machine-readable: the stated time (as the question
+    prints it, so the checker and the wording agree) and the attribute asked about."""
+    query: dict[str, Any] = {}
+    if "t" in draft.fields:
+        query["t_s"] = float(draft.fields["t"])
+    if draft.template.startswith("region_qa."):
+        query["attribute"] = draft.template.split(".", 1)[1]
+    return query
 
 
 def _paraphrased(question: str, paraphrase: Callable[[str], str] | None, task_type: str) -> str:

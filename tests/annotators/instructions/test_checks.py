@@ -127,3 +127,16 @@ def test_yes_no_balance_statistics() -> None:
     counts = report.yes_no["timestamp_verification"]
     assert counts["yes"] == counts["no"] > 0
     assert "timestamp_verification" in report.summary()
+
+
+def test_query_records_what_is_asked_and_drives_the_check() -> None:
+    tubes, ents, evs = tables()
+    insts = generate_instructions(tubes, ents, evs, config=GeneratorConfig(task_types=["spatial_grounding", "region_qa"]))
+    timed = [i for i in insts if i.task_type == "spatial_grounding"]
+    asked = [i for i in insts if i.task_type == "region_qa"]
+    assert timed and all("t_s" in i.query for i in timed)
+    assert asked and all(i.query.get("attribute") in {"category", "colour", "position"} for i in asked)
+    # a query time that the question no longer states is reported, not silently used
+    broken = copy.deepcopy(timed[0])
+    broken.query["t_s"] += 1.0
+    assert [p.kind for p in check_instructions([broken], tubes, ents, evs).problems] == ["question"]
