@@ -296,8 +296,9 @@ def _leaks(inst: Instruction, tables: d.VideoTables) -> list[str]:
     numbers = [n for n in d.numbers_in(question) if not any(_close(n, t, 1e-9) for t in stated)]
     leaked: list[str] = []
     if ans.span_s:
+        # only numbers stated as times: "dog #2" in a name does not give away a span at 2 s
         for v in ans.span_s:
-            if any(_close(n, v, 0.006) for n in d.numbers_in(question)):
+            if any(_close(n, v, 0.006) for n in stated):
                 leaked.append(f"the span value {d.fmt_t(v)} is in the question")
     for box in ans.boxes:
         for v in box.box_xyxy:

@@ -140,3 +140,13 @@ def test_query_records_what_is_asked_and_drives_the_check() -> None:
     broken = copy.deepcopy(timed[0])
     broken.query["t_s"] += 1.0
     assert [p.kind for p in check_instructions([broken], tubes, ents, evs).problems] == ["question"]
+
+
+def test_a_number_in_a_name_is_not_a_leaked_span() -> None:
+    tubes, ents, evs = tables()
+    inst = copy.deepcopy(generate_instructions(tubes, ents, evs, config=GeneratorConfig(task_types=["temporal_grounding"]))[0])
+    start = inst.answer.span_s[0]
+    inst.messages[0].content += f" (camera #{start:g})"  # a bare number, not a stated time
+    assert check_instructions([inst], tubes, ents, evs).ok
+    inst.messages[0].content += f" It starts at {start:g}s."  # a stated time: a leak
+    assert [p.kind for p in check_instructions([inst], tubes, ents, evs).problems] == ["leak"]
