@@ -285,6 +285,12 @@ def _check_one(inst: Instruction, tables: d.VideoTables) -> list[str]:
 # ---------------------------------------------------------------- leaks
 
 
+def _names(inst: Instruction, tables: d.VideoTables) -> set[str]:
+    """How the question may name the entities of its video (expressions and names)."""
+    names = {e.referring_expression for e in tables.entities.values() if e.referring_expression}
+    return names | set(tables.names.values())
+
+
 def _leaks(inst: Instruction, tables: d.VideoTables) -> list[str]:
     """Parts of the answer that the question gives away."""
     try:
@@ -293,7 +299,11 @@ def _leaks(inst: Instruction, tables: d.VideoTables) -> list[str]:
         return []
     ans, task = inst.answer, inst.task_type
     stated = d.times_in(question)
-    numbers = [n for n in d.numbers_in(question) if not any(_close(n, t, 1e-9) for t in stated)]
+    # numbers inside entity names ("the bicycle #9", "bus 66") are names, not answers
+    unnamed = question
+    for name in sorted(_names(inst, tables), key=len, reverse=True):
+        unnamed = unnamed.replace(name, " ")
+    numbers = [n for n in d.numbers_in(unnamed) if not any(_close(n, t, 1e-9) for t in stated)]
     leaked: list[str] = []
     if ans.span_s:
         # only numbers stated as times: "dog #2" in a name does not give away a span at 2 s

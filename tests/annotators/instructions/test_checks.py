@@ -150,3 +150,17 @@ def test_a_number_in_a_name_is_not_a_leaked_span() -> None:
     assert check_instructions([inst], tubes, ents, evs).ok
     inst.messages[0].content += f" It starts at {start:g}s."  # a stated time: a leak
     assert [p.kind for p in check_instructions([inst], tubes, ents, evs).problems] == ["leak"]
+
+
+def test_numbers_inside_names_are_not_leaked_boxes() -> None:
+    tubes, ents, evs = tables()
+    inst = copy.deepcopy(generate_instructions(tubes, ents, evs, config=GeneratorConfig(task_types=["spatial_grounding"]))[0])
+    x1 = inst.answer.boxes[0].box_xyxy[0]
+    entity = next(e for e in ents if e.tubelet_id == inst.answer.tubelet_ids[0])
+    named = f"{entity.referring_expression} #{x1:g}"
+    inst.messages[0].content = inst.messages[0].content.replace(entity.referring_expression, named)
+    entity = copy.deepcopy(entity)
+    entity.referring_expression = named
+    others = [e for e in ents if e.entity_id != entity.entity_id] + [entity]
+    assert named in inst.messages[0].content
+    assert not check_instructions([inst], tubes, others, evs).of_kind("leak")
