@@ -341,7 +341,7 @@ class _FileSource:
         # to torch, after which get_batch returns tensors without asnumpy()
         decord.bridge.reset_bridge()
         try:
-            return decoder.get_batch(indices).asnumpy()
+            frames = decoder.get_batch(indices).asnumpy()
         except decord.DECORDError as error:
             if size is not None and "DECORDArrayCopyFromTo" in str(error):
                 # decord's scaler emits the wrong width for some sizes (e.g. 48 or 24 px
@@ -351,6 +351,15 @@ class _FileSource:
                 self._resize_after.add(size)
                 return self.decode(indices, size)
             raise self._locate_failure(indices, size, error) from None
+        # After a seek decord's reader keeps pushing packets until its decoding thread
+        # returns a frame, and that thread then decodes every pushed packet into an
+        # unbounded queue in the background: often the rest of the file (measured on
+        # 640x360: ~0.7 MiB per frame, +440 MiB after one call on a 30 s video, +750 MiB
+        # on a 5 min one; dmlc/decord#197, #208). Rewinding to frame 0 (a keyframe: cheap,
+        # and exact) stops that thread and frees its queue. The price: a following call
+        # inside the same GOP seeks to its keyframe instead of reusing decoded-ahead frames.
+        decoder.seek(0)
+        return frames
 
     def _locate_failure(self, indices: list[int], size: Size | None, error: Exception) -> VideoError:
         """Find the first frame of a failed batch that cannot be decoded (error path only)."""

@@ -92,7 +92,10 @@ class _Frames:
 
     def _decode(self, indices: list[int]) -> list[np.ndarray]:
         if self._reader is not None:
-            return list(self._reader.frames(indices, size=self.size))  # decoded ascending, returned in this order
+            batch = self._reader.frames(indices, size=self.size)  # decoded ascending, returned in this order
+            # one array per frame: a view would keep its whole batch alive as long as any
+            # frame of it is cached, so the cache would hold up to cache_frames batches
+            return [frame.copy() for frame in batch] if len(batch) > 1 else list(batch)
         out = []
         for i in indices:
             image = np.ascontiguousarray(np.asarray(self._array[i])[..., :3], dtype=np.uint8)  # type: ignore[index]
