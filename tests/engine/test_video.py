@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import configparser
+import os
 import pickle
+import time
 from pathlib import Path
 
 import numpy as np
@@ -275,3 +277,24 @@ def test_decoder_scaling_and_resize_fallback_agree(mp4: Path) -> None:
             reference = np.asarray(Image.fromarray(native).resize(size, Image.Resampling.BILINEAR)).astype(int)
             assert scaled.shape == reference.shape
             assert np.abs(scaled - reference).mean() < 6
+
+
+def _rss_mib() -> float:
+    with open("/proc/self/statm") as f:
+        return int(f.read().split()[1]) * os.sysconf("SC_PAGE_SIZE") / 2**20
+
+
+@pytest.mark.skipif(not Path("/proc/self/statm").exists(), reason="reads RSS from /proc")
+def test_reading_early_frames_does_not_decode_the_rest_of_the_file(tmp_path: Path) -> None:
+    """decord keeps decoding ahead after a batch, into an unbounded queue (dmlc/decord#197):
+    on this 17 s 640x360 file that is ~0.7 MiB per remaining frame, ~280 MiB. The reader
+    must stop it, or memory grows with the length of every video tracked."""
+    long = make_mp4(tmp_path / "long.mp4", n=400, fps=24, width=640, height=360)
+    with VideoReader(str(long)) as reader:
+        reader.frames([0, 1, 2, 3])
+        before = _rss_mib()
+        time.sleep(1.5)  # the decode-ahead thread would fill its queue now
+        reader.frames([4, 5])
+        time.sleep(1.5)
+        grown = _rss_mib() - before
+    assert grown < 120, f"RSS grew {grown:.0f} MiB after reading 6 frames"
