@@ -5,3 +5,6 @@ servers) and structured-output helpers that the language stages (entity
 descriptions, action timelines, instructions) call. Nothing here imports torch at
 import time.
 """
+
+from annotators.language.motion_states import MotionConfig  # noqa: E402,F401 - action timelines
+from annotators.language.timeline import ActionTimeline  # noqa: E402,F401
