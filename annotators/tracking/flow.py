@@ -22,13 +22,12 @@ from __future__ import annotations
 from collections import OrderedDict
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
-from pathlib import Path
 from typing import Any
 
 import cv2
 import numpy as np
 
-from annotators.tracking.propagator import Region, frames_between
+from annotators.tracking.propagator import Region, frames_between, open_reader
 from schemas.geometry import mask_to_box
 from schemas.rle import RLE, decode_rle
 
@@ -54,14 +53,12 @@ class _Frames:
         self._owned = None
         self._array: np.ndarray | Sequence[np.ndarray] | None = None
         self._reader: Any = None
-        if isinstance(video, (str, Path)):
-            from engine.video import VideoReader  # the engine's one reader
-
-            self._reader = self._owned = VideoReader(str(video))
-        elif isinstance(video, np.ndarray) or (isinstance(video, Sequence) and not isinstance(video, str)):
+        opened = open_reader(video)
+        if opened is not None:
+            self._reader, owned = opened
+            self._owned = self._reader if owned else None
+        elif isinstance(video, np.ndarray) or isinstance(video, Sequence):
             self._array = video
-        elif hasattr(video, "frames") and hasattr(video, "meta"):
-            self._reader = video
         else:
             raise TypeError(f"cannot read frames from {type(video).__name__}: give a uri, a VideoReader or an array")
         if self._reader is not None:

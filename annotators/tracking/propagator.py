@@ -16,6 +16,7 @@ from __future__ import annotations
 
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any, Protocol, runtime_checkable
 
 import numpy as np
@@ -129,6 +130,22 @@ class Propagator(Protocol):
     def reset(self) -> None:
         """Forget every object, prompt and per-window state; the video stays open."""
         ...
+
+
+def open_reader(video: Any) -> tuple[Any, bool] | None:
+    """The reader a tracker reads ``video`` through, and whether the tracker owns it.
+
+    A path or uri is opened here (the tracker closes it); a reader (anything with
+    ``frames`` and ``meta``, e.g. ``engine.video.VideoReader``) is used as given and left
+    open for its owner; anything else (an array of frames) gives None.
+    """
+    if isinstance(video, (str, Path)):
+        from engine.video import VideoReader  # the engine's one reader
+
+        return VideoReader(str(video)), True
+    if hasattr(video, "frames") and hasattr(video, "meta"):
+        return video, False
+    return None
 
 
 def frames_between(frames: Sequence[int], start: int, end: int) -> list[int]:

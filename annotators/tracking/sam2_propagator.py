@@ -34,7 +34,7 @@ from typing import Any
 
 import numpy as np
 
-from annotators.tracking.propagator import Region, frames_between
+from annotators.tracking.propagator import Region, frames_between, open_reader
 from engine.video import VideoReader
 from schemas.rle import RLE, decode_rle
 
@@ -118,12 +118,10 @@ class Sam2Propagator:
         self.load()
         self.reset()
         self._close_reader()
-        if isinstance(video, VideoReader):
-            self._reader, self._own_reader = video, False
-        elif isinstance(video, (str, Path)):
-            self._reader, self._own_reader = VideoReader(str(video)), True
-        else:
+        opened = open_reader(video)
+        if opened is None:
             raise TypeError(f"Sam2Propagator reads a VideoReader or a path, not {type(video).__name__}")
+        self._reader, self._own_reader = opened
         self._frames = sorted(set(int(f) for f in frames))
 
     def add_prompt(
