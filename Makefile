@@ -41,6 +41,11 @@ demo: install
 	$(BIN)/tubelet run manifests/demo-track.yaml --no-progress
 	$(BIN)/tubelet validate out/demo-track
 	$(BIN)/tubelet eval out/demo-track out/demo
+	rm -rf out/demo-strefer
+	$(BIN)/tubelet run manifests/demo-strefer.yaml --no-progress
+	$(BIN)/tubelet validate out/demo-strefer
+	$(BIN)/tubelet query out/demo-strefer "SELECT referring_expression, json_extract_string(attributes, '$$.direction') AS moving FROM entities ORDER BY entity_id"
+	$(BIN)/tubelet query out/demo-strefer "SELECT task_type, messages[1].content AS question, messages[2].content AS answer FROM instructions QUALIFY row_number() OVER (PARTITION BY task_type ORDER BY instruction_id) = 1 ORDER BY task_type"
 
 test: install
 	$(BIN)/python -m pytest -q

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import json
 import os
+from typing import Any
 from pathlib import Path
 
 import duckdb
@@ -15,7 +16,7 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 
 from engine.ledger import LedgerEntry, Status, item_status, read_entries, row_counts
-from schemas.arrow import TABLE_SCHEMAS, empty_table
+from schemas.arrow import TABLE_SCHEMAS, empty_table, table_to_records
 from schemas.info import DatasetInfo, read_info
 
 #: View that lists every committed item: key, status, shard, run_id.
@@ -74,6 +75,10 @@ class Dataset:
         """All committed rows of ``table`` in the current schema (columns added later are null)."""
         parts = [_conform(pq.read_table(p), table) for p in self.files(table)]
         return pa.concat_tables(parts) if parts else empty_table(table)
+
+    def records(self, table: str) -> list[Any]:
+        """Every row of ``table`` as its record dataclass (``Tubelet``, ``Instruction``…)."""
+        return table_to_records(table, self.read_table(table))
 
     def connect(self) -> duckdb.DuckDBPyConnection:
         """An in-memory DuckDB connection with one view per table, plus ``ledger_items``.

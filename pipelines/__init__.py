@@ -17,6 +17,7 @@ PIPELINES: dict[str, str] = {
     "import": "pipelines.import_gt",
     "track": "pipelines.track",
     "unistg": "pipelines.unistg",
+    "strefer": "pipelines.strefer",
 }
 
 

@@ -1,4 +1,4 @@
-"""Arrow schemas of the dataset tables and conversion from record dataclasses.
+"""Arrow schemas of the dataset tables and conversion to and from record dataclasses.
 
 Free-form dictionaries (``extra``, ``attributes``, ``payload``, ``query``) are stored as JSON
 strings so every table keeps a fixed schema that DuckDB can query (``json_extract``).
@@ -14,12 +14,17 @@ from typing import Any
 import pyarrow as pa
 
 from schemas.records import (
+    Answer,
+    BoxAt,
     Entity,
     Event,
     Instruction,
+    Message,
+    RegionRef,
     Reject,
     Review,
     Tubelet,
+    TubeletFrame,
     VideoRecord,
 )
 
@@ -259,3 +264,36 @@ def rows_to_table(table: str, rows: Sequence[dict[str, Any]]) -> pa.Table:
 def empty_table(table: str) -> pa.Table:
     """A zero-row table with ``table``'s schema (for views over tables not yet written)."""
     return TABLE_SCHEMAS[table].empty_table()
+
+
+_TABLE_RECORD = {table: cls for cls, table in _RECORD_TABLE.items()}
+
+
+def row_to_record(table: str, row: dict[str, Any]) -> Any:
+    """The record dataclass of one row read back from ``table`` (the inverse of
+    :func:`record_to_row`): JSON columns decoded, nested structs rebuilt, derived
+    summary columns (a tubelet's ``n_visible``…) dropped."""
+    cls = _TABLE_RECORD[table]
+    names = {f.name for f in dataclasses.fields(cls)}
+    values = {k: v for k, v in row.items() if k in names}
+    for key in _JSON_COLUMNS & values.keys():
+        values[key] = json.loads(values[key]) if values[key] else {}
+    if cls is Tubelet:
+        values["frames"] = [TubeletFrame(**f) for f in values["frames"] or []]
+        values["extra"] = values.get("extra") or {}
+    elif cls is Instruction:
+        a = values["answer"] or {}
+        values["answer"] = Answer(text=a.get("text"), span_s=a.get("span_s"),
+                                  boxes=[BoxAt(**b) for b in a.get("boxes") or []],
+                                  tubelet_ids=list(a.get("tubelet_ids") or []))
+        values["messages"] = [Message(**m) for m in values["messages"] or []]
+        values["regions"] = [RegionRef(**r) for r in values.get("regions") or []]
+        values["provenance"] = list(values.get("provenance") or [])
+    elif cls is Event:
+        values["tubelet_ids"] = list(values.get("tubelet_ids") or [])
+    return cls(**values)
+
+
+def table_to_records(table: str, data: pa.Table) -> list[Any]:
+    """Every row of an Arrow table of ``table``'s schema as record dataclasses."""
+    return [row_to_record(table, row) for row in data.to_pylist()]

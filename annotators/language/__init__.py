@@ -8,3 +8,7 @@ import time.
 
 from annotators.language.motion_states import MotionConfig  # noqa: E402,F401 - action timelines
 from annotators.language.timeline import ActionTimeline  # noqa: E402,F401
+from annotators.language.attributes import AttributeConfig, measure_video  # noqa: E402,F401 - entities
+from annotators.language.entities import DescribeEntities, generalized_noun  # noqa: E402,F401
+from annotators.language.prompts import PromptTemplate, get_template  # noqa: E402,F401
+from annotators.language.visual_prompt import VisualPromptConfig, visual_prompt  # noqa: E402,F401

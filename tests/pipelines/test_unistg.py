@@ -11,7 +11,6 @@ import json
 from pathlib import Path
 
 import numpy as np
-import pyarrow as pa
 import pytest
 
 from annotators.instructions import GROUNDING_TASK_TYPES, check_instructions
@@ -21,7 +20,7 @@ from engine.dataset import Dataset
 from engine.run import run_manifest
 from engine.sample import write_sample
 from engine.validate import validate_dataset
-from schemas.records import Answer, BoxAt, Instruction, Message, RegionRef, Tubelet, TubeletFrame
+from schemas.records import Instruction, Tubelet
 from schemas.rle import decode_rle
 
 
@@ -31,22 +30,6 @@ def _run(out: Path, videos: list[dict], **params: object) -> Dataset:
     assert summary.failed == 0 and summary.done == len(videos)
     assert validate_dataset(out).ok
     return Dataset(out)
-
-
-def _tubelets(table: pa.Table) -> list[Tubelet]:
-    return [Tubelet(r["tubelet_id"], r["video_id"], r["category"], r["source"], r["track_id"], r["fps"], r["width"],
-                    r["height"], [TubeletFrame(**f) for f in r["frames"]]) for r in table.to_pylist()]
-
-
-def _instructions(table: pa.Table) -> list[Instruction]:
-    out = []
-    for r in table.to_pylist():
-        a = r["answer"]
-        answer = Answer(a["text"], a["span_s"], [BoxAt(**b) for b in a["boxes"] or []], a["tubelet_ids"] or [])
-        out.append(Instruction(r["instruction_id"], r["video_id"], r["task_type"],
-                               [Message(**m) for m in r["messages"]], answer,
-                               [RegionRef(**g) for g in r["regions"] or []], r["generator_id"], r["provenance"]))
-    return out
 
 
 def _tight_box(rle: dict) -> list[float]:
@@ -79,8 +62,8 @@ def test_unistg_on_the_sample_matches_the_masks_exactly(tmp_path: Path) -> None:
     masks = {"format": "davis", "path": str(sample.masks_dir), "categories": {"1": "square", "2": "circle", "3": "triangle"}}
     ds = _run(tmp_path / "out", [{"uri": str(sample.video), "video_id": "scene", "annotations": masks}],
               max_per_task=10)
-    tubes = _tubelets(ds.read_table("tubelets"))
-    insts = _instructions(ds.read_table("instructions"))
+    tubes = ds.records("tubelets")
+    insts = ds.records("instructions")
     assert {i.task_type for i in insts} == set(GROUNDING_TASK_TYPES)
     assert len(tubes) == 3 and len(insts) >= 9
     gt = json.loads(sample.ground_truth.read_text())
@@ -106,8 +89,8 @@ def test_unistg_on_davis_ground_truth_matches_the_masks_exactly(assets: Path, tm
     if not all(Path(v["uri"]).is_dir() for v in videos):
         pytest.skip("DAVIS-2016 sequences not in the assets")
     ds = _run(tmp_path / "out", videos, seed=1)
-    tubes = _tubelets(ds.read_table("tubelets"))
-    insts = _instructions(ds.read_table("instructions"))
+    tubes = ds.records("tubelets")
+    insts = ds.records("instructions")
     assert {i.video_id for i in insts} == set(seqs)
     assert {i.task_type for i in insts} == set(GROUNDING_TASK_TYPES)
     _assert_exact(insts, tubes)

@@ -1,0 +1,77 @@
+"""strefer: videos → tubelets → entities → action timelines → grounded instructions.
+
+ingest → detect → track (the ``track`` pipeline, or ground truth with ``source:
+import``) → ``DescribeEntities`` (who each tubelet is: a referring expression unique in
+its video) → ``ActionTimeline`` (what it does and when) → ``GenerateInstructions``
+(question–answer pairs whose answers are computed from those rows and re-checked).
+
+``language: lite`` needs no model (measured attributes and motion states);
+``language: vlm`` asks a VLM through ``backend`` (``transformers`` in-process, or
+``openai`` for any OpenAI-compatible server) with ``backend_options``.
+"""
+
+from __future__ import annotations
+
+from typing import Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field, PositiveFloat, field_validator
+
+from annotators.instructions.generator import TASK_TYPES
+from annotators.instructions.stage import GenerateInstructions
+from annotators.language.entities import DescribeEntities
+from annotators.language.timeline import ActionTimeline
+from engine.pipeline import Pipeline
+from engine.resources import Resources
+from pipelines.params import parse_params
+
+
+class StreferParams(BaseModel):
+    """Parameters of the strefer pipeline."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    source: Literal["track", "import"] = "track"
+    track: dict[str, Any] = Field(default_factory=dict)  # source=track: the track pipeline's params
+    decode_check: bool = True  # source=import
+    language: Literal["lite", "vlm"] = "lite"
+    backend: Literal["transformers", "openai"] = "transformers"
+    backend_options: dict[str, Any] = Field(default_factory=dict)
+    gpus: float = Field(0.0, ge=0)  # per language-stage worker, for an in-process VLM on GPU
+    timeline_window_s: PositiveFloat = 2.0
+    task_types: list[str] = Field(default_factory=lambda: list(TASK_TYPES))
+    seed: int = 0
+    max_per_task: int = Field(6, ge=1)
+    dedup: bool = False  # needs the `dedup` extra
+
+    @field_validator("task_types")
+    @classmethod
+    def _known(cls, value: list[str]) -> list[str]:
+        unknown = sorted(set(value) - set(TASK_TYPES))
+        if unknown:
+            raise ValueError(f"unknown task types {unknown}; known: {', '.join(TASK_TYPES)}")
+        return value
+
+
+def build(params: dict[str, Any]) -> Pipeline:
+    """The strefer pipeline. Raises ValueError naming a bad parameter."""
+    p = parse_params(StreferParams, params, "strefer")
+    if p.source == "track":
+        from pipelines import track
+
+        stages = list(track.build(p.track).stages)
+    else:
+        from pipelines import import_gt
+
+        stages = list(import_gt.build({"decode_check": p.decode_check}).stages)
+    resources = Resources(gpus=p.gpus) if p.language == "vlm" else Resources()
+    model = dict(mode=p.language, backend=p.backend, backend_options=p.backend_options, resources=resources)
+    try:
+        stages += [
+            DescribeEntities(**model),
+            ActionTimeline(window_s=p.timeline_window_s, **model),
+            GenerateInstructions(task_types=tuple(p.task_types), seed=p.seed, max_per_task=p.max_per_task,
+                                 dedup=p.dedup),
+        ]
+    except (TypeError, ValueError) as error:
+        raise ValueError(f"strefer: {error}") from None
+    return Pipeline(name="strefer", stages=stages, params=p.model_dump())
