@@ -14,7 +14,7 @@ from __future__ import annotations
 
 from typing import Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, PositiveFloat, field_validator
+from pydantic import ConfigDict, Field, PositiveFloat
 
 from annotators.instructions.generator import TASK_TYPES
 from annotators.instructions.stage import GenerateInstructions
@@ -22,17 +22,14 @@ from annotators.language.entities import DescribeEntities
 from annotators.language.timeline import ActionTimeline
 from engine.pipeline import Pipeline
 from engine.resources import Resources
-from pipelines.params import parse_params
+from pipelines.params import TaskTypesParams, TubeletSourceParams, parse_params, tubelet_stages
 
 
-class StreferParams(BaseModel):
+class StreferParams(TubeletSourceParams, TaskTypesParams):
     """Parameters of the strefer pipeline."""
 
     model_config = ConfigDict(extra="forbid")
 
-    source: Literal["track", "import"] = "track"
-    track: dict[str, Any] = Field(default_factory=dict)  # source=track: the track pipeline's params
-    decode_check: bool = True  # source=import
     language: Literal["lite", "vlm"] = "lite"
     backend: Literal["transformers", "openai"] = "transformers"
     backend_options: dict[str, Any] = Field(default_factory=dict)
@@ -43,26 +40,11 @@ class StreferParams(BaseModel):
     max_per_task: int = Field(6, ge=1)
     dedup: bool = False  # needs the `dedup` extra
 
-    @field_validator("task_types")
-    @classmethod
-    def _known(cls, value: list[str]) -> list[str]:
-        unknown = sorted(set(value) - set(TASK_TYPES))
-        if unknown:
-            raise ValueError(f"unknown task types {unknown}; known: {', '.join(TASK_TYPES)}")
-        return value
-
 
 def build(params: dict[str, Any]) -> Pipeline:
     """The strefer pipeline. Raises ValueError naming a bad parameter."""
     p = parse_params(StreferParams, params, "strefer")
-    if p.source == "track":
-        from pipelines import track
-
-        stages = list(track.build(p.track).stages)
-    else:
-        from pipelines import import_gt
-
-        stages = list(import_gt.build({"decode_check": p.decode_check}).stages)
+    stages = tubelet_stages(p)
     resources = Resources(gpus=p.gpus) if p.language == "vlm" else Resources()
     model = dict(mode=p.language, backend=p.backend, backend_options=p.backend_options, resources=resources)
     try:

@@ -10,48 +10,31 @@ from __future__ import annotations
 
 from typing import Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, field_validator
+from pydantic import ConfigDict, Field
 
-from annotators.instructions.generator import GROUNDING_TASK_TYPES, TASK_TYPES
+from annotators.instructions.generator import GROUNDING_TASK_TYPES
 from annotators.instructions.stage import GenerateInstructions
 from engine.pipeline import Pipeline
-from pipelines.params import parse_params
+from pipelines.params import TaskTypesParams, TubeletSourceParams, parse_params, tubelet_stages
 
 
-class UniSTGParams(BaseModel):
-    """Parameters of the unistg pipeline."""
+class UniSTGParams(TubeletSourceParams, TaskTypesParams):
+    """Parameters of the unistg pipeline (tubelets from ground truth by default)."""
 
     model_config = ConfigDict(extra="forbid")
 
     source: Literal["import", "track"] = "import"
-    decode_check: bool = True  # import: decode first and last frame
-    track: dict[str, Any] = Field(default_factory=dict)  # source=track: the track pipeline's params
     task_types: list[str] = Field(default_factory=lambda: list(GROUNDING_TASK_TYPES))
     seed: int = 0
     max_per_task: int = Field(6, ge=1)
     st_boxes: int = Field(4, ge=1)
     dedup: bool = False  # needs the `dedup` extra; skipped with a warning without it
 
-    @field_validator("task_types")
-    @classmethod
-    def _known(cls, value: list[str]) -> list[str]:
-        unknown = sorted(set(value) - set(TASK_TYPES))
-        if unknown:
-            raise ValueError(f"unknown task types {unknown}; known: {', '.join(TASK_TYPES)}")
-        return value
-
 
 def build(params: dict[str, Any]) -> Pipeline:
     """The unistg pipeline. Raises ValueError naming a bad parameter."""
     p = parse_params(UniSTGParams, params, "unistg")
-    if p.source == "track":
-        from pipelines import track
-
-        stages = list(track.build(p.track).stages)
-    else:
-        from pipelines import import_gt
-
-        stages = list(import_gt.build({"decode_check": p.decode_check}).stages)
+    stages = tubelet_stages(p)
     stages.append(GenerateInstructions(task_types=tuple(p.task_types), seed=p.seed, max_per_task=p.max_per_task,
                                        st_boxes=p.st_boxes, dedup=p.dedup))
     return Pipeline(name="unistg", stages=stages, params=p.model_dump())
