@@ -9,6 +9,7 @@ leaks, balance), ``dedup`` (near-duplicate questions, optional model), ``rendere
 from annotators.instructions.checks import CheckReport, Problem, check_instructions
 from annotators.instructions.dedup import DedupResult, dedup_instructions, load_sentence_encoder
 from annotators.instructions.derive import GENERATOR_ID, VideoTables
+from annotators.instructions.paraphrase import LLMParaphraser
 from annotators.instructions.generator import (
     GROUNDING_TASK_TYPES,
     TASK_TYPES,
@@ -25,6 +26,7 @@ __all__ = [
     "CheckReport",
     "DedupResult",
     "GeneratorConfig",
+    "LLMParaphraser",
     "Problem",
     "VideoTables",
     "answer_message",

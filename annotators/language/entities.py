@@ -35,6 +35,7 @@ import numpy as np
 
 from annotators.language.attributes import AttributeConfig, colour_name, measure_video
 from annotators.language.backends.base import BACKENDS, VLMBackend, VLMRequest, make_backend
+from annotators.language.backends.lifecycle import ModelLifecycle
 from annotators.language.prompts import ENTITY_DESCRIBE, ENTITY_DISAMBIGUATE, PromptTemplate, get_template
 from annotators.language.visual_prompt import VisualPrompt, VisualPromptConfig, frames_needed, visual_prompt
 from engine.resources import Resources
@@ -264,7 +265,7 @@ def measured_suffix(tid: str, group: Sequence[str], measured: Mapping[str, Mappi
 # -- the stage ---------------------------------------------------------------------
 
 @dataclass
-class DescribeEntities(Stage):
+class DescribeEntities(ModelLifecycle, Stage):
     """One ``Entity`` per tubelet (see the module docstring).
 
     ``mode``: ``"lite"`` (measured attributes, no model) or ``"vlm"``: the ``backend``
@@ -317,24 +318,8 @@ class DescribeEntities(Stage):
     def model_id(self) -> str | None:  # type: ignore[override]
         return LITE_MODEL_ID if self._backend is None else self._backend.model_id
 
-    @property
-    def needs_actor(self) -> bool:
-        # lite holds no model: plain tasks are enough
-        return self._backend is not None or self.resources.gpus > 0
-
-    def setup(self) -> None:
-        if self._backend is not None and not self._ready:
-            self._backend.setup()
-        self._ready = True
-
-    def teardown(self) -> None:
-        if self._backend is not None and self._ready:
-            self._backend.close()
-        self._ready = False
-
     def process(self, batch: list[VideoTask]) -> list[VideoTask]:
-        if not self._ready:
-            self.setup()
+        self.ensure_ready()
         for task in batch:
             self.describe(task)
         return batch

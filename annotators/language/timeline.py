@@ -17,6 +17,7 @@ from dataclasses import dataclass, field
 from typing import Any, ClassVar
 
 from annotators.language.backends import VLMBackend, VLMRequest, make_backend
+from annotators.language.backends.lifecycle import ModelLifecycle
 from annotators.language.backends.structured import generate_structured
 from annotators.language.motion_states import MotionConfig
 from annotators.language.timeline_lite import TimelineItem, lite_items, presence_items
@@ -60,7 +61,7 @@ def to_events(video_id: str, tubelet_index: int, tubelet: Tubelet,
 
 
 @dataclass
-class ActionTimeline(Stage):
+class ActionTimeline(ModelLifecycle, Stage):
     """Append one timeline of ``Event`` rows per tubelet of each video.
 
     ``mode``: ``"lite"`` (motion states, no model) or ``"vlm"``. ``motion``: fields of
@@ -112,24 +113,8 @@ class ActionTimeline(Stage):
     def model_id(self) -> str | None:  # type: ignore[override]
         return self._backend.model_id if self.mode == "vlm" and self._backend is not None else None
 
-    @property
-    def needs_actor(self) -> bool:
-        # Lite mode is a cheap pure function of the rows: plain tasks, no actor pool.
-        return self.mode == "vlm" or self.resources.gpus > 0
-
-    def setup(self) -> None:
-        if self.mode == "vlm" and not self._ready:
-            self._backend.setup()  # type: ignore[union-attr]
-            self._ready = True
-
-    def teardown(self) -> None:
-        if self._backend is not None and self._ready:
-            self._backend.close()
-        self._ready = False
-
     def process(self, batch: list[VideoTask]) -> list[VideoTask]:
-        if self.mode == "vlm" and not self._ready:
-            self.setup()
+        self.ensure_ready()
         for task in batch:
             self.timeline(task)
         return batch

@@ -131,13 +131,24 @@ def highlight(image: np.ndarray, mask: np.ndarray, colour: tuple[int, int, int] 
     if mask.shape != image.shape[:2]:
         raise ValueError(f"mask of shape {mask.shape} for an image of {image.shape[:2]}")
     out = image.copy()
+    if not mask.any():
+        return out
+    # Work on the mask's box grown by the outline only: the rest of the frame is
+    # untouched, and a full-frame blend + dilation cost ~1.4 ms per 640x360 image.
+    rows, cols = np.flatnonzero(mask.any(axis=1)), np.flatnonzero(mask.any(axis=0))
+    r1, r2 = max(0, rows[0] - outline_px), min(mask.shape[0], rows[-1] + outline_px + 1)
+    c1, c2 = max(0, cols[0] - outline_px), min(mask.shape[1], cols[-1] + outline_px + 1)
+    roi, sub = out[r1:r2, c1:c2], mask[r1:r2, c1:c2]
     tint = np.asarray(colour, dtype=np.float32)
     # Blend only inside the mask: the object's own colours stay readable under the tint.
-    out[mask] = np.clip(out[mask].astype(np.float32) * (1 - alpha) + tint * alpha, 0, 255).astype(np.uint8)
-    if outline_px > 0 and mask.any():
+    roi[sub] = np.clip(roi[sub].astype(np.float32) * (1 - alpha) + tint * alpha, 0, 255).astype(np.uint8)
+    if outline_px > 0:
         kernel = cv2.getStructuringElement(cv2.MORPH_ELLIPSE, (2 * outline_px + 1, 2 * outline_px + 1))
-        ring = cv2.dilate(mask.astype(np.uint8), kernel).astype(bool) & ~mask
-        out[ring] = np.asarray(colour, dtype=np.uint8)
+        # The ROI already holds every pixel within outline_px of the mask (zero border
+        # outside the image, as before), so dilating it alone gives the same ring.
+        ring = cv2.dilate(sub.astype(np.uint8), kernel, borderType=cv2.BORDER_CONSTANT,
+                          borderValue=0).astype(bool) & ~sub
+        roi[ring] = np.asarray(colour, dtype=np.uint8)
     return out
 
 
