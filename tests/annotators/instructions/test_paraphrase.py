@@ -4,7 +4,6 @@ template question, and the checker still passes."""
 
 from __future__ import annotations
 
-import json
 import re
 from collections.abc import Callable
 from typing import Any
@@ -18,7 +17,7 @@ from annotators.instructions.stage import GenerateInstructions
 from annotators.language.backends.base import VLMRequest, VLMResponse
 from engine.task import VideoTask
 from tests.annotators.instructions import scripted as s
-from tests.annotators.language.fake_server import FakeChatServer
+from tests.annotators.language.fake_server import CallbackChatServer, FakeChatServer
 
 pytest.importorskip("httpx")
 
@@ -42,34 +41,13 @@ def reword(question: str) -> str | int:
     return f'Rephrased question: "Tell me: {question[0].lower()}{question[1:]}"\nI kept the times.'
 
 
-class ParaphraseServer(FakeChatServer):
-    """FakeChatServer answering ``answer(question)`` for the question in the prompt."""
+def _question(prompt: str) -> str:
+    return prompt.rsplit("Question: ", 1)[1]
 
-    def __init__(self, answer: Callable[[str], str | int]) -> None:
-        self.answer = answer
-        super().__init__()
 
-    def _handler(self) -> type:
-        server = self
-        base = super()._handler()
-
-        class Handler(base):  # type: ignore[misc,valid-type]
-            def _answer(self) -> None:
-                body = json.loads(self.rfile.read(int(self.headers["Content-Length"])))
-                prompt = next(p["text"] for p in body["messages"][-1]["content"] if p["type"] == "text")
-                question = prompt.rsplit("Question: ", 1)[1]
-                with server._lock:
-                    server.bodies.append(body)
-                    server.calls[question] += 1
-                content = server.answer(question)
-                if isinstance(content, int):
-                    return self._send(content, {"error": "overloaded"})
-                self._send(200, {"id": "c", "object": "chat.completion", "model": body["model"],
-                                 "choices": [{"index": 0, "message": {"role": "assistant", "content": content},
-                                              "finish_reason": "stop"}],
-                                 "usage": {"prompt_tokens": 1, "completion_tokens": 1}})
-
-        return Handler
+def ParaphraseServer(answer: Callable[[str], str | int]) -> CallbackChatServer:  # noqa: N802 - reads as a class
+    """A server answering ``answer(question)`` for the question in the prompt."""
+    return CallbackChatServer(lambda prompt: answer(_question(prompt)), key=_question)
 
 
 def _options(server: FakeChatServer) -> dict[str, Any]:

@@ -19,6 +19,7 @@ import threading
 import time
 from collections import Counter
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from collections.abc import Callable
 from typing import Any
 
 
@@ -111,5 +112,36 @@ class FakeChatServer:
                     self.send_header(key, value)
                 self.end_headers()
                 self.wfile.write(data)
+
+        return Handler
+
+
+class CallbackChatServer(FakeChatServer):
+    """A FakeChatServer whose reply to every request is ``answer(prompt)`` (the text part
+    of the last message): a string is the assistant's content, an int an error status.
+    Calls are counted per ``key(prompt)`` (default: the whole prompt)."""
+
+    def __init__(self, answer: Callable[[str], str | int], key: Callable[[str], str] = lambda p: p) -> None:
+        self.answer, self.key = answer, key
+        super().__init__()
+
+    def _handler(self) -> type:
+        server = self
+        base = super()._handler()
+
+        class Handler(base):  # type: ignore[misc,valid-type]
+            def _answer(self) -> None:
+                body = json.loads(self.rfile.read(int(self.headers["Content-Length"])))
+                prompt = next(p["text"] for p in body["messages"][-1]["content"] if p["type"] == "text")
+                with server._lock:
+                    server.bodies.append(body)
+                    server.calls[server.key(prompt)] += 1
+                content = server.answer(prompt)
+                if isinstance(content, int):
+                    return self._send(content, {"error": "scripted failure"})
+                self._send(200, {"id": "c", "object": "chat.completion", "model": body["model"],
+                                 "choices": [{"index": 0, "message": {"role": "assistant", "content": content},
+                                              "finish_reason": "stop"}],
+                                 "usage": {"prompt_tokens": 1, "completion_tokens": 1}})
 
         return Handler

@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import json
 import re
-from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -17,7 +16,7 @@ from annotators.language.prompts import ENTITY_DESCRIBE
 from engine.probe import ProbeVideo
 from engine.stage import run_stage
 from engine.task import VideoTask
-from tests.annotators.language.fake_server import FakeChatServer
+from tests.annotators.language.fake_server import CallbackChatServer, FakeChatServer
 from tests.annotators.language.test_attributes import import_sample, make_scene
 
 
@@ -127,31 +126,7 @@ def test_nouns_ordinals_and_config_errors() -> None:
 
 # -- VLM: a scripted OpenAI-compatible server -----------------------------------------
 
-class ScriptedServer(FakeChatServer):
-    """FakeChatServer whose answer is ``answer(prompt)`` (the prompt's text part)."""
-
-    def __init__(self, answer: Callable[[str], str]) -> None:
-        self.answer = answer
-        super().__init__()
-
-    def _handler(self) -> type:
-        server = self
-        base = super()._handler()
-
-        class Handler(base):  # type: ignore[misc,valid-type]
-            def _answer(self) -> None:
-                body = json.loads(self.rfile.read(int(self.headers["Content-Length"])))
-                prompt = next(p["text"] for p in body["messages"][-1]["content"] if p["type"] == "text")
-                with server._lock:
-                    server.bodies.append(body)
-                    server.calls[prompt] += 1
-                content = server.answer(prompt)
-                self._send(200, {"id": "c", "object": "chat.completion", "model": body["model"],
-                                 "choices": [{"index": 0, "message": {"role": "assistant", "content": content},
-                                              "finish_reason": "stop"}],
-                                 "usage": {"prompt_tokens": 1, "completion_tokens": 1}})
-
-        return Handler
+ScriptedServer = CallbackChatServer  # replies answer(prompt)
 
 
 def _hint(prompt: str) -> str:

@@ -5,9 +5,10 @@ from __future__ import annotations
 import jsonschema
 import pytest
 
-from annotators.language.backends import VLMRequest, VLMResponse, make_backend
+from annotators.language.backends import VLMRequest, make_backend
 from annotators.language.backends.structured import extract_json, generate_structured
 from tests.annotators.language.fake_server import FakeChatServer
+from tests.annotators.language.scripted_backend import ScriptedBackend
 
 SCHEMA = {
     "type": "object",
@@ -15,29 +16,6 @@ SCHEMA = {
     "required": ["caption", "moving"],
     "additionalProperties": False,
 }
-
-
-class ScriptedBackend:
-    """A test double: answers each request id from a script, one entry per ask."""
-
-    model_id = "scripted"
-
-    def __init__(self, script: dict[str, list[str | None]]) -> None:
-        self.script = {k: list(v) for k, v in script.items()}
-        self.seen: list[VLMRequest] = []
-
-    def setup(self) -> None: ...
-
-    def close(self) -> None: ...
-
-    def generate(self, requests: list[VLMRequest]) -> list[VLMResponse]:
-        self.seen.extend(requests)
-        out = []
-        for r in requests:
-            text = self.script[r.request_id].pop(0)
-            out.append(VLMResponse(request_id=r.request_id, text=text or "", model_id=self.model_id,
-                                   error="server at http://x: HTTP 503" if text is None else None))
-        return out
 
 
 def _requests(*ids: str) -> list[VLMRequest]:

@@ -8,13 +8,13 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from annotators.language.backends import VLMRequest, VLMResponse
 from annotators.language.timeline import ActionTimeline
 from annotators.language.timeline_vlm import ACTION_WINDOW, highlight, make_windows, window_item, window_template
 from engine.stage import run_stage
 from engine.task import VideoTask
 from schemas import TubeletFrame
 from tests.annotators.language.fake_server import FakeChatServer
+from tests.annotators.language.scripted_backend import ScriptedBackend
 from tests.annotators.language.test_timeline import import_sample, make_tubelet
 
 pytest.importorskip("cv2")  # the sample video and visual_prompt need OpenCV
@@ -31,24 +31,6 @@ def fresh(task: VideoTask, keep: list[int] | None = None, categories: list[str] 
     if categories is not None:
         tubelets = [dataclasses.replace(t, category=c) for t, c in zip(tubelets, categories)]
     return dataclasses.replace(task, tubelets=tubelets, events=[], rejects=[])
-
-
-class ScriptedBackend:
-    """Answers by request id from a script (one entry per ask), recording every request."""
-
-    model_id = "scripted-vlm"
-
-    def __init__(self, script: dict[str, list[str]]) -> None:
-        self.script = {k: list(v) for k, v in script.items()}
-        self.seen: list[VLMRequest] = []
-
-    def setup(self) -> None: ...
-
-    def close(self) -> None: ...
-
-    def generate(self, requests: list[VLMRequest]) -> list[VLMResponse]:
-        self.seen.extend(requests)
-        return [VLMResponse(r.request_id, self.script[r.request_id].pop(0), self.model_id) for r in requests]
 
 
 def scripted_stage(backend: ScriptedBackend, **config: object) -> ActionTimeline:
@@ -104,7 +86,7 @@ def test_template_placeholders_are_checked() -> None:
 
 def test_adjacent_windows_merge_and_a_bad_window_is_rejected(sample: VideoTask) -> None:
     # The green circle is visible on all 72 frames: six 0.5 s windows.
-    backend = ScriptedBackend({
+    backend = ScriptedBackend(model_id="scripted-vlm", script={
         "0": [answer("roll")], "1": [answer("Roll", "rolls on")], "2": [answer("bounce")],
         "3": ["{broken", "still broken", "nope"], "4": [answer("roll")], "5": [answer("roll")],
     })
