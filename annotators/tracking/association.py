@@ -235,15 +235,7 @@ class _Session:
             streak.pop(obj, None)
             prompts[obj] = det_regions[i] if self.cfg.reprompt_with_detections else present[obj]
         for obj in objs:
-            if obj in prompts:
-                continue
-            count, first = streak.get(obj, (0, k))
-            streak[obj] = (count + 1, first)
-            limit = self.cfg.max_unconfirmed_keyframes
-            if limit is not None and count + 1 > limit:
-                self._trim(obj, first, reverse)
-                self.stats["dropped_unconfirmed"] += 1
-            else:
+            if obj not in prompts and not self._unconfirmed(obj, k, streak, reverse):
                 prompts[obj] = present[obj]
         # Unmatched confident detections that no region of their category already covers.
         fresh = [
@@ -398,13 +390,19 @@ class _Session:
             self.tracks[obj].confirmed.setdefault(f, max(d.score for d in hits))
             streak.pop(obj, None)
             return True
-        count, first = streak.get(obj, (0, f))
+        return not self._unconfirmed(obj, f, streak, reverse)
+
+    def _unconfirmed(self, obj: int, k: int, streak: dict[int, tuple[int, int]], reverse: bool) -> bool:
+        """No detection confirmed ``obj`` on keyframe ``k``: count it, and once that has
+        happened on more than ``max_unconfirmed_keyframes`` in a row, take the object to
+        have drifted: drop it from the first of them on. True when dropped."""
+        count, first = streak.get(obj, (0, k))
         streak[obj] = (count + 1, first)
         limit = self.cfg.max_unconfirmed_keyframes
-        if limit is not None and count + 1 > limit:
-            self._trim(obj, first, reverse)
-            self.stats["dropped_unconfirmed"] += 1
+        if limit is None or count + 1 <= limit:
             return False
+        self._trim(obj, first, reverse)
+        self.stats["dropped_unconfirmed"] += 1
         return True
 
     # -- bookkeeping ---------------------------------------------------------------
