@@ -110,3 +110,12 @@ def normalize_box(box: BoxLike, width: float, height: float) -> np.ndarray:
 def denormalize_box(box: BoxLike, width: float, height: float) -> np.ndarray:
     """Fractions of the frame size back to pixels."""
     return _boxes(box) * np.array([width, height, width, height], dtype=np.float64)
+
+
+def edges_touched(box: Sequence[float], width: float, height: float, margin: float, min_px: float = 0.0) -> list[str]:
+    """The frame borders (``left``, ``right``, ``top``, ``bottom``, in that order) that
+    ``box`` lies within ``margin`` of: a fraction of the frame size, at least ``min_px``."""
+    x1, y1, x2, y2 = (float(v) for v in box)
+    mx, my = max(min_px, margin * width), max(min_px, margin * height)
+    near = {"left": x1 <= mx, "right": x2 >= width - mx, "top": y1 <= my, "bottom": y2 >= height - my}
+    return [edge for edge, yes in near.items() if yes]

@@ -15,6 +15,8 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from schemas.geometry import edges_touched
+
 #: Direction -> (label, text without adverb).
 DIRECTIONS: dict[str, tuple[str, str]] = {
     "left": ("move_left", "moves left"),
@@ -206,19 +208,8 @@ def _merge_short(segments: list[MotionSegment], times: np.ndarray, dt: float,
 
 def touched_edges(box: list[float] | np.ndarray, width: int, height: int,
                   margin: float = MotionConfig.edge_margin) -> list[str]:
-    """The frame borders a box touches: a subset of ``left right top bottom``."""
-    x1, y1, x2, y2 = (float(b) for b in box)
-    mx, my = max(1.0, margin * width), max(1.0, margin * height)
-    edges = []
-    if x1 <= mx:
-        edges.append("left")
-    if x2 >= width - mx:
-        edges.append("right")
-    if y1 <= my:
-        edges.append("top")
-    if y2 >= height - my:
-        edges.append("bottom")
-    return edges
+    """The frame borders a box touches (within ``margin`` of the frame size, 1 px at least)."""
+    return edges_touched(box, width, height, margin, min_px=1.0)
 
 
 def edge_towards(edges: list[str], velocity: np.ndarray | None) -> str | None:

@@ -10,6 +10,7 @@ import numpy as np
 from scipy.optimize import linear_sum_assignment
 
 from annotators.tracking.propagator import Region
+from schemas import geometry
 from schemas.geometry import box_iou
 from schemas.records import Detection
 from schemas.rle import rle_iou
@@ -80,20 +81,8 @@ def select_anchor(confident_by_frame: dict[int, list[Detection]]) -> int | None:
 
 
 def edges_touched(box: Sequence[float], width: int, height: int, margin: float) -> set[str]:
-    """Which frame edges (``left``/``right``/``top``/``bottom``) ``box`` lies within
-    ``margin`` (a fraction of the frame size) of."""
-    x1, y1, x2, y2 = box
-    mx, my = margin * width, margin * height
-    touched = set()
-    if x1 <= mx:
-        touched.add("left")
-    if x2 >= width - mx:
-        touched.add("right")
-    if y1 <= my:
-        touched.add("top")
-    if y2 >= height - my:
-        touched.add("bottom")
-    return touched
+    """Which frame edges ``box`` lies within ``margin`` (a fraction of the frame size) of."""
+    return set(geometry.edges_touched(box, width, height, margin))
 
 
 def reentry_distance(
