@@ -9,6 +9,8 @@ Commands::
     tubelet validate OUT [--all-masks]
     tubelet sample OUT_DIR
     tubelet eval PRED GT [--json] [--iou 0.5] [--videos ID,...]
+    tubelet review serve|stop|push|pull|revert ...   (engine.cli_review)
+    tubelet versions OUT
 
 Exit codes:
 
@@ -163,7 +165,7 @@ def cmd_query(args: argparse.Namespace) -> int:
     """Run SQL over the committed shards; each table is a view named after it."""
     import duckdb
 
-    dataset = _open(args.out)
+    dataset = _open(args.out, getattr(args, "version", None))
     with _reading(args.out):
         dataset.info()  # refuses a dataset with a newer major schema version
         con = dataset.connect()
@@ -230,13 +232,15 @@ def cmd_eval(args: argparse.Namespace) -> int:
     return EXIT_OK
 
 
-def _open(root: str) -> Any:
+def _open(root: str, version: str | None = None) -> Any:
     from engine.dataset import Dataset
 
     try:
-        return Dataset(root)
+        return Dataset(root, version=version)
     except FileNotFoundError as error:
         raise CommandError(str(error)) from None
+    except KeyError as error:  # an unknown version: the message lists the known ones
+        raise CommandError(str(error.args[0] if error.args else error)) from None
 
 
 @contextlib.contextmanager
@@ -372,6 +376,7 @@ def build_parser() -> argparse.ArgumentParser:
     query.add_argument("out", help="the dataset folder")
     query.add_argument("sql", help='e.g. "SELECT category, count(*) FROM tubelets GROUP BY 1"')
     query.add_argument("--format", choices=["table", "csv", "json"], default="table", help="output format (default table)")
+    query.add_argument("--version", help="query a named version (`tubelet versions OUT`) instead of the current state")
     query.set_defaults(func=cmd_query)
 
     validate = add("validate", "check schemas, ids, references, frames, boxes and masks of a dataset")
@@ -390,6 +395,10 @@ def build_parser() -> argparse.ArgumentParser:
     evaluate.add_argument("--iou", type=float, default=0.5, help="box IoU threshold of recall and the identity metrics (default 0.5)")
     evaluate.add_argument("--videos", metavar="ID,...", help="only these video ids (comma-separated)")
     evaluate.set_defaults(func=cmd_eval)
+
+    from engine.cli_review import add_commands  # review serve/stop/push/pull/revert, versions
+
+    add_commands(add, common)
     return parser
 
 

@@ -4,6 +4,11 @@ A ledger entry names the items (video ids, or ``manifest:<file:line>`` for rejec
 manifest rows) a shard holds with their status, and the data files it wrote with their
 row counts. Writing the entry (temporary file + rename) is the commit point of a shard:
 a data file no entry names does not belong to the dataset.
+
+An entry may also be a *revision*: its ``replaces`` lists video ids whose rows (in every
+table but ``rejects``) it replaces; readers take those videos' rows only from the last
+entry, in ledger order, that replaces them. Entries moved out of the ledger by
+``engine.versions.revert`` live in ``<out>/meta/reverted/`` (kept, not part of the data).
 """
 
 from __future__ import annotations
@@ -15,8 +20,16 @@ from typing import Literal
 
 from schemas.info import write_json_atomic
 
-#: Version of the ledger entry format (bumped if the JSON layout ever changes).
-LEDGER_FORMAT = 1
+#: Newest ledger entry format this code reads (bumped if the JSON layout ever changes).
+#: 1: the original layout; 2: adds ``replaces`` (only entries with a ``replaces`` are
+#: written as format 2, so older readers refuse revisions rather than misread them).
+LEDGER_FORMAT = 2
+
+#: Format of an entry without ``replaces``.
+PLAIN_LEDGER_FORMAT = 1
+
+#: Format of an entry with a non-empty ``replaces``.
+REVISION_LEDGER_FORMAT = 2
 
 Status = Literal["done", "failed"]
 
@@ -38,24 +51,32 @@ class LedgerEntry:
     committed_at: str  # ISO 8601, UTC
     items: dict[str, Status]  # key -> "done" | "failed", in commit order
     files: dict[str, dict[str, int | str]] = field(default_factory=dict)  # table -> {"path", "rows"}
-    format: int = LEDGER_FORMAT
+    format: int = PLAIN_LEDGER_FORMAT
+    #: Video ids whose rows this entry replaces (a revision); empty for a normal shard.
+    replaces: list[str] = field(default_factory=list)
 
     def to_dict(self) -> dict[str, object]:
-        return {
-            "format": self.format,
+        data: dict[str, object] = {
+            "format": max(self.format, REVISION_LEDGER_FORMAT) if self.replaces else self.format,
             "shard": self.shard,
             "run_id": self.run_id,
             "committed_at": self.committed_at,
             "items": self.items,
             "files": self.files,
         }
+        if self.replaces:
+            data["replaces"] = list(self.replaces)
+        return data
 
     @classmethod
     def from_dict(cls, data: dict[str, object], *, source: str = "ledger entry") -> LedgerEntry:
         try:
-            fmt = int(data.get("format", LEDGER_FORMAT))  # type: ignore[arg-type]
+            fmt = int(data.get("format", PLAIN_LEDGER_FORMAT))  # type: ignore[arg-type]
             if fmt > LEDGER_FORMAT:
                 raise ValueError(f"ledger format {fmt} is newer than this tubelet reads ({LEDGER_FORMAT})")
+            replaces = data.get("replaces") or []
+            if not isinstance(replaces, list) or not all(isinstance(v, str) for v in replaces):
+                raise ValueError(f"'replaces' must be a list of video ids, got {replaces!r}")
             return cls(
                 shard=str(data["shard"]),
                 run_id=str(data["run_id"]),
@@ -63,6 +84,7 @@ class LedgerEntry:
                 items=dict(data["items"]),  # type: ignore[arg-type]
                 files={str(k): dict(v) for k, v in dict(data.get("files") or {}).items()},  # type: ignore[arg-type]
                 format=fmt,
+                replaces=list(replaces),
             )
         except (KeyError, TypeError, ValueError) as error:
             raise ValueError(f"{source}: bad ledger entry: {error}") from error
@@ -83,9 +105,22 @@ def write_entry(root: Path, entry: LedgerEntry) -> Path:
     return path
 
 
+def reverted_dir(root: Path) -> Path:
+    """Where ``engine.versions.revert`` keeps the entries it took out of the ledger."""
+    return root / "meta" / "reverted"
+
+
 def read_entries(root: Path) -> list[LedgerEntry]:
     """All committed entries, oldest first (shard names sort by time)."""
-    folder = ledger_dir(root)
+    return _read_folder(ledger_dir(root))
+
+
+def read_reverted_entries(root: Path) -> list[LedgerEntry]:
+    """Entries taken out of the ledger by a revert (their data files are kept), by shard name."""
+    return _read_folder(reverted_dir(root))
+
+
+def _read_folder(folder: Path) -> list[LedgerEntry]:
     if not folder.is_dir():
         return []
     entries = []
@@ -108,8 +143,18 @@ def item_status(entries: list[LedgerEntry]) -> dict[str, Status]:
     return status
 
 
+def replaced_by(entries: list[LedgerEntry]) -> dict[str, str]:
+    """``{video id: shard}``: for each replaced video, the last entry (in the given,
+    ledger order) whose ``replaces`` holds it; that entry alone supplies its rows."""
+    owners: dict[str, str] = {}
+    for entry in entries:
+        for video_id in entry.replaces:
+            owners[video_id] = entry.shard
+    return owners
+
+
 def row_counts(entries: list[LedgerEntry]) -> dict[str, int]:
-    """Committed rows per table."""
+    """Committed rows per table (rows a later revision replaced still count here)."""
     counts: dict[str, int] = {}
     for entry in entries:
         for table, info in entry.files.items():

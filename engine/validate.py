@@ -25,7 +25,8 @@ import duckdb
 import pyarrow as pa
 import pyarrow.parquet as pq
 
-from engine.dataset import Dataset
+from engine.dataset import UNFILTERED_TABLES, Dataset, RevisionFilter
+from engine.ledger import replaced_by
 from schemas.arrow import PRIMARY_KEYS, TABLE_SCHEMAS, empty_table
 from schemas.info import read_info
 from schemas.validation import validate_tables, validate_tubelets, validate_videos
@@ -98,8 +99,10 @@ def validate_dataset(root: str | Path, *, all_masks: bool = False, mask_sample: 
 
     dataset_version = _check_info(dataset, report)
     tables: dict[str, pa.Table] = {}
+    owners = replaced_by(entries)  # a revision's rows supersede the earlier rows of its videos
     for table in TABLE_SCHEMAS:
         paths = []
+        shard_of: dict[Path, str] = {}
         for entry in entries:
             if table not in entry.files:
                 continue
@@ -109,10 +112,12 @@ def validate_dataset(root: str | Path, *, all_masks: bool = False, mask_sample: 
                 report.problems.append(Problem(table, f"shard {entry.shard} names {rel}, which is missing"))
                 continue
             paths.append(path)
+            shard_of[path] = entry.shard
         good = [p for p in paths if _check_file_schema(dataset.root, table, p, dataset_version, report)]
         report.files += len(paths)
         # Only files that fit the schema are read: the rows of the others cannot be checked.
-        tables[table] = _read_conformed(good, table)
+        keep = RevisionFilter(owners) if owners and table not in UNFILTERED_TABLES else None
+        tables[table] = _read_conformed(good, table, keep, shard_of)
         report.rows[table] = tables[table].num_rows
         _check_ledger_rows(entries, table, dataset.root, report)
 
@@ -203,14 +208,18 @@ def _check_file_schema(
     return ok
 
 
-def _read_conformed(paths: list[Path], table: str) -> pa.Table:
-    """The rows of ``paths`` in the current schema (columns an older file lacks are nulls)."""
+def _read_conformed(paths: list[Path], table: str, keep: RevisionFilter | None, shard_of: dict[Path, str]) -> pa.Table:
+    """The rows of ``paths`` in the current schema (columns an older file lacks are nulls),
+    less the rows a later revision replaced (``keep``)."""
     schema = TABLE_SCHEMAS[table]
     parts = []
     for p in paths:
         data = pq.read_table(p)
         cols = [data.column(f.name) if f.name in data.column_names else pa.nulls(data.num_rows, f.type) for f in schema]
-        parts.append(pa.Table.from_arrays(cols, schema=schema))
+        data = pa.Table.from_arrays(cols, schema=schema)
+        if keep is not None:
+            data = data.filter(keep.keep(data.column("video_id"), shard_of[p]))
+        parts.append(data)
     return pa.concat_tables(parts) if parts else empty_table(table)
 
 

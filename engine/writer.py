@@ -4,7 +4,12 @@ Layout: ``<out>/data/<table>/<shard>.parquet`` and ``<out>/meta/ledger/<shard>.j
 Finished tasks are buffered and committed every ``shard_size`` items: each non-empty
 table goes to a temporary file, is fsynced and renamed into place, then the ledger
 entry is written the same way. The ledger entry is the commit point; on open, the
-writer deletes temporary files and data files no entry names (what a killed run left).
+writer deletes temporary files and data files no entry names (what a killed run left);
+the files of entries a revert moved to ``meta/reverted/`` are kept.
+
+:meth:`ShardWriter.add_revision` buffers a *revision* of a video: its full new rows,
+committed in an entry whose ``replaces`` names the video, so readers drop the video's
+earlier rows (see ``engine.ledger``).
 """
 
 from __future__ import annotations
@@ -23,10 +28,10 @@ from types import MappingProxyType, TracebackType
 import pyarrow as pa
 import pyarrow.parquet as pq
 
-from engine.ledger import LedgerEntry, Status, item_status, read_entries, write_entry
+from engine.ledger import LedgerEntry, Status, item_status, read_entries, read_reverted_entries, write_entry
 from engine.task import VideoTask
 from schemas import Reject
-from schemas.arrow import TABLE_SCHEMAS, records_to_table
+from schemas.arrow import TABLE_SCHEMAS, records_to_table, table_of
 from schemas.info import fsync_dir
 
 log = logging.getLogger(__name__)
@@ -54,6 +59,7 @@ class _Item:
     key: str
     status: Status
     tables: dict[str, pa.Table]  # non-empty tables only, already in the dataset schema
+    replaces: bool = False  # a revision: its rows replace every earlier row of the video
 
 
 class ShardWriter:
@@ -68,16 +74,20 @@ class ShardWriter:
             raise ValueError(f"shard_size must be >= 1, got {shard_size}")
         self.root = Path(root)
         self.shard_size = shard_size
-        self.run_id = run_id or new_run_id()
         self.root.mkdir(parents=True, exist_ok=True)
         self._lock_fd = _lock(self.root)
         try:
             entries = read_entries(self.root)
+            reverted = read_reverted_entries(self.root)
             #: Paths (relative to the root) removed on open: orphans of a killed run.
-            self.removed: list[str] = _remove_orphans(self.root, entries)
+            self.removed: list[str] = _remove_orphans(self.root, entries + reverted)
         except BaseException:
             _unlock(self._lock_fd)
             raise
+        #: The greatest shard name committed so far (ledger or reverted); a revision must sort after it.
+        self._latest_shard = max((e.shard for e in entries + reverted), default="")
+        #: The run id; by default a new one that sorts after every committed shard.
+        self.run_id = run_id or _run_id_after(new_run_id(), self._latest_shard)
         for path in self.removed:
             log.warning("removed orphan %s (left by an interrupted run)", path, extra={"event": "orphan_removed", "path": path})
         self._status: dict[str, Status] = item_status(entries)
@@ -126,6 +136,26 @@ class ShardWriter:
         self._push(_Item(key, "failed", _tables({"rejects": list(rejects)})))
         return True
 
+    def add_revision(self, video_id: str, records: Iterable[object]) -> None:
+        """Buffer a revision of ``video_id``: ``records`` (record dataclasses of any tables)
+        are the video's FULL new rows. Once committed, readers take every row of the video,
+        in every table but ``rejects``, from this entry only; a table with no record here
+        has no rows of the video any more. Unlike :meth:`add`, a video already committed
+        is not skipped (that is the point); the entry marks it ``done``.
+
+        Raises ValueError for a record of another video, or for a second revision of the
+        same video buffered in this writer; a row that does not fit the schema raises.
+        """
+        by_table: dict[str, list[object]] = {}
+        for record in records:
+            owner = getattr(record, "video_id", video_id)
+            if owner != video_id:
+                raise ValueError(f"revision of {video_id!r} holds a {type(record).__name__} of video {owner!r}")
+            by_table.setdefault(table_of(record), []).append(record)
+        if video_id in self._buffered:
+            raise ValueError(f"video {video_id!r} is already buffered in this writer; flush before revising it again")
+        self._push(_Item(video_id, "done", _tables(by_table), replaces=True))
+
     def _seen(self, key: str) -> bool:
         if key in self._status or key in self._buffered:
             log.warning("item %s already written; not writing it again", key)
@@ -146,9 +176,15 @@ class ShardWriter:
         self._check_open()
         if not self._buffer:
             return None
+        shard = f"{self.run_id}-{self._seq + 1:05d}"
+        if any(item.replaces for item in self._buffer) and shard <= self._latest_shard:
+            # Readers resolve revisions in ledger (shard name) order.
+            raise ValueError(
+                f"revision shard {shard} would not sort after the committed shard {self._latest_shard}; "
+                "use a run_id that sorts later (e.g. ShardWriter's default)"
+            )
         items, self._buffer = self._buffer, []
         self._seq += 1
-        shard = f"{self.run_id}-{self._seq:05d}"
         files: dict[str, dict[str, int | str]] = {}
         for table in TABLE_SCHEMAS:
             parts = [item.tables[table] for item in items if table in item.tables]
@@ -164,6 +200,7 @@ class ShardWriter:
             committed_at=utc_now(),
             items={item.key: item.status for item in items},
             files=files,
+            replaces=[item.key for item in items if item.replaces],
         )
         write_entry(self.root, entry)  # the commit point
         for item in items:
@@ -171,6 +208,7 @@ class ShardWriter:
             self._buffered.discard(item.key)
             self.committed_counts[item.status] += 1
         self.entries.append(entry)
+        self._latest_shard = max(self._latest_shard, shard)
         log.debug(
             "committed shard %s: %d items, %s",
             shard, len(items), {t: f["rows"] for t, f in files.items()},
@@ -213,6 +251,16 @@ class ShardWriter:
         # when the run stops on an error or Ctrl-C; only a failure of the commit itself
         # leaves them for the next run.
         self.close()
+
+
+def _run_id_after(run_id: str, latest_shard: str) -> str:
+    """``run_id``, or (when its shards would not sort after ``latest_shard``, e.g. within
+    the same second) a run id derived from ``latest_shard`` that does."""
+    if not latest_shard or f"{run_id}-00001" > latest_shard:
+        return run_id
+    base, _, seq = latest_shard.rpartition("-")
+    prefix = base if base and seq.isdigit() else latest_shard
+    return f"{prefix}r{secrets.token_hex(3)}"  # "r" sorts after "-": after every shard of that run
 
 
 def _tables(records: Mapping[str, list[object]]) -> dict[str, pa.Table]:
