@@ -5,6 +5,15 @@ PYTHON ?= python3
 VENV   := .venv
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed
+# Label Studio (the review server) pins numpy<2.3 and an older OpenCV: it gets a venv of
+# its own and runs as a separate process; tubelet talks to it through label-studio-sdk.
+LS_VENV  := .venv-ls
+LS_STAMP := $(LS_VENV)/.installed
+# label-studio-sdk's runtime needs for the API client (its numpy/OpenCV pins are for
+# converters tubelet does not use, so the SDK itself goes in with --no-deps)
+LS_SDK     := label-studio-sdk==2.1.2
+LS_SDK_RUN := "xmljson==0.2.1" "jsf>=0.11.2,<0.12" "lxml>=6.1" "pyjwt>=2.13,<2.14" "appdirs>=1.4.3" \
+              "ujson>=5.8" "ijson>=3.2.3" pandas
 
 # Offline and loopback-only for everything the project starts.
 export RAY_ENABLE_WINDOWS_OR_OSX_CLUSTER := 0
@@ -13,9 +22,9 @@ export HF_HUB_OFFLINE := 1
 export YOLO_OFFLINE := 1
 export YOLO_AUTOINSTALL := 0
 
-.PHONY: install demo test bench clean
+.PHONY: install demo test bench clean browser
 
-install: $(STAMP)
+install: $(STAMP) $(LS_STAMP)
 
 $(STAMP): pyproject.toml Makefile
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -28,7 +37,22 @@ $(STAMP): pyproject.toml Makefile
 	# ultralytics pulls opencv-python (GUI build) next to opencv-python-headless; both own
 	# cv2/, so reinstall the headless files last: servers without libGL still import cv2
 	$(BIN)/pip install -q --force-reinstall --no-deps "opencv-python-headless==$$($(BIN)/python -c 'from importlib.metadata import version; print(version("opencv-python-headless"))')"
+	$(BIN)/pip install -q --no-deps $(LS_SDK)
+	$(BIN)/pip install -q $(LS_SDK_RUN) "playwright>=1.40"
 	touch $(STAMP)
+
+$(LS_STAMP):
+	test -x $(LS_VENV)/bin/python || $(PYTHON) -m venv $(LS_VENV)
+	$(LS_VENV)/bin/pip install -q -U pip
+	$(LS_VENV)/bin/pip install -q label-studio==1.23.2
+	touch $(LS_STAMP)
+
+# Headless Chromium (Debian's) for the labeling-page screenshot test; where it cannot be
+# installed (no root, no apt) that one test skips.
+browser:
+	@command -v chromium >/dev/null || { [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null && \
+	  apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium >/dev/null; } || \
+	  echo "chromium not installed: the labeling-page screenshot test will skip"
 
 demo: install
 	rm -rf out/demo
@@ -47,7 +71,7 @@ demo: install
 	$(BIN)/tubelet query out/demo-strefer "SELECT referring_expression, json_extract_string(attributes, '$$.direction') AS moving FROM entities ORDER BY entity_id"
 	$(BIN)/tubelet query out/demo-strefer "SELECT task_type, messages[1].content AS question, messages[2].content AS answer FROM instructions QUALIFY row_number() OVER (PARTITION BY task_type ORDER BY instruction_id) = 1 ORDER BY task_type"
 
-test: install
+test: install browser
 	$(BIN)/python -m pytest -q
 
 bench: install

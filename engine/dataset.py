@@ -13,15 +13,22 @@ from __future__ import annotations
 
 import json
 import os
-from typing import Any
 from pathlib import Path
+from typing import Any
 
 import duckdb
 import pyarrow as pa
 import pyarrow.compute as pc
 import pyarrow.parquet as pq
 
-from engine.ledger import LedgerEntry, Status, item_status, read_entries, replaced_by, row_counts
+from engine.ledger import (
+    LedgerEntry,
+    Status,
+    item_status,
+    read_entries,
+    replaced_by,
+    row_counts,
+)
 from engine.versions import Version, get_version, version_entries
 from schemas.arrow import TABLE_SCHEMAS, empty_table, table_to_records
 from schemas.info import DatasetInfo, read_info

@@ -127,7 +127,9 @@ def commit_revision(
     ``(before, after)``. Holds the dataset's write lock: DatasetLockedError while a run
     writes it. ValueError when ``records_by_video`` is empty.
     """
-    from engine.writer import ShardWriter  # engine.writer imports engine.ledger only; keep this module light
+    from engine.writer import (
+        ShardWriter,  # engine.writer imports engine.ledger only; keep this module light
+    )
 
     if not records_by_video:
         raise ValueError("commit_revision: no videos to revise")

@@ -31,17 +31,27 @@ import pyarrow as pa
 import pyarrow.compute as pc
 import yaml
 
-from annotators.review.apply import STAGE, apply_review
+from annotators.review.apply import STAGE, Retrack, apply_review
 from annotators.review.client import LabelStudioClient, ReviewServerError
 from annotators.review.label_config import labeling_config
-from annotators.review.media import MediaError, ensure_proxy, local_files_url, needs_proxy
+from annotators.review.media import (
+    MediaError,
+    ensure_proxy,
+    local_files_url,
+    needs_proxy,
+)
 from annotators.review.results import latest_annotation, parse_task
-from annotators.review.tasks import DATA_FINGERPRINT, DATA_VIDEO_ID, VideoRows, build_task
+from annotators.review.tasks import (
+    DATA_FINGERPRINT,
+    DATA_VIDEO_ID,
+    VideoRows,
+    build_task,
+)
 from engine.dataset import Dataset
-from schemas.arrow import table_to_records
 from engine.versions import commit_revision
 from engine.writer import ShardWriter
-from schemas.records import Reject, Review, VideoRecord
+from schemas.arrow import table_to_records
+from schemas.records import Reject, Review, Tubelet, VideoRecord
 
 log = logging.getLogger(__name__)
 
@@ -358,7 +368,11 @@ def _task_mismatch(task: dict[str, Any], video: VideoRecord) -> str | None:
 def _regenerator(dataset: Dataset):  # noqa: ANN202 - a Regenerate callable
     """Instructions for reviewed rows, made with the dataset's own generator settings and re-checked."""
     from annotators.instructions.checks import check_instructions
-    from annotators.instructions.generator import TASK_TYPES, GeneratorConfig, generate_instructions
+    from annotators.instructions.generator import (
+        TASK_TYPES,
+        GeneratorConfig,
+        generate_instructions,
+    )
 
     params: dict[str, Any] = {}
     manifest = Path(dataset.root) / "meta" / "manifest.yaml"
@@ -376,25 +390,38 @@ def _regenerator(dataset: Dataset):  # noqa: ANN202 - a Regenerate callable
 
 
 class _Retracker:
-    """One propagator for the whole pull, one open video at a time."""
+    """One propagator for the whole pull; one open reader per video, closed at the next."""
 
     def __init__(self, tracker: str, options: dict[str, Any]) -> None:
         self.tracker, self.options = tracker, options
-        self._propagator = None
+        self._propagator: Any = None
+        self._reader: Any = None
 
     def __enter__(self) -> _Retracker:
         return self
 
     def __exit__(self, *exc: object) -> None:
+        self._close()
         self._propagator = None
 
-    def for_video(self, video: VideoRecord):  # noqa: ANN201 - an apply.Retrack
+    def _close(self) -> None:
+        if self._reader is not None:
+            self._reader.close()
+            self._reader = None
+
+    def for_video(self, video: VideoRecord) -> Retrack:
+        """The re-tracking function of ``video``'s tubelets (opens nothing until called)."""
         from annotators.review.retrack import retrack_tubelet
         from annotators.tracking.stage import make_propagator
+        from engine.video import VideoReader
 
-        def retrack(tubelet, boxes, prompts):  # noqa: ANN001, ANN202
+        self._close()
+
+        def retrack(tubelet: Tubelet, boxes: dict[int, list[float] | None], prompts: list[int]) -> Tubelet:
             if self._propagator is None:
                 self._propagator = make_propagator(self.tracker, self.options)
-            return retrack_tubelet(tubelet, boxes, prompts, video.uri, self._propagator)
+            if self._reader is None:
+                self._reader = VideoReader(video.uri)
+            return retrack_tubelet(tubelet, boxes, prompts, self._reader, self._propagator)
 
         return retrack

@@ -27,7 +27,15 @@ from typing import Any
 
 from annotators.review.results import ReviewedEvent, ReviewedTask, ReviewedTrack
 from annotators.review.tasks import VideoRows
-from schemas.records import Entity, Event, Instruction, Reject, Review, Tubelet, TubeletFrame
+from schemas.records import (
+    Entity,
+    Event,
+    Instruction,
+    Reject,
+    Review,
+    Tubelet,
+    TubeletFrame,
+)
 
 STAGE = "review"
 

@@ -57,7 +57,9 @@ class LabelStudioClient:
 
     def __init__(self, url: str | None = None, token: str | None = None, *, retry: RetryPolicy = RetryPolicy(),
                  sleep: Callable[[float], None] = time.sleep) -> None:
-        from label_studio_sdk import LabelStudio  # the `review` extra; imported only when used
+        from label_studio_sdk import (
+            LabelStudio,  # the `review` extra; imported only when used
+        )
 
         self.url, token = server_settings(url, token)
         self.retry = retry

@@ -51,7 +51,7 @@ def labeling_config(categories: Iterable[str], event_labels: Iterable[str], *, v
     labels = sorted({label for label in event_labels if label})
     lines = [
         "<View>",
-        f'  <Header value="$title"/>',
+        '  <Header value="$title"/>',
         f"  <Video name={quoteattr(NAMES.video)} value=\"${DATA_VIDEO}\" frameRate=\"${DATA_FPS}\" height=\"{int(video_height)}\"/>",
         f"  <VideoRectangle name={quoteattr(NAMES.box)} toName={quoteattr(NAMES.video)}/>",
         f"  <Labels name={quoteattr(NAMES.category)} toName={quoteattr(NAMES.video)}>",

@@ -45,7 +45,9 @@ def ensure_proxy(video: VideoRecord, media_dir: str | os.PathLike[str], *, crf: 
         return path
     import av
 
-    from engine.video import VideoReader  # the engine's reader: the same frames the dataset counted
+    from engine.video import (
+        VideoReader,  # the engine's reader: the same frames the dataset counted
+    )
 
     path.parent.mkdir(parents=True, exist_ok=True)
     partial = path.with_suffix(".partial.mp4")

@@ -15,7 +15,12 @@ from typing import Any
 
 from annotators.review.keyframes import from_ls_sequence, keyframes_time_mismatch
 from annotators.review.label_config import NAMES
-from annotators.review.tasks import DATA_EVENTS, DATA_TUBELETS, DATA_VIDEO_ID, instruction_ids
+from annotators.review.tasks import (
+    DATA_EVENTS,
+    DATA_TUBELETS,
+    DATA_VIDEO_ID,
+    instruction_ids,
+)
 
 Box = list[float]
 

@@ -20,7 +20,12 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from annotators.review.keyframes import select_keyframes, to_ls_sequence
-from annotators.review.label_config import DATA_FPS, DATA_INSTRUCTIONS, DATA_VIDEO, NAMES
+from annotators.review.label_config import (
+    DATA_FPS,
+    DATA_INSTRUCTIONS,
+    DATA_VIDEO,
+    NAMES,
+)
 from schemas.records import Entity, Event, Instruction, Tubelet, VideoRecord
 
 #: Keys of a task's data that tubelet writes (besides the config's ``video``/``fps``/``instructions``).

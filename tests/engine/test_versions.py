@@ -10,7 +10,13 @@ import pytest
 from engine.dataset import REPLACED_TABLE, Dataset
 from engine.ledger import LedgerEntry, read_entries, read_reverted_entries, replaced_by
 from engine.run import run_manifest
-from engine.versions import commit_revision, list_versions, revert, tag_version, versions_path
+from engine.versions import (
+    commit_revision,
+    list_versions,
+    revert,
+    tag_version,
+    versions_path,
+)
 from engine.writer import ShardWriter
 from schemas import Answer, Instruction, Message, Reject
 from schemas.arrow import TABLE_SCHEMAS

@@ -15,8 +15,8 @@ import pytest
 
 from annotators.review.retrack import retrack_many, retrack_tubelet
 from annotators.tracking.propagator import Propagator, Region, frames_between
-from schemas.rle import decode_rle, encode_mask
 from schemas.records import Tubelet, TubeletFrame
+from schemas.rle import decode_rle, encode_mask
 from schemas.validation import check_tubelet
 
 W, H = 160, 120
@@ -298,3 +298,24 @@ def test_retrack_many_shares_one_reader(square_video, monkeypatch):
         assert _iou(decode_rle(fr.mask_rle), _box_mask(_truth(fr.frame_idx))) >= 0.7
     assert len(opened) == 1 and opened[0].closed  # opened once, closed at the end
     assert retrack_many([], square_video) == []
+
+
+def test_the_sam2_tracker_path_runs_with_random_weights(square_video):
+    """The full profile's re-tracking path end to end (random weights: plumbing only,
+    so masks may be dropped by the IoU guard; any that survive lie inside the reviewed box)."""
+    pytest.importorskip("sam2")
+    import torch
+
+    torch.manual_seed(0)
+    boxes = _reviewed()
+    (out,) = retrack_many([(_wrong_tubelet(), boxes, [0, N - 1])], square_video, "sam2",
+                          {"image_size": 128, "device": "cpu", "max_window": None})
+    assert [f.frame_idx for f in out.frames] == sorted(boxes)
+    for fr in out.frames:
+        assert fr.visible == (boxes[fr.frame_idx] is not None)
+        if fr.mask_rle is not None:
+            mask = decode_rle(fr.mask_rle)
+            assert mask.shape == (out.height, out.width)
+            ys, xs = np.nonzero(mask)
+            x1, y1, x2, y2 = fr.box_xyxy
+            assert xs.min() >= int(x1) and xs.max() < x2 + 1 and ys.min() >= int(y1) and ys.max() < y2 + 1

@@ -289,3 +289,46 @@ def test_cli_push_and_pull(label_studio, dataset: Path, capsys) -> None:  # noqa
     assert "0 applied" in capsys.readouterr().out
     assert main(["versions", str(dataset)]) == 0
     assert json.dumps(region_id("t", "x"))  # ids are plain strings
+
+
+def test_serve_prints_where_and_how_to_stop(label_studio, tmp_path: Path, capsys) -> None:  # noqa: ANN001
+    import shutil
+    import urllib.request
+
+    from engine.cli import main
+    from tests.annotators.review.conftest import TEMPLATE, _free_port
+
+    data_dir = tmp_path / "ls"
+    shutil.copytree(TEMPLATE, data_dir, ignore=shutil.ignore_patterns("*.pid", "*.log", "media"))
+    port = _free_port()
+    assert main(["review", "serve", "--data-dir", str(data_dir), "--port", str(port)]) == 0
+    out = capsys.readouterr().out
+    try:
+        assert f"http://127.0.0.1:{port}" in out and "tubelet review stop --data-dir" in out
+        assert label_studio.token not in out and label_studio.password not in out
+        with urllib.request.urlopen(f"http://127.0.0.1:{port}/health", timeout=5) as response:
+            assert response.status == 200
+        assert main(["review", "serve", "--data-dir", str(data_dir), "--port", str(port)]) == 2  # already running
+    finally:
+        assert main(["review", "stop", "--data-dir", str(data_dir)]) == 0
+    assert "stopped Label Studio" in capsys.readouterr().out
+    with pytest.raises(OSError):
+        urllib.request.urlopen(f"http://127.0.0.1:{port}/health", timeout=2)
+
+
+def test_query_reads_an_earlier_version(client: LabelStudioClient, dataset: Path, capsys) -> None:  # noqa: ANN001
+    from engine.cli import main
+
+    push(dataset, "versions", client=client)
+    task = _tasks(client, "versions")["scene"]
+    _annotate(client, task["id"], [r for r in task["prediction"] if r["type"] != "videorectangle"
+                                   or r["id"] != next(iter(task["data"][DATA_TUBELETS]))])
+    report = pull(dataset, "versions", client=client)
+    before, after = report.versions
+    capsys.readouterr()
+    assert main(["query", str(dataset), "SELECT count(*) AS n FROM tubelets", "--format", "csv"]) == 0
+    now = int(capsys.readouterr().out.split()[-1])
+    assert main(["query", str(dataset), "SELECT count(*) AS n FROM tubelets", "--format", "csv", "--version", before]) == 0
+    then = int(capsys.readouterr().out.split()[-1])
+    assert then == now + 1  # one track was deleted in review
+    assert main(["query", str(dataset), "SELECT 1", "--version", "nope"]) == 2
