@@ -332,3 +332,29 @@ def test_query_reads_an_earlier_version(client: LabelStudioClient, dataset: Path
     then = int(capsys.readouterr().out.split()[-1])
     assert then == now + 1  # one track was deleted in review
     assert main(["query", str(dataset), "SELECT 1", "--version", "nope"]) == 2
+
+
+def test_an_interrupted_pull_changes_nothing_and_resumes(client: LabelStudioClient, dataset: Path,
+                                                         monkeypatch: pytest.MonkeyPatch) -> None:
+    import pipelines.review as review
+
+    push(dataset, "pull-resume", client=client)
+    for task in _tasks(client, "pull-resume").values():
+        result = [r for r in task["prediction"] if r["type"] != "timelinelabels"]  # every span deleted
+        _annotate(client, task["id"], result)
+    before = _rows(dataset)
+    real_commit = review.commit_revision
+
+    def killed(*args, **kwargs):  # noqa: ANN002, ANN003, ANN202
+        raise KeyboardInterrupt  # the process dies after applying, before committing
+
+    monkeypatch.setattr(review, "commit_revision", killed)
+    with pytest.raises(KeyboardInterrupt):
+        pull(dataset, "pull-resume", client=client)
+    assert _rows(dataset) == before and not list_versions(dataset)
+    monkeypatch.setattr(review, "commit_revision", real_commit)
+    report = pull(dataset, "pull-resume", client=client)
+    assert report.applied == 2
+    after = _rows(dataset)
+    assert not [e for e in after["events"] if e.source != "review"]
+    assert {r.verdict for r in after["reviews"] if r.item_table == "events"} == {"reject"}
