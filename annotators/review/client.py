@@ -105,7 +105,7 @@ class LabelStudioClient:
         return exact[0] if exact else None
 
     def tasks(self, project_id: int) -> Iterator[dict[str, Any]]:
-        """Every task of the project as ``{"id", "data"}``, page by page."""
+        """Every task of the project as ``{"id", "data", "annotated"}``, page by page."""
         page = 1
         while True:
             batch = self.call(f"listing tasks of project {project_id}", self._tasks_page, project_id, page)
@@ -117,7 +117,7 @@ class LabelStudioClient:
     def _tasks_page(self, project_id: int, page: int, *, request_options: dict[str, Any]) -> list[dict[str, Any]]:
         pager = self.sdk.tasks.list(project=project_id, page=page, page_size=_PAGE, fields="task_only",
                                     request_options=request_options)
-        return [{"id": t.id, "data": t.data} for t in (pager.items or [])]
+        return [{"id": t.id, "data": t.data, "annotated": _annotated(t)} for t in (pager.items or [])]
 
     def export(self, project_id: int, task_ids: Sequence[int] | None = None) -> list[dict[str, Any]]:
         """The project's tasks with annotations, keyframes interpolated to every frame."""
@@ -137,6 +137,12 @@ class LabelStudioClient:
 
 
 _PAGE = 500
+
+
+def _annotated(task: Any) -> bool:
+    """Whether a listed task holds any annotation (unknown counts as yes: the safe answer)."""
+    total, cancelled = getattr(task, "total_annotations", None), getattr(task, "cancelled_annotations", None)
+    return total is None or bool(total) or bool(cancelled)
 
 
 def _classify(error: BaseException) -> tuple[bool, str]:

@@ -76,6 +76,7 @@ def test_push_is_idempotent_and_shows_real_frames(client: LabelStudioClient, dat
     # a looser tolerance changes the predictions: replaced, not added
     looser = push(dataset, "idempotent", client=client, tolerance_px=6.0)
     assert (looser.created, looser.updated) == (0, 2)
+    assert looser.requests["delete tasks"] == 1 and looser.requests["bulk import"] == 1  # not annotated: replaced
     assert len(_tasks(client, "idempotent")) == 2  # _tasks asserts one prediction per task
 
 
@@ -115,6 +116,11 @@ def test_round_trip_without_edits_is_lossless(client: LabelStudioClient, dataset
     # pulling again applies nothing new
     again = pull(dataset, "roundtrip", client=client)
     assert again.applied == 0 and again.already_applied == 2 and again.versions is None
+    # re-pushing annotated tasks edits them in place: the reviewers' work stays
+    repushed = push(dataset, "roundtrip", client=client, tolerance_px=6.0)
+    assert (repushed.created, repushed.updated) == (0, 2) and repushed.requests["update task"] == 2
+    assert len(client.export(client.find_project("roundtrip").id)) == 2
+    assert len(_tasks(client, "roundtrip")) == 2
 
 
 def test_reviewer_edits_flow_back_exactly(client: LabelStudioClient, dataset: Path) -> None:
