@@ -281,7 +281,7 @@ def pull(out: str | Path, project: str, *, client: LabelStudioClient | None = No
     report.not_reviewed = max(0, int(getattr(proj, "task_number", 0) or 0) - len(exported))
     reviewers = client.reviewers()
     known = set(select_videos(dataset, None))
-    earlier = _earlier_reviews(dataset)
+    history = _History.of(dataset)
     todo: dict[str, tuple[dict[str, Any], dict[str, Any]]] = {}
     skipped: dict[str, list[Reject]] = {}  # ledger key -> rejects of a task not applied
 
@@ -297,7 +297,7 @@ def pull(out: str | Path, project: str, *, client: LabelStudioClient | None = No
             report.not_reviewed += 1
         elif video_id not in known:
             skip(task, annotation, f"task names video {video_id!r}, which is not in this dataset", None)
-        elif _stamp(annotation) in earlier.get(video_id, set()):
+        elif _stamp(annotation) in history.stamps.get(video_id, set()):
             report.already_applied += 1
         else:
             todo[video_id] = (task, annotation)
@@ -320,13 +320,13 @@ def pull(out: str | Path, project: str, *, client: LabelStudioClient | None = No
                 continue
             applied = apply_review(video_rows, reviewed, project=project, tolerance_px=tolerance_px,
                                    retrack=retracker.for_video(v), regenerate=regenerate,
-                                   rejected_before=earlier.get(f"rejected:{video_id}", set()))
+                                   rejected_before=history.rejected.get(video_id, set()))
             for review in applied.reviews:
                 review.payload["annotation_updated_at"] = _stamp(annotation)
             report.rejects += applied.rejects
             report.counts.update(applied.counts)
             records[video_id] = [v, *applied.rows.tubelets, *applied.rows.entities, *applied.rows.events,
-                                 *applied.rows.instructions, *_kept_reviews(dataset, video_id), *applied.reviews,
+                                 *applied.rows.instructions, *history.rows.get(video_id, []), *applied.reviews,
                                  *applied.rejects]
             report.applied += 1
     if records:
@@ -345,22 +345,27 @@ def _stamp(annotation: dict[str, Any]) -> str:
     return f"{annotation.get('id')}@{annotation.get('updated_at') or annotation.get('created_at')}"
 
 
-def _earlier_reviews(dataset: Dataset) -> dict[str, set[str]]:
-    """Per video, the annotation stamps already applied; under ``rejected:<video>`` the
-    instruction ids rejected so far."""
-    seen: dict[str, set[str]] = {}
-    for review in dataset.records("reviews"):
-        stamp = review.payload.get("annotation_updated_at")
-        if stamp:
-            seen.setdefault(review.video_id, set()).add(str(stamp))
-        if review.item_table == "instructions" and review.verdict == "reject":
-            seen.setdefault(f"rejected:{review.video_id}", set()).add(review.item_id)
-    return seen
+@dataclass
+class _History:
+    """The dataset's earlier reviews, read once: per video, its rows (a revision rewrites
+    every table of a video, history included), the annotation stamps already applied, and
+    the instruction ids rejected so far."""
 
+    rows: dict[str, list[Review]] = field(default_factory=dict)
+    stamps: dict[str, set[str]] = field(default_factory=dict)
+    rejected: dict[str, set[str]] = field(default_factory=dict)
 
-def _kept_reviews(dataset: Dataset, video_id: str) -> list[Review]:
-    """The video's earlier reviews: a revision rewrites every table of the video, history included."""
-    return [r for r in _records(dataset, "reviews", [video_id])]
+    @classmethod
+    def of(cls, dataset: Dataset) -> _History:
+        history = cls()
+        for review in dataset.records("reviews"):
+            history.rows.setdefault(review.video_id, []).append(review)
+            stamp = review.payload.get("annotation_updated_at")
+            if stamp:
+                history.stamps.setdefault(review.video_id, set()).add(str(stamp))
+            if review.item_table == "instructions" and review.verdict == "reject":
+                history.rejected.setdefault(review.video_id, set()).add(review.item_id)
+        return history
 
 
 def _task_mismatch(task: dict[str, Any], video: VideoRecord) -> str | None:

@@ -100,7 +100,8 @@ class _Verdicts:
 
     def add(self, table: str, item_id: str, verdict: str, **payload: Any) -> None:
         r = self.reviewed
-        key = f"{self.project}|{r.task_id}|{r.annotation_id}|{table}|{item_id}"
+        # the annotation's update time too: a reviewer who comes back makes new verdicts
+        key = f"{self.project}|{r.task_id}|{r.annotation_id}|{r.reviewed_at}|{table}|{item_id}"
         self.out.reviews.append(Review(
             review_id="review:" + hashlib.sha1(key.encode("utf-8")).hexdigest()[:16], video_id=r.video_id,
             item_table=table, item_id=item_id, verdict=verdict, reviewer=r.reviewer, reviewed_at=r.reviewed_at,

@@ -364,3 +364,25 @@ def test_an_interrupted_pull_changes_nothing_and_resumes(client: LabelStudioClie
     after = _rows(dataset)
     assert not [e for e in after["events"] if e.source != "review"]
     assert {r.verdict for r in after["reviews"] if r.item_table == "events"} == {"reject"}
+
+
+def test_a_second_review_keeps_the_first_ones_verdicts(client: LabelStudioClient, dataset: Path) -> None:
+    push(dataset, "second", client=client)
+    task = _tasks(client, "second")["scene"]
+    rejected = task["data"]["instructions"][0]["value"]
+    first = task["prediction"] + [{"id": "verdict", "from_name": "rejected_instructions", "to_name": "video",
+                                   "type": "choices", "value": {"choices": [rejected]}}]
+    _annotate(client, task["id"], first)
+    assert pull(dataset, "second", client=client).applied == 1
+    # the reviewer comes back and deletes every span (the earlier rejection is not repeated)
+    annotation = client.sdk.annotations.list(id=task["id"])[0]
+    client.sdk.annotations.update(id=annotation.id, result=[r for r in task["prediction"] if r["type"] != "timelinelabels"])
+    report = pull(dataset, "second", client=client)
+    assert report.applied == 1 and report.already_applied == 0
+    after = _rows(dataset)
+    assert rejected not in {i.instruction_id for i in after["instructions"]}  # stays rejected
+    scene_reviews = [r for r in after["reviews"] if r.video_id == "scene"]
+    assert {("instructions", rejected, "reject")} <= {(r.item_table, r.item_id, r.verdict) for r in scene_reviews}
+    assert len({r.payload["annotation_updated_at"] for r in scene_reviews}) == 2  # both passes kept
+    assert not [e for e in after["events"] if e.video_id == "scene"]
+    assert validate_dataset(dataset).ok  # review ids stay unique across passes
