@@ -11,6 +11,7 @@ Commands::
     tubelet eval PRED GT [--json] [--iou 0.5] [--videos ID,...]
     tubelet review serve|stop|push|pull|revert ...   (engine.cli_review)
     tubelet versions OUT
+    tubelet preview OUT --video ID|--instruction ID --to FILE; tubelet report OUT --to DIR   (engine.cli_preview)
 
 Exit codes:
 
@@ -399,6 +400,9 @@ def build_parser() -> argparse.ArgumentParser:
     from engine.cli_review import add_commands  # review serve/stop/push/pull/revert, versions
 
     add_commands(add, common)
+    from engine.cli_preview import add_commands as add_preview_commands  # preview, report
+
+    add_preview_commands(add, common)
     return parser
 
 
