@@ -12,6 +12,7 @@ Commands::
     tubelet review serve|stop|push|pull|revert ...   (engine.cli_review)
     tubelet versions OUT
     tubelet preview OUT --video ID|--instruction ID --to FILE; tubelet report OUT --to DIR   (engine.cli_preview)
+    tubelet release OUT --version X --to DIR [...]; tubelet diff A B [--json]   (engine.cli_release)
 
 Exit codes:
 
@@ -66,7 +67,9 @@ def cmd_run(args: argparse.Namespace) -> int:
     import os
 
     from engine.manifest import load_manifest
-    from engine.run import run_manifest  # imports Ray lazily; other commands never need it
+    from engine.run import (
+        run_manifest,  # imports Ray lazily; other commands never need it
+    )
 
     overrides = list(args.set or [])
     if args.out:
@@ -397,12 +400,19 @@ def build_parser() -> argparse.ArgumentParser:
     evaluate.add_argument("--videos", metavar="ID,...", help="only these video ids (comma-separated)")
     evaluate.set_defaults(func=cmd_eval)
 
-    from engine.cli_review import add_commands  # review serve/stop/push/pull/revert, versions
+    from engine.cli_review import (
+        add_commands,  # review serve/stop/push/pull/revert, versions
+    )
 
     add_commands(add, common)
-    from engine.cli_preview import add_commands as add_preview_commands  # preview, report
+    from engine.cli_preview import (
+        add_commands as add_preview_commands,  # preview, report
+    )
 
     add_preview_commands(add, common)
+    from engine.cli_release import add_commands as add_release_commands  # release, diff
+
+    add_release_commands(add, common)
     return parser
 
 
