@@ -70,6 +70,9 @@ demo: install
 	$(BIN)/tubelet validate out/demo-strefer
 	$(BIN)/tubelet query out/demo-strefer "SELECT referring_expression, json_extract_string(attributes, '$$.direction') AS moving FROM entities ORDER BY entity_id"
 	$(BIN)/tubelet query out/demo-strefer "SELECT task_type, messages[1].content AS question, messages[2].content AS answer FROM instructions QUALIFY row_number() OVER (PARTITION BY task_type ORDER BY instruction_id) = 1 ORDER BY task_type"
+	$(BIN)/tubelet preview out/demo-strefer --video demo-scene --to out/demo-preview.gif --contact-sheet out/demo-preview.png
+	rm -rf out/demo-release
+	$(BIN)/tubelet release out/demo-strefer --version demo --to out/demo-release --format strefer,unistg,llava
 
 test: install browser
 	$(BIN)/python -m pytest -q

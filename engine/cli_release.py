@@ -52,7 +52,7 @@ def cmd_release(args: argparse.Namespace) -> int:
     report = release(args.out, args.dest, options)
     print(f"release {report.version} written to {report.path} ({report.files} files, {report.seconds:.2f}s)")
     for table, counts in report.counts.items():
-        print(f"  {table:<13} " + ", ".join(f"{s} {n}" for s, n in counts.items()))
+        print(f"  {table:<13} " + (", ".join(f"{s} {n}" for s, n in counts.items()) or "0"))
     if report.dropped:
         print("  dropped: " + ", ".join(f"{k} {v}" for k, v in report.dropped.items() if v))
     return 0
