@@ -10,32 +10,11 @@ from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from annotators.preview.plots import histogram_png
 from schemas.arrow import PRIMARY_KEYS, TABLE_SCHEMAS
 
 if TYPE_CHECKING:
     from pipelines.release import ReleaseStats
-
-
-def _histogram(path: Path, values: Sequence[float], title: str, xlabel: str) -> None:
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
-    fig, ax = plt.subplots(figsize=(6, 3.5), dpi=100)
-    try:
-        if values:
-            ax.hist(list(values), bins=min(30, max(1, len(set(values)))), color="#4477aa", edgecolor="white")
-        else:
-            ax.text(0.5, 0.5, "no data", ha="center", va="center", transform=ax.transAxes)
-        ax.set_title(title)
-        ax.set_xlabel(xlabel)
-        ax.set_ylabel("count")
-        fig.tight_layout()
-        path.parent.mkdir(parents=True, exist_ok=True)
-        fig.savefig(path, format="png", metadata={"Software": None})
-    finally:
-        plt.close(fig)
 
 
 def _table(header: Sequence[str], rows: Sequence[Sequence[Any]]) -> list[str]:
@@ -52,8 +31,8 @@ def _by_split(counter: Mapping[tuple[str, str], int], splits: Sequence[str], lab
 
 def write_card(folder: Path, info: Mapping[str, Any], stats: ReleaseStats) -> None:
     """Write ``README.md`` and ``meta/plots/*.png`` into the release ``folder``."""
-    _histogram(folder / "meta" / "plots" / "durations.png", stats.durations_s, "Video durations", "seconds")
-    _histogram(folder / "meta" / "plots" / "tubelet_lengths.png", stats.tubelet_lengths_s,
+    histogram_png(folder / "meta" / "plots" / "durations.png", stats.durations_s, "Video durations", "seconds")
+    histogram_png(folder / "meta" / "plots" / "tubelet_lengths.png", stats.tubelet_lengths_s,
                "Tubelet lengths", "seconds (end_s - start_s)")
     splits: list[str] = list(info["splits"])
     counts = info["counts"]

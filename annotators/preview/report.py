@@ -17,6 +17,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from annotators.preview.plots import bars_png, histogram_png
+
 CSS = """
 body{font-family:system-ui,-apple-system,Segoe UI,Roboto,sans-serif;margin:24px;color:#222;background:#fafafa}
 h1{margin-top:0}h2{border-bottom:1px solid #ddd;padding-bottom:4px}
@@ -64,44 +66,6 @@ def dataset_stats(root: str | os.PathLike[str]) -> dict[str, Any]:
     }
 
 
-def _bar(path: Path, pairs: list[tuple[Any, ...]], title: str, limit: int = 20) -> None:
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
-    pairs = pairs[:limit]
-    fig, ax = plt.subplots(figsize=(5.6, max(2.0, 0.3 * len(pairs) + 1.0)), dpi=100)
-    labels = [str(p[0]) for p in pairs][::-1]
-    ax.barh(labels, [p[1] for p in pairs][::-1], color="#3b7dd8")
-    ax.set_title(title)
-    if not pairs:
-        ax.text(0.5, 0.5, "no rows", ha="center", va="center", transform=ax.transAxes)
-    fig.tight_layout()
-    fig.savefig(path, format="png")
-    plt.close(fig)
-
-
-def _hist(path: Path, values: list[float], title: str, xlabel: str) -> None:
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
-    fig, ax = plt.subplots(figsize=(5.6, 2.8), dpi=100)
-    values = [float(v) for v in values if v is not None]
-    if values:
-        ax.hist(values, bins=min(30, max(5, len(values))), color="#e07b2a")
-    else:
-        ax.text(0.5, 0.5, "no rows", ha="center", va="center", transform=ax.transAxes)
-    ax.set_title(title)
-    ax.set_xlabel(xlabel)
-    ax.set_ylabel("count")
-    fig.tight_layout()
-    fig.savefig(path, format="png")
-    plt.close(fig)
-
-
 def _safe(name: str) -> str:
     return re.sub(r"[^A-Za-z0-9._-]+", "_", name)[:80] + "-" + hashlib.sha1(name.encode()).hexdigest()[:6]
 
@@ -136,10 +100,10 @@ def write_report(root: str | os.PathLike[str], out_dir: str | os.PathLike[str], 
     result = ReportResult(index=out / "index.html", stats=stats)
 
     plots = [
-        ("task_types.png", lambda p: _bar(p, stats["task_types"], "instructions per task type")),
-        ("categories.png", lambda p: _bar(p, stats["categories"], "tubelets per category")),
-        ("durations.png", lambda p: _hist(p, [r[1] for r in stats["videos"]], "video durations", "seconds")),
-        ("tubelet_lengths.png", lambda p: _hist(p, stats["tubelet_frames"], "tubelet lengths", "frames listed")),
+        ("task_types.png", lambda p: bars_png(p, stats["task_types"], "instructions per task type")),
+        ("categories.png", lambda p: bars_png(p, stats["categories"], "tubelets per category")),
+        ("durations.png", lambda p: histogram_png(p, [r[1] for r in stats["videos"]], "video durations", "seconds")),
+        ("tubelet_lengths.png", lambda p: histogram_png(p, stats["tubelet_frames"], "tubelet lengths", "frames listed")),
     ]
     for name, make in plots:
         make(assets / name)
