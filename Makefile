@@ -22,7 +22,7 @@ export HF_HUB_OFFLINE := 1
 export YOLO_OFFLINE := 1
 export YOLO_AUTOINSTALL := 0
 
-.PHONY: install demo test bench clean browser
+.PHONY: install demo test lint format bench clean browser
 
 install: $(STAMP) $(LS_STAMP)
 
@@ -33,7 +33,7 @@ $(STAMP): pyproject.toml Makefile
 	$(BIN)/pip install -q torch==2.14.1 torchvision==0.29.1
 	# sam2 builds without its CUDA extension and against the installed torch
 	SAM2_BUILD_CUDA=0 $(BIN)/pip install -q --no-build-isolation sam2==1.1.0
-	$(BIN)/pip install -q -e '.[dev,lite,yolo,vlm,vlm-api,eval,dedup,release]'
+	$(BIN)/pip install -q -e '.[dev,lint,lite,yolo,vlm,vlm-api,eval,dedup,release]'
 	# ultralytics pulls opencv-python (GUI build) next to opencv-python-headless; both own
 	# cv2/, so reinstall the headless files last: servers without libGL still import cv2
 	$(BIN)/pip install -q --force-reinstall --no-deps "opencv-python-headless==$$($(BIN)/python -c 'from importlib.metadata import version; print(version("opencv-python-headless"))')"
@@ -76,6 +76,17 @@ demo: install
 
 test: install browser
 	$(BIN)/python -m pytest -q
+
+# Lint: ruff (rules and format), mypy on the bottom layers, the import-layer contract.
+lint: install
+	$(BIN)/ruff check .
+	$(BIN)/ruff format --check .
+	$(BIN)/mypy -p tubelet.schemas -p tubelet.engine
+	$(BIN)/lint-imports
+
+format: install
+	$(BIN)/ruff check --fix .
+	$(BIN)/ruff format .
 
 bench: install
 	$(BIN)/python bench/bench_parallel.py

@@ -1,4 +1,4 @@
-"""Decode throughput of engine.video.VideoReader against raw decord on the same frames.
+"""Decode throughput of tubelet.engine.video.VideoReader against raw decord on the same frames.
 
 For every sam2-demo video and rate, the reader's time-based sampling picks the frame
 indices once; then, interleaved and repeated, we time
@@ -32,7 +32,7 @@ sys.path.insert(0, str(ROOT))
 
 import decord  # noqa: E402
 
-from engine.video import VideoReader  # noqa: E402
+from tubelet.engine.video import VideoReader  # noqa: E402
 
 
 def median_time(fn: Callable[[], object], repeats: int) -> float:
@@ -78,8 +78,10 @@ def decoder_work(indices: list[int], key_frames: list[int]) -> int:
 
 
 def bench_files(videos: list[Path], rates: list[float], repeats: int) -> list[tuple[float, float]]:
-    print(f"{'video':<24}{'fps':>5}{'asked':>7}{'decoded':>9}{'in ffmpeg*':>12}{'of':>6}"
-          f"{'reader f/s':>12}{'decord f/s':>12}{'ratio':>7}{'best':>6}")
+    print(
+        f"{'video':<24}{'fps':>5}{'asked':>7}{'decoded':>9}{'in ffmpeg*':>12}{'of':>6}"
+        f"{'reader f/s':>12}{'decord f/s':>12}{'ratio':>7}{'best':>6}"
+    )
     ratios = []
     for path in videos:
         for rate in rates:
@@ -101,16 +103,20 @@ def bench_files(videos: list[Path], rates: list[float], repeats: int) -> list[tu
             raw()
             fps_reader, fps_raw, ratio, best = paired(reader, raw, len(indices), repeats)
             ratios.append((ratio, best))
-            print(f"{path.name:<24}{rate:>5g}{stats['asked']:>7}{stats['decoded']:>9}"
-                  f"{decoder_work(indices, keys):>12}{n_frames:>6}"
-                  f"{fps_reader:>12.1f}{fps_raw:>12.1f}{ratio:>7.2f}{best:>6.2f}")
+            print(
+                f"{path.name:<24}{rate:>5g}{stats['asked']:>7}{stats['decoded']:>9}"
+                f"{decoder_work(indices, keys):>12}{n_frames:>6}"
+                f"{fps_reader:>12.1f}{fps_raw:>12.1f}{ratio:>7.2f}{best:>6.2f}"
+            )
     print("* frames FFmpeg decodes to reach them (from key frame to target, decord's seek rule)")
     return ratios
 
 
 def bench_folder(folder: Path, fps: float, rates: list[float], repeats: int) -> list[tuple[float, float]]:
-    print(f"\n{'folder':<24}{'fps':>5}{'asked':>7}{'decoded':>9}"
-          f"{'reader f/s':>12}{'Pillow f/s':>12}{'ratio':>7}{'best':>6}")
+    print(
+        f"\n{'folder':<24}{'fps':>5}{'asked':>7}{'decoded':>9}"
+        f"{'reader f/s':>12}{'Pillow f/s':>12}{'ratio':>7}{'best':>6}"
+    )
     files = sorted(p for p in folder.iterdir() if p.suffix.lower() in (".jpg", ".jpeg", ".png"))
     ratios = []
     for rate in rates:
@@ -130,8 +136,10 @@ def bench_folder(folder: Path, fps: float, rates: list[float], repeats: int) -> 
         raw()
         fps_reader, fps_raw, ratio, best = paired(reader, raw, len(indices), repeats)
         ratios.append((ratio, best))
-        print(f"{folder.name + f' @{fps:g}':<24}{rate:>5g}{stats['asked']:>7}{stats['decoded']:>9}"
-              f"{fps_reader:>12.1f}{fps_raw:>12.1f}{ratio:>7.2f}{best:>6.2f}")
+        print(
+            f"{folder.name + f' @{fps:g}':<24}{rate:>5g}{stats['asked']:>7}{stats['decoded']:>9}"
+            f"{fps_reader:>12.1f}{fps_raw:>12.1f}{ratio:>7.2f}{best:>6.2f}"
+        )
     return ratios
 
 
@@ -140,6 +148,7 @@ def bench_overhead(videos: list[Path], repeats: int) -> None:
     print(f"\nreader overhead before decoding (ms, median of {repeats} runs)")
     print(f"{'video':<24}{'decord open':>12}{'reader open+sample':>20}{'added':>8}")
     for path in videos:
+
         def raw() -> None:
             decord.VideoReader(str(path), ctx=decord.cpu(0))
 
@@ -169,6 +178,7 @@ def bench_resize(videos: list[Path], rate: float, size: tuple[int, int], repeats
             def run() -> None:
                 with VideoReader(str(path)) as video:
                     [resize(f) for f in video.frames(indices)]
+
             return run
 
         pil = full_then(lambda f: np.asarray(Image.fromarray(f).resize(size, Image.Resampling.BILINEAR)))
@@ -199,9 +209,11 @@ def main() -> None:
     bench_overhead(videos, 4 * args.repeats)
     bench_resize([videos[-1], videos[0]], 8.0, (448, 252), max(1, args.repeats - 2))
     paired_ratios, best_ratios = [r for r, _ in ratios], [b for _, b in ratios]
-    print(f"\nreader/raw speed, median of pairs: min {min(paired_ratios):.2f}, "
-          f"median {statistics.median(paired_ratios):.2f}; best-of runs: min {min(best_ratios):.2f}, "
-          f"median {statistics.median(best_ratios):.2f} (target >= 0.90)")
+    print(
+        f"\nreader/raw speed, median of pairs: min {min(paired_ratios):.2f}, "
+        f"median {statistics.median(paired_ratios):.2f}; best-of runs: min {min(best_ratios):.2f}, "
+        f"median {statistics.median(best_ratios):.2f} (target >= 0.90)"
+    )
 
 
 if __name__ == "__main__":

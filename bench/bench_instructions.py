@@ -19,10 +19,10 @@ import random
 import time
 from collections import Counter
 
-from annotators.instructions.stage import GenerateInstructions
-from annotators.language.timeline import ActionTimeline
-from engine.task import VideoTask
-from schemas.records import Entity, Tubelet, TubeletFrame, VideoRecord
+from tubelet.annotators.instructions.stage import GenerateInstructions
+from tubelet.annotators.language.timeline import ActionTimeline
+from tubelet.engine.task import VideoTask
+from tubelet.schemas.records import Entity, Tubelet, TubeletFrame, VideoRecord
 
 W, H, FPS, N_FRAMES = 640, 360, 24.0, 240
 CATEGORIES = ["person", "dog", "car", "bicycle", "cup"]
@@ -32,8 +32,16 @@ COLOURS = ["red", "blue", "green", "white", "black", "yellow"]
 def synthetic_task(video_index: int, per_video: int, rng: random.Random) -> VideoTask:
     """One video's task with ``per_video`` tubelets and their entity rows."""
     video_id = f"v{video_index:05d}"
-    video = VideoRecord(video_id=video_id, uri=f"synthetic://{video_id}", width=W, height=H, fps=FPS,
-                        n_frames=N_FRAMES, duration_s=N_FRAMES / FPS, codec="none")
+    video = VideoRecord(
+        video_id=video_id,
+        uri=f"synthetic://{video_id}",
+        width=W,
+        height=H,
+        fps=FPS,
+        n_frames=N_FRAMES,
+        duration_s=N_FRAMES / FPS,
+        codec="none",
+    )
     task = VideoTask(video_id=video_id, uri=video.uri, video=video)
     for k in range(per_video):
         start = rng.randrange(0, N_FRAMES // 2)
@@ -46,16 +54,35 @@ def synthetic_task(video_index: int, per_video: int, rng: random.Random) -> Vide
             x = min(max(x + vx + rng.gauss(0, 0.3), 0), W - s)
             y = min(max(y + vy + rng.gauss(0, 0.3), 0), H - s)
             visible = not (gap and gap[0] <= f < gap[0] + gap[1])
-            frames.append(TubeletFrame(frame_idx=f, t_s=f / FPS, box_xyxy=[x, y, x + s, y + s], score=0.9,
-                                       visible=visible))
+            frames.append(
+                TubeletFrame(frame_idx=f, t_s=f / FPS, box_xyxy=[x, y, x + s, y + s], score=0.9, visible=visible)
+            )
         category = CATEGORIES[k % len(CATEGORIES)]
         tubelet_id = f"{video_id}:track:{k + 1}"
-        task.tubelets.append(Tubelet(tubelet_id=tubelet_id, video_id=video_id, category=category, source="bench",
-                                     track_id=str(k + 1), fps=FPS, width=W, height=H, frames=frames))
+        task.tubelets.append(
+            Tubelet(
+                tubelet_id=tubelet_id,
+                video_id=video_id,
+                category=category,
+                source="bench",
+                track_id=str(k + 1),
+                fps=FPS,
+                width=W,
+                height=H,
+                frames=frames,
+            )
+        )
         colour = rng.choice(COLOURS)
-        task.entities.append(Entity(entity_id=f"{tubelet_id}:entity", video_id=video_id, tubelet_id=tubelet_id,
-                                    category=category, referring_expression=f"the {colour} {category} #{k + 1}",
-                                    attributes={"colour": colour}))
+        task.entities.append(
+            Entity(
+                entity_id=f"{tubelet_id}:entity",
+                video_id=video_id,
+                tubelet_id=tubelet_id,
+                category=category,
+                referring_expression=f"the {colour} {category} #{k + 1}",
+                attributes={"colour": colour},
+            )
+        )
     return task
 
 
@@ -83,10 +110,13 @@ def main() -> None:
     n = sum(counts.values())
     print(f"{n_tubelets} tubelets in {args.videos} videos")
     print(f"lite timeline: {n_events} events in {t_timeline:.1f} s ({n_tubelets / t_timeline:.0f} tubelets/s)")
-    print(f"instructions:  {n} in {t_instruct:.1f} s ({n / t_instruct:.0f} instructions/s, "
-          f"{n_tubelets / t_instruct:.0f} tubelets/s), generated + checked; {rejects} rejected by the checker")
-    yes = sum(1 for t in tasks for i in t.instructions
-              if i.task_type == "timestamp_verification" and i.answer.text == "yes")
+    print(
+        f"instructions:  {n} in {t_instruct:.1f} s ({n / t_instruct:.0f} instructions/s, "
+        f"{n_tubelets / t_instruct:.0f} tubelets/s), generated + checked; {rejects} rejected by the checker"
+    )
+    yes = sum(
+        1 for t in tasks for i in t.instructions if i.task_type == "timestamp_verification" and i.answer.text == "yes"
+    )
     print(f"{'task type':<24} {'count':>7} {'share':>6}")
     for task_type, count in sorted(counts.items(), key=lambda kv: -kv[1]):
         print(f"{task_type:<24} {count:7d} {count / n:6.1%}")

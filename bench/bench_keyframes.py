@@ -24,7 +24,7 @@ from pathlib import Path
 
 import numpy as np
 
-from annotators.review.keyframes import interpolate_keyframes, select_keyframes
+from tubelet.review.keyframes import interpolate_keyframes, select_keyframes
 
 ROOT = Path(__file__).resolve().parents[1]
 TOLERANCES = (1.0, 2.0, 4.0)
@@ -35,7 +35,7 @@ def davis_tracks(root: Path) -> list[tuple[Track, int]]:
     """``(track, n_frames)`` of each DAVIS-2016 sequence's object (every frame listed)."""
     from PIL import Image
 
-    from schemas.geometry import mask_to_box
+    from tubelet.schemas.geometry import mask_to_box
 
     out = []
     for seq in sorted(p for p in (root / "Annotations" / "480p").iterdir() if p.is_dir()):
@@ -70,9 +70,13 @@ def synthetic_tracks(n: int, seed: int) -> list[tuple[Track, int]]:
 
 def report(name: str, tracks: list[tuple[Track, int]]) -> None:
     frames = np.array([len(t) for t, _ in tracks])
-    print(f"\n{name}: {len(tracks)} tubelets, listed frames per tubelet mean {frames.mean():.1f}, "
-          f"median {np.median(frames):.0f}, total {frames.sum()}")
-    print(f"{'tol px':>6} {'kf mean':>8} {'kf median':>9} {'ratio':>7} {'max err px':>10} {'tubelets/s':>11} {'frames/s':>10}")
+    print(
+        f"\n{name}: {len(tracks)} tubelets, listed frames per tubelet mean {frames.mean():.1f}, "
+        f"median {np.median(frames):.0f}, total {frames.sum()}"
+    )
+    print(
+        f"{'tol px':>6} {'kf mean':>8} {'kf median':>9} {'ratio':>7} {'max err px':>10} {'tubelets/s':>11} {'frames/s':>10}"
+    )
     for tol in TOLERANCES:
         started = time.perf_counter()
         selected = [select_keyframes(t, tolerance_px=tol, n_frames=n) for t, n in tracks]
@@ -86,8 +90,10 @@ def report(name: str, tracks: list[tuple[Track, int]]) -> None:
                     assert f not in shown, f"frame {f} hidden in the track but shown"
                 else:
                     worst = max(worst, float(np.abs(np.subtract(shown[f], box)).max()))
-        print(f"{tol:6.1f} {counts.mean():8.1f} {np.median(counts):9.0f} {frames.sum() / counts.sum():7.1f} "
-              f"{worst:10.3f} {len(tracks) / elapsed:11.0f} {frames.sum() / elapsed:10.0f}")
+        print(
+            f"{tol:6.1f} {counts.mean():8.1f} {np.median(counts):9.0f} {frames.sum() / counts.sum():7.1f} "
+            f"{worst:10.3f} {len(tracks) / elapsed:11.0f} {frames.sum() / elapsed:10.0f}"
+        )
 
 
 def main() -> None:

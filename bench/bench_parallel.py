@@ -21,12 +21,12 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-import numpy as np  # noqa: E402
+import numpy as np
 
-from engine import Pipeline, Stage, VideoTask  # noqa: E402
-from engine.runners import InlineRunner, RayRunner  # noqa: E402
-from engine.writer import ShardWriter  # noqa: E402
-from schemas import VideoRecord  # noqa: E402
+from tubelet.engine import Pipeline, Stage, VideoTask
+from tubelet.engine.runners import InlineRunner, RayRunner
+from tubelet.engine.writer import ShardWriter
+from tubelet.schemas import VideoRecord
 
 
 def numpy_work(iterations: int) -> float:
@@ -54,8 +54,17 @@ class Work(Stage):
     def process(self, batch: list[VideoTask]) -> list[VideoTask]:
         for task in batch:
             checksum = numpy_work(self.iterations)
-            task.video = VideoRecord(video_id=task.video_id, uri=task.uri, fps=10.0, n_frames=1, duration_s=0.1,
-                                     width=8, height=8, codec="bench", extra={"checksum": round(checksum, 3)})
+            task.video = VideoRecord(
+                video_id=task.video_id,
+                uri=task.uri,
+                fps=10.0,
+                n_frames=1,
+                duration_s=0.1,
+                width=8,
+                height=8,
+                codec="bench",
+                extra={"checksum": round(checksum, 3)},
+            )
         return batch
 
 
@@ -92,8 +101,10 @@ def main() -> None:
 
     iterations = calibrate(args.work_ms / 1000)
     work, model = Work(iterations=iterations), WorkModel(iterations=iterations)
-    print(f"machine: {os.cpu_count()} cores; Ray given {args.cpus} CPUs; {n} videos; "
-          f"{iterations} numpy iterations ~ {args.work_ms:.0f} ms per video on one core")
+    print(
+        f"machine: {os.cpu_count()} cores; Ray given {args.cpus} CPUs; {n} videos; "
+        f"{iterations} numpy iterations ~ {args.work_ms:.0f} ms per video on one core"
+    )
 
     inline_s = timed_run(InlineRunner(), work, n)
     print(f"inline   CPU stage      : {inline_s:6.2f} s  ({inline_s / n * 1000:5.1f} ms/video)")
@@ -108,11 +119,15 @@ def main() -> None:
     try:
         ray_runner = RayRunner()
         cold_s = timed_run(ray_runner, work, n)
-        print(f"ray      CPU stage, cold: {cold_s:6.2f} s  speed-up {inline_s / cold_s:4.2f}x  (first run starts the workers)")
+        print(
+            f"ray      CPU stage, cold: {cold_s:6.2f} s  speed-up {inline_s / cold_s:4.2f}x  (first run starts the workers)"
+        )
         warm_s = timed_run(ray_runner, work, n)
         print(f"ray      CPU stage, warm: {warm_s:6.2f} s  speed-up {inline_s / warm_s:4.2f}x  (target >= 1.6x)")
         actor_s = timed_run(ray_runner, model, n)
-        print(f"ray      actor stage    : {actor_s:6.2f} s  speed-up {inline_s / actor_s:4.2f}x  (pool of {args.cpus}, includes actor start)")
+        print(
+            f"ray      actor stage    : {actor_s:6.2f} s  speed-up {inline_s / actor_s:4.2f}x  (pool of {args.cpus}, includes actor start)"
+        )
 
         noop = Work(iterations=0)
         m = args.noop_videos
@@ -120,8 +135,10 @@ def main() -> None:
         timed_run(ray_runner, noop, 50)  # warm the workers for this stage
         ray_noop = timed_run(ray_runner, noop, m)
         print(f"inline   no-op stage    : {inline_noop / m * 1000:6.2f} ms/video over {m} videos")
-        print(f"ray      no-op stage    : {ray_noop / m * 1000:6.2f} ms/video over {m} videos  (target <= 30 ms; "
-              f"{ray_noop:.2f} s total)")
+        print(
+            f"ray      no-op stage    : {ray_noop / m * 1000:6.2f} ms/video over {m} videos  (target <= 30 ms; "
+            f"{ray_noop:.2f} s total)"
+        )
         small = timed_run(ray_runner, noop, n)
         print(f"ray      no-op stage    : {small / n * 1000:6.2f} ms/video over {n} videos ({small:.2f} s total)")
     finally:

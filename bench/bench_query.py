@@ -3,7 +3,7 @@
 Builds a dataset in the real on-disk format (Parquet shards under ``data/<table>/``,
 one ledger entry per shard, ``meta/info.json``): 10,000 tubelets x 100 frames over 100
 videos, with boxes, small COCO RLE masks on visible frames and scores, in 10 shards.
-Then times, through ``engine.dataset.Dataset.connect()`` (the views ``tubelet query``
+Then times, through ``tubelet.engine.dataset.Dataset.connect()`` (the views ``tubelet query``
 uses), a query that unnests every frame and aggregates per category: frames, visible
 frames and mean visible box area. Prints the median of 5 runs (target: < 1 s).
 
@@ -23,11 +23,11 @@ import numpy as np
 import pyarrow as pa
 import pyarrow.parquet as pq
 
-from engine.dataset import Dataset
-from engine.ledger import LedgerEntry, write_entry
-from schemas.arrow import FRAME_TYPE, TABLE_SCHEMAS
-from schemas.info import DatasetInfo, write_info
-from schemas.rle import encode_mask
+from tubelet.engine.dataset import Dataset
+from tubelet.engine.ledger import LedgerEntry, write_entry
+from tubelet.schemas.arrow import FRAME_TYPE, TABLE_SCHEMAS
+from tubelet.schemas.info import DatasetInfo, write_info
+from tubelet.schemas.rle import encode_mask
 
 WIDTH, HEIGHT, FPS = 640, 360, 25.0
 CATEGORIES = ["person", "car", "dog", "bicycle", "cat", "bus", "bird", "horse"]
@@ -53,15 +53,21 @@ def mask_pool(n: int, rng: np.random.Generator) -> list[str]:
     return pool
 
 
-def tubelets_shard(first: int, n_tubelets: int, n_frames: int, n_videos: int, rng: np.random.Generator, pool: list[str]) -> pa.Table:
+def tubelets_shard(
+    first: int, n_tubelets: int, n_frames: int, n_videos: int, rng: np.random.Generator, pool: list[str]
+) -> pa.Table:
     """``n_tubelets`` tubelets of ``n_frames`` frames each, built column-wise (no Python rows)."""
     total = n_tubelets * n_frames
     ids = np.arange(first, first + n_tubelets)
     start = rng.integers(0, 400, n_tubelets)
     frame_idx = (start[:, None] + np.arange(n_frames)[None, :]).ravel().astype(np.int32)
     # a box that drifts: random start, small random walk
-    x1 = rng.uniform(0, WIDTH - 200, n_tubelets)[:, None] + np.cumsum(rng.normal(0, 1.5, (n_tubelets, n_frames)), axis=1)
-    y1 = rng.uniform(0, HEIGHT - 150, n_tubelets)[:, None] + np.cumsum(rng.normal(0, 1.0, (n_tubelets, n_frames)), axis=1)
+    x1 = rng.uniform(0, WIDTH - 200, n_tubelets)[:, None] + np.cumsum(
+        rng.normal(0, 1.5, (n_tubelets, n_frames)), axis=1
+    )
+    y1 = rng.uniform(0, HEIGHT - 150, n_tubelets)[:, None] + np.cumsum(
+        rng.normal(0, 1.0, (n_tubelets, n_frames)), axis=1
+    )
     w = rng.uniform(20, 180, n_tubelets)[:, None].repeat(n_frames, axis=1)
     h = rng.uniform(20, 140, n_tubelets)[:, None].repeat(n_frames, axis=1)
     x1, y1 = np.clip(x1, 0, WIDTH - w).ravel(), np.clip(y1, 0, HEIGHT - h).ravel()
@@ -70,7 +76,9 @@ def tubelets_shard(first: int, n_tubelets: int, n_frames: int, n_videos: int, rn
     score = np.where(visible, rng.uniform(0.3, 1.0, total), np.nan).astype(np.float32)
 
     box_type = FRAME_TYPE.field("box_xyxy").type
-    box_arr = pa.ListArray.from_arrays(pa.array(np.arange(0, 4 * total + 1, 4, dtype=np.int32)), pa.array(boxes), type=box_type)
+    box_arr = pa.ListArray.from_arrays(
+        pa.array(np.arange(0, 4 * total + 1, 4, dtype=np.int32)), pa.array(boxes), type=box_type
+    )
     mask_type = FRAME_TYPE.field("mask_rle").type
     size_type = mask_type.field("size").type
     counts = pa.array(np.array(pool, dtype=object)[rng.integers(0, len(pool), total)], pa.string(), mask=~visible)
@@ -121,13 +129,28 @@ def tubelets_shard(first: int, n_tubelets: int, n_frames: int, n_videos: int, rn
         "extra": [None] * n_tubelets,
     }
     schema = TABLE_SCHEMAS["tubelets"]
-    return pa.Table.from_arrays([pa.array(columns[f.name], f.type) if not isinstance(columns[f.name], pa.Array) else columns[f.name] for f in schema], schema=schema)
+    return pa.Table.from_arrays(
+        [
+            pa.array(columns[f.name], f.type) if not isinstance(columns[f.name], pa.Array) else columns[f.name]
+            for f in schema
+        ],
+        schema=schema,
+    )
 
 
 def videos_table(n_videos: int) -> pa.Table:
     rows = [
-        {"video_id": f"v{v:05d}", "uri": f"/videos/v{v:05d}.mp4", "fps": FPS, "n_frames": 600, "duration_s": 24.0,
-         "width": WIDTH, "height": HEIGHT, "codec": "h264", "fps_source": "container"}
+        {
+            "video_id": f"v{v:05d}",
+            "uri": f"/videos/v{v:05d}.mp4",
+            "fps": FPS,
+            "n_frames": 600,
+            "duration_s": 24.0,
+            "width": WIDTH,
+            "height": HEIGHT,
+            "codec": "h264",
+            "fps_source": "container",
+        }
         for v in range(n_videos)
     ]
     return pa.Table.from_pylist(rows, schema=TABLE_SCHEMAS["videos"])
@@ -155,8 +178,12 @@ def build(root: Path, n_tubelets: int, n_frames: int, n_shards: int, n_videos: i
             pq.write_table(table, root / rel, compression="zstd")
             files[name] = {"path": rel, "rows": table.num_rows}
         items = {f"v{v:05d}": "done" for v in range(n_videos)} if s == 0 else {f"bench-item-{s}": "done"}
-        write_entry(root, LedgerEntry(shard=shard, run_id="bench", committed_at="2025-01-01T00:00:00+00:00",
-                                      items=items, files=files))
+        write_entry(
+            root,
+            LedgerEntry(
+                shard=shard, run_id="bench", committed_at="2025-01-01T00:00:00+00:00", items=items, files=files
+            ),
+        )
     write_info(root / "meta" / "info.json", DatasetInfo(pipeline="bench", config_hash="0" * 16))
 
 
@@ -176,8 +203,10 @@ def main() -> None:
         build(root, args.tubelets, args.frames, args.shards, args.videos)
         built = time.perf_counter() - t0
         size = sum(p.stat().st_size for p in (root / "data").rglob("*.parquet"))
-        print(f"dataset: {args.tubelets} tubelets x {args.frames} frames = {args.tubelets * args.frames:,} frame rows, "
-              f"{args.shards} shards, {size / 1e6:.1f} MB Parquet (built in {built:.1f} s)")
+        print(
+            f"dataset: {args.tubelets} tubelets x {args.frames} frames = {args.tubelets * args.frames:,} frame rows, "
+            f"{args.shards} shards, {size / 1e6:.1f} MB Parquet (built in {built:.1f} s)"
+        )
 
         con = Dataset(root).connect()
         times, result = [], None
@@ -189,11 +218,15 @@ def main() -> None:
         assert frames == args.tubelets * args.frames, (frames, args.tubelets * args.frames)
         print("query: unnest(frames) + group by category (frames, visible frames, mean box area, mean score)")
         for row in result:
-            print(f"  {row[0]:<8} {row[1]:>9,} frames  {row[2]:>9,} visible  mean area {row[3]:8.1f} px  score {row[4]:.3f}")
+            print(
+                f"  {row[0]:<8} {row[1]:>9,} frames  {row[2]:>9,} visible  mean area {row[3]:8.1f} px  score {row[4]:.3f}"
+            )
         print(f"runs: {', '.join(f'{t:.3f}' for t in times)} s")
         median = statistics.median(times)
-        print(f"median of {args.runs}: {median:.3f} s over {frames:,} frame rows "
-              f"({frames / median / 1e6:.1f} M frames/s) -- target < 1 s: {'met' if median < 1 else 'NOT met'}")
+        print(
+            f"median of {args.runs}: {median:.3f} s over {frames:,} frame rows "
+            f"({frames / median / 1e6:.1f} M frames/s) -- target < 1 s: {'met' if median < 1 else 'NOT met'}"
+        )
     finally:
         if args.keep is None:
             shutil.rmtree(root, ignore_errors=True)

@@ -3,7 +3,7 @@
 Builds a synthetic dataset with bench_instructions' generator (videos of ``--per-video``
 tubelets, lite timeline, all instruction task types, committed by the real ShardWriter in
 shards of ``--shard-size`` videos) until it holds ``--instructions`` instructions, then
-runs ``pipelines.release.release`` (all three renderings) in a fresh subprocess and
+runs ``tubelet.release.build.release`` (all three renderings) in a fresh subprocess and
 prints its seconds, rows/s and peak RSS (``ru_maxrss``), next to the RSS of a process
 that only imported the same modules, so the release's own memory shows.
 
@@ -29,10 +29,10 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 def build(root: Path, n_instructions: int, per_video: int, shard_size: int, seed: int) -> tuple[int, int]:
     from bench_instructions import synthetic_task
 
-    from annotators.instructions.stage import GenerateInstructions
-    from annotators.language.timeline import ActionTimeline
-    from engine.writer import ShardWriter
-    from schemas.info import DatasetInfo, write_info
+    from tubelet.annotators.instructions.stage import GenerateInstructions
+    from tubelet.annotators.language.timeline import ActionTimeline
+    from tubelet.engine.writer import ShardWriter
+    from tubelet.schemas.info import DatasetInfo, write_info
 
     rng = random.Random(seed)
     timeline, instruct = ActionTimeline(mode="lite"), GenerateInstructions(seed=seed)
@@ -49,22 +49,28 @@ def build(root: Path, n_instructions: int, per_video: int, shard_size: int, seed
                 writer.add(task)
                 total += len(task.instructions)
             videos += len(batch)
-    write_info(root / "meta" / "info.json", DatasetInfo(pipeline="bench", config_hash="bench",
-                                                        model_ids={"instructions": "templates"}))
+    write_info(
+        root / "meta" / "info.json",
+        DatasetInfo(pipeline="bench", config_hash="bench", model_ids={"instructions": "templates"}),
+    )
     return videos, total
 
 
 def _child(src: str, dest: str, imports_only: bool) -> None:
-    import annotators.instructions.renderers  # noqa: F401
-    import pipelines.release_card  # noqa: F401
-    from pipelines.release import ReleaseOptions, release
+    import tubelet.annotators.instructions.renderers
+    import tubelet.release.card  # noqa: F401
+    from tubelet.release.build import ReleaseOptions, release
 
     out: dict[str, object] = {}
     if not imports_only:
         started = time.perf_counter()
         report = release(src, dest, ReleaseOptions(version="bench"))
-        out = {"seconds": time.perf_counter() - started, "counts": report.counts, "files": report.files,
-               "rendered": report.rendered}
+        out = {
+            "seconds": time.perf_counter() - started,
+            "counts": report.counts,
+            "files": report.files,
+            "rendered": report.rendered,
+        }
     out["maxrss_mib"] = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
     print(json.dumps(out))
 
@@ -85,23 +91,33 @@ def main() -> None:
     src, dest = tmp / "dataset", tmp / "release"
     started = time.perf_counter()
     videos, total = build(src, args.instructions, args.per_video, args.shard_size, args.seed)
-    print(f"built {videos} videos, {total} instructions in {time.perf_counter() - started:.1f} s "
-          f"({sum(p.stat().st_size for p in src.rglob('*.parquet')) / 2**20:.1f} MiB of Parquet)")
+    print(
+        f"built {videos} videos, {total} instructions in {time.perf_counter() - started:.1f} s "
+        f"({sum(p.stat().st_size for p in src.rglob('*.parquet')) / 2**20:.1f} MiB of Parquet)"
+    )
 
     def child(mode: str) -> dict:
-        run = subprocess.run([sys.executable, __file__, "--_child", str(src), str(dest), mode],
-                             check=True, capture_output=True, text=True)
+        run = subprocess.run(
+            [sys.executable, __file__, "--_child", str(src), str(dest), mode],
+            check=True,
+            capture_output=True,
+            text=True,
+        )
         return json.loads(run.stdout.strip().splitlines()[-1])
 
     base = child("imports")
     res = child("release")
     n = sum(res["counts"]["instructions"].values())
     size = sum(p.stat().st_size for p in dest.rglob("*") if p.is_file()) / 2**20
-    print(f"release: {n} instructions ({', '.join(f'{s} {c}' for s, c in res['counts']['instructions'].items())}), "
-          f"{res['files']} files, {size:.1f} MiB, in {res['seconds']:.1f} s ({n / res['seconds']:.0f} instructions/s)")
+    print(
+        f"release: {n} instructions ({', '.join(f'{s} {c}' for s, c in res['counts']['instructions'].items())}), "
+        f"{res['files']} files, {size:.1f} MiB, in {res['seconds']:.1f} s ({n / res['seconds']:.0f} instructions/s)"
+    )
     print("rows: " + ", ".join(f"{t} {sum(c.values())}" for t, c in res["counts"].items()))
-    print(f"peak RSS: {res['maxrss_mib']:.0f} MiB (a process that only imports the modules: "
-          f"{base['maxrss_mib']:.0f} MiB; the release's own: {res['maxrss_mib'] - base['maxrss_mib']:.0f} MiB)")
+    print(
+        f"peak RSS: {res['maxrss_mib']:.0f} MiB (a process that only imports the modules: "
+        f"{base['maxrss_mib']:.0f} MiB; the release's own: {res['maxrss_mib'] - base['maxrss_mib']:.0f} MiB)"
+    )
     print(f"dataset and release in {tmp}" if args.keep else "")
     if not args.keep:
         import shutil

@@ -66,8 +66,17 @@ def write_clip(path: Path, seed: int) -> Path:
 
     rng = np.random.default_rng(seed)
     background = rng.integers(0, 256, (H // 8, W // 8, 3), dtype=np.uint8).repeat(8, 0).repeat(8, 1)
-    squares = [(rng.uniform(0, W - 80), rng.uniform(0, H - 80), rng.uniform(-3, 3), rng.uniform(-2, 2),
-                int(rng.integers(40, 80)), rng.integers(0, 256, (4, 4, 3), dtype=np.uint8)) for _ in range(6)]
+    squares = [
+        (
+            rng.uniform(0, W - 80),
+            rng.uniform(0, H - 80),
+            rng.uniform(-3, 3),
+            rng.uniform(-2, 2),
+            int(rng.integers(40, 80)),
+            rng.integers(0, 256, (4, 4, 3), dtype=np.uint8),
+        )
+        for _ in range(6)
+    ]
     with av.open(str(path), "w") as out:
         stream = out.add_stream("libx264", rate=int(FPS))
         stream.width, stream.height, stream.pix_fmt = W, H, "yuv420p"
@@ -75,7 +84,7 @@ def write_clip(path: Path, seed: int) -> Path:
             frame = np.roll(background, f, axis=1).copy()
             for x, y, vx, vy, s, tex in squares:
                 cx, cy = int(np.clip(x + vx * f, 0, W - s)), int(np.clip(y + vy * f, 0, H - s))
-                frame[cy:cy + s, cx:cx + s] = np.kron(tex, np.ones((s // 4 + 1, s // 4 + 1, 1), np.uint8))[:s, :s]
+                frame[cy : cy + s, cx : cx + s] = np.kron(tex, np.ones((s // 4 + 1, s // 4 + 1, 1), np.uint8))[:s, :s]
             for packet in stream.encode(av.VideoFrame.from_ndarray(frame, format="rgb24").reformat(format="yuv420p")):
                 out.mux(packet)
         for packet in stream.encode():
@@ -85,10 +94,10 @@ def write_clip(path: Path, seed: int) -> Path:
 
 def build_dataset(root: Path, clip: Path, n_videos: int, per_video: int, seed: int) -> dict[str, float]:
     """The synthetic dataset (see the module docstring); returns its row counts per video."""
-    from annotators.instructions.stage import GenerateInstructions
-    from annotators.language.timeline import ActionTimeline
-    from engine.writer import ShardWriter
-    from schemas.info import DatasetInfo, write_info
+    from tubelet.annotators.instructions.stage import GenerateInstructions
+    from tubelet.annotators.language.timeline import ActionTimeline
+    from tubelet.engine.writer import ShardWriter
+    from tubelet.schemas.info import DatasetInfo, write_info
 
     rng = random.Random(seed)
     tasks = []
@@ -118,10 +127,13 @@ def _free_port() -> int:
 
 
 def start_label_studio(tmp: Path):
-    from annotators.review.server import start_server
+    from tubelet.review.server import start_server
 
-    os.environ.update(LABEL_STUDIO_API_KEY=secrets.token_hex(20), LABEL_STUDIO_PASSWORD=secrets.token_hex(12),
-                      LABEL_STUDIO_USERNAME="bench@tubelet.test")
+    os.environ.update(
+        LABEL_STUDIO_API_KEY=secrets.token_hex(20),
+        LABEL_STUDIO_PASSWORD=secrets.token_hex(12),
+        LABEL_STUDIO_USERNAME="bench@tubelet.test",
+    )
     data_dir = tmp / "label-studio"
     if (TEMPLATE / "label_studio.sqlite3").is_file():
         shutil.copytree(TEMPLATE, data_dir, ignore=shutil.ignore_patterns("*.pid", "*.log", "media"))
@@ -146,14 +158,15 @@ class Timer:
             finally:
                 self.seconds[name] += time.perf_counter() - started
                 self.calls[name] += 1
+
         return timed
 
 
 def annotate(client, dataset: Path) -> tuple[Counter[str], float]:
     """One annotation per task with an edit (see the module docstring); (edits made, seconds)."""
-    from annotators.review.tasks import DATA_FINGERPRINT, DATA_VIDEO_ID, build_task
-    from engine.dataset import Dataset
-    from pipelines.review import _model_version, load_rows, select_videos
+    from tubelet.engine.dataset import Dataset
+    from tubelet.review.loop import _model_version, load_rows, select_videos
+    from tubelet.review.tasks import DATA_FINGERPRINT, DATA_VIDEO_ID, build_task
 
     data = Dataset(dataset)
     rows = load_rows(data, select_videos(data, None))
@@ -161,8 +174,12 @@ def annotate(client, dataset: Path) -> tuple[Counter[str], float]:
     edits: Counter[str] = Counter()
     started = time.perf_counter()
     for n, task in enumerate(sorted(client.tasks(proj.id), key=lambda t: t["data"][DATA_VIDEO_ID])):
-        pushed = build_task(rows[task["data"][DATA_VIDEO_ID]], task["data"]["video"], tolerance_px=2.0,
-                            model_version=_model_version(data))
+        pushed = build_task(
+            rows[task["data"][DATA_VIDEO_ID]],
+            task["data"]["video"],
+            tolerance_px=2.0,
+            model_version=_model_version(data),
+        )
         assert pushed["data"][DATA_FINGERPRINT] == task["data"][DATA_FINGERPRINT], "rebuilt prediction differs"
         result = copy.deepcopy(pushed["predictions"][0]["result"])
         first = next(r for r in result if r["type"] == "videorectangle")
@@ -176,14 +193,15 @@ def annotate(client, dataset: Path) -> tuple[Counter[str], float]:
             edits["deleted a track"] += 1
         else:
             edits["accepted as pushed"] += 1
-        client.call(f"annotating task {task['id']}", client.sdk.annotations.create, id=task["id"], result=result,
-                    lead_time=30.0)
+        client.call(
+            f"annotating task {task['id']}", client.sdk.annotations.create, id=task["id"], result=result, lead_time=30.0
+        )
     return edits, time.perf_counter() - started
 
 
 def timed_pull(dataset: Path, client) -> tuple[object, Timer]:
-    import annotators.review.retrack as retrack_module
-    from pipelines import review
+    import tubelet.review.retrack as retrack_module
+    from tubelet.review import loop as review
 
     timer = Timer()
     saved = retrack_module.retrack_tubelet, review.commit_revision, client.export
@@ -203,16 +221,19 @@ def _requests(counter: Counter[str]) -> str:
 
 def review_loop(tmp: Path, args: argparse.Namespace) -> list[tuple[list, int]]:
     """Build, push, review, pull; returns the dataset's tubelets as pushed (for compression)."""
-    from annotators.review.client import LabelStudioClient
-    from engine.validate import validate_dataset
-    from pipelines.review import push
+    from tubelet.engine.validate import validate_dataset
+    from tubelet.review.client import LabelStudioClient
+    from tubelet.review.loop import push
 
     clip = write_clip(tmp / "clip.mp4", args.seed)
     dataset = tmp / "dataset"
     started = time.perf_counter()
     per_video = build_dataset(dataset, clip, args.videos, args.per_video, args.seed)
-    print(f"dataset: {args.videos} videos (one real {W}x{H} H.264 clip, {N_FRAMES} frames at {FPS:g} fps), per video "
-          + ", ".join(f"{v:.1f} {k}" for k, v in per_video.items()) + f"; built in {time.perf_counter() - started:.1f} s")
+    print(
+        f"dataset: {args.videos} videos (one real {W}x{H} H.264 clip, {N_FRAMES} frames at {FPS:g} fps), per video "
+        + ", ".join(f"{v:.1f} {k}" for k, v in per_video.items())
+        + f"; built in {time.perf_counter() - started:.1f} s"
+    )
     pushed_tracks = tracks_of(dataset)
 
     started = time.perf_counter()
@@ -221,33 +242,59 @@ def review_loop(tmp: Path, args: argparse.Namespace) -> list[tuple[list, int]]:
         print(f"Label Studio up in {time.perf_counter() - started:.1f} s on {server.url}")
         client = LabelStudioClient(server.url, os.environ["LABEL_STUDIO_API_KEY"])
         rows = []
-        for name, kwargs in (("push, 200 new tasks", {}), ("re-push, nothing changed", {}),
-                             ("re-push, every task changed (4 px)", {"tolerance_px": 4.0}),
-                             ("re-push, every task changed (back to 2 px)", {})):
+        for name, kwargs in (
+            ("push, 200 new tasks", {}),
+            ("re-push, nothing changed", {}),
+            ("re-push, every task changed (4 px)", {"tolerance_px": 4.0}),
+            ("re-push, every task changed (back to 2 px)", {}),
+        ):
             r = push(dataset, PROJECT, client=client, **kwargs)
-            rows.append((name.replace("200", str(args.videos)), r.seconds,
-                         f"{r.created} created, {r.updated} updated, {r.unchanged} unchanged", _requests(r.requests)))
+            rows.append(
+                (
+                    name.replace("200", str(args.videos)),
+                    r.seconds,
+                    f"{r.created} created, {r.updated} updated, {r.unchanged} unchanged",
+                    _requests(r.requests),
+                )
+            )
             assert not r.rejects, r.rejects
         assert rows[0][3].count("1 bulk import") == 1, rows[0][3]
 
         edits, seconds = annotate(client, dataset)
-        print(f"setup: {sum(edits.values())} annotations created one by one in {seconds:.1f} s "
-              f"({', '.join(f'{n} {k}' for k, n in edits.items())})")
+        print(
+            f"setup: {sum(edits.values())} annotations created one by one in {seconds:.1f} s "
+            f"({', '.join(f'{n} {k}' for k, n in edits.items())})"
+        )
 
         pulled, timer = timed_pull(dataset, client)
         counts = pulled.counts
-        what = (f"{pulled.applied} applied, {counts['masks_regenerated']} tubelets re-tracked, "
-                f"{counts['tubelets_correct']} corrected, {counts['tubelets_reject']} deleted, "
-                f"{counts['tubelets_accept']} accepted, {len(pulled.rejects)} rejects")
-        split = ", ".join(f"{k} {timer.seconds[k]:.1f} s" + (f" ({timer.calls[k]}×)" if k == "re-tracking" else "")
-                          for k in ("export", "re-tracking", "commit revision"))
+        what = (
+            f"{pulled.applied} applied, {counts['masks_regenerated']} tubelets re-tracked, "
+            f"{counts['tubelets_correct']} corrected, {counts['tubelets_reject']} deleted, "
+            f"{counts['tubelets_accept']} accepted, {len(pulled.rejects)} rejects"
+        )
+        split = ", ".join(
+            f"{k} {timer.seconds[k]:.1f} s" + (f" ({timer.calls[k]}×)" if k == "re-tracking" else "")
+            for k in ("export", "re-tracking", "commit revision")
+        )
         rest = pulled.seconds - sum(timer.seconds.values())
-        rows.append((f"pull/apply {pulled.tasks_exported} annotations", pulled.seconds, what,
-                     f"{split}, the rest (parse, apply, regenerate instructions, load) {rest:.1f} s"))
+        rows.append(
+            (
+                f"pull/apply {pulled.tasks_exported} annotations",
+                pulled.seconds,
+                what,
+                f"{split}, the rest (parse, apply, regenerate instructions, load) {rest:.1f} s",
+            )
+        )
         again, timer2 = timed_pull(dataset, client)
-        rows.append(("pull again, nothing new", again.seconds,
-                     f"{again.applied} applied, {again.already_applied} already applied",
-                     f"export {timer2.seconds['export']:.1f} s"))
+        rows.append(
+            (
+                "pull again, nothing new",
+                again.seconds,
+                f"{again.applied} applied, {again.already_applied} already applied",
+                f"export {timer2.seconds['export']:.1f} s",
+            )
+        )
         ok = validate_dataset(dataset).ok
     finally:
         server.stop()
@@ -262,8 +309,8 @@ def review_loop(tmp: Path, args: argparse.Namespace) -> list[tuple[list, int]]:
 
 
 def tracks_of(dataset: Path) -> list[tuple[list, int]]:
-    from annotators.review.tasks import track_of
-    from engine.dataset import Dataset
+    from tubelet.engine.dataset import Dataset
+    from tubelet.review.tasks import track_of
 
     data = Dataset(dataset)
     frames = {v.video_id: v.n_frames for v in data.records("videos")}
@@ -274,14 +321,18 @@ def real_dataset(path: Path, tmp: Path) -> Path:
     """``path`` when it is a dataset, else the sample tracked here by strefer (lite)."""
     if (path / "meta" / "info.json").is_file():
         return path
-    from engine.config import RunConfig
-    from engine.run import run_manifest
-    from engine.sample import write_sample
+    from tubelet.cli.sample import write_sample
+    from tubelet.engine.config import RunConfig
+    from tubelet.pipelines import run_manifest
 
     sample = write_sample(tmp / "sample")
-    config = RunConfig(pipeline="strefer", output=str(tmp / "real"), runner="inline",
-                       videos=[{"uri": str(sample.video), "video_id": "scene"}],
-                       params={"track": {"profile": "lite", "keyframe_fps": 4}})
+    config = RunConfig(
+        pipeline="strefer",
+        output=str(tmp / "real"),
+        runner="inline",
+        videos=[{"uri": str(sample.video), "video_id": "scene"}],
+        params={"track": {"profile": "lite", "keyframe_fps": 4}},
+    )
     run_manifest(config, progress=False, log_to_stderr=False)
     return tmp / "real"
 

@@ -21,9 +21,9 @@ import tempfile
 import time
 from pathlib import Path
 
-from engine.config import RunConfig
-from engine.evaluation.report import evaluate_datasets
-from engine.run import run_manifest
+from tubelet.engine.config import RunConfig
+from tubelet.evaluation.report import evaluate_datasets
+from tubelet.pipelines import run_manifest
 
 ROOT = Path(__file__).resolve().parents[1]
 WEIGHTS = "models/yolov8n-int8-tflite/yolov8n_int8.tflite"
@@ -64,7 +64,9 @@ def main() -> None:
     o = report["overall"]
     print(f"{'mean':<16} {o['j']:6.3f} {o['f']:6.3f} {o['jf']:6.3f}   (target J&F >= 0.6)")
     frames = 391  # the 8 sequences: 50+40+60+52+50+50+49+40
-    print(f"pipeline time {elapsed:.1f} s for {frames} frames: {frames / elapsed:.1f} frames/s (probe + detect + track)")
+    print(
+        f"pipeline time {elapsed:.1f} s for {frames} frames: {frames / elapsed:.1f} frames/s (probe + detect + track)"
+    )
 
 
 def oracle_boxes(assets: Path) -> None:
@@ -72,10 +74,10 @@ def oracle_boxes(assets: Path) -> None:
     import numpy as np
     from PIL import Image
 
-    from annotators.tracking.flow import FlowPropagator
-    from engine.evaluation.davis import contour_accuracy, region_similarity
-    from engine.video import VideoReader
-    from schemas.geometry import mask_to_box
+    from tubelet.annotators.tracking.flow import FlowPropagator
+    from tubelet.engine.video import VideoReader
+    from tubelet.evaluation.davis import contour_accuracy, region_similarity
+    from tubelet.schemas.geometry import mask_to_box
 
     print("box-to-mask ceiling: FlowPropagator box prompt (GrabCut) on every frame's ground-truth box")
     print(f"{'sequence':<16} {'J':>6} {'F':>6} {'J&F':>6}")
@@ -89,7 +91,7 @@ def oracle_boxes(assets: Path) -> None:
         for idx, gt in enumerate(masks):
             tracker.reset()
             tracker.add_prompt(idx, 1, box=mask_to_box(gt))
-            (_, regions), = list(tracker.propagate(idx, idx))
+            ((_, regions),) = list(tracker.propagate(idx, idx))
             pred = regions[1].mask_array if regions[1].mask is not None else np.zeros_like(gt)
             j.append(region_similarity(pred, gt))
             f.append(contour_accuracy(pred, gt))

@@ -32,7 +32,7 @@ def write_video(path: Path, seconds: float) -> int:
     """The sample scene ping-ponged for ``seconds``; returns the number of frames."""
     import cv2
 
-    from engine import sample
+    from tubelet.cli import sample
 
     bg = sample.background()
     period = 2 * sample.N_FRAMES
@@ -52,14 +52,15 @@ def child(uri: str, out: str, track_fps: float, keyframe_fps: float) -> None:
     """One tracking run (in a subprocess): print a JSON line with its figures."""
     import resource
 
-    from engine.config import RunConfig
-    from engine.run import run_manifest
+    from tubelet.engine.config import RunConfig
+    from tubelet.pipelines import run_manifest
 
     params: dict = {"profile": "lite", "keyframe_fps": keyframe_fps}
     if track_fps > 0:
         params["track_fps"] = track_fps
-    config = RunConfig(pipeline="track", output=out, runner="inline", params=params,
-                       videos=[{"uri": uri, "video_id": Path(uri).stem}])
+    config = RunConfig(
+        pipeline="track", output=out, runner="inline", params=params, videos=[{"uri": uri, "video_id": Path(uri).stem}]
+    )
     started = time.perf_counter()
     summary = run_manifest(config, progress=False, log_to_stderr=False)
     elapsed = time.perf_counter() - started
@@ -67,13 +68,24 @@ def child(uri: str, out: str, track_fps: float, keyframe_fps: float) -> None:
 
     shards = str(Path(out) / "data" / "tubelets" / "*.parquet")
     try:
-        n_tubelets, n_rows = duckdb.sql(f"select count(*), sum(len(frames)) from read_parquet('{shards}')").fetchall()[0]
+        n_tubelets, n_rows = duckdb.sql(f"select count(*), sum(len(frames)) from read_parquet('{shards}')").fetchall()[
+            0
+        ]
     except Exception:  # noqa: BLE001 - a figure for the table only
         n_tubelets, n_rows = -1, -1
-    print(json.dumps({
-        "elapsed_s": elapsed, "done": summary.done, "failed": summary.failed, "tubelets": n_tubelets, "tubelet_frames": n_rows,
-        "self_maxrss_kib": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss,
-    }), flush=True)
+    print(
+        json.dumps(
+            {
+                "elapsed_s": elapsed,
+                "done": summary.done,
+                "failed": summary.failed,
+                "tubelets": n_tubelets,
+                "tubelet_frames": n_rows,
+                "self_maxrss_kib": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss,
+            }
+        ),
+        flush=True,
+    )
 
 
 def run_child(uri: Path, out: Path, track_fps: float, keyframe_fps: float) -> dict:
@@ -107,21 +119,29 @@ def main() -> None:
         for name, seconds in (("30s", 30.0), ("5min", 300.0)):
             path = Path(tmp) / f"synthetic_{name}.mp4"
             videos[name] = (path, write_video(path, seconds))
-        print(f"wrote 2 videos (640x360, 24 fps, mp4v) in {time.perf_counter() - t0:.1f} s: "
-              + ", ".join(f"{k} {n} frames {p.stat().st_size / 2**20:.1f} MiB" for k, (p, n) in videos.items()))
+        print(
+            f"wrote 2 videos (640x360, 24 fps, mp4v) in {time.perf_counter() - t0:.1f} s: "
+            + ", ".join(f"{k} {n} frames {p.stat().st_size / 2**20:.1f} MiB" for k, (p, n) in videos.items())
+        )
         fps_note = "every frame" if args.track_fps <= 0 else f"{args.track_fps:g} fps (both runs)"
-        print(f"track pipeline, profile lite, inline runner, keyframes at {args.keyframe_fps:g} fps, "
-              f"tracked frames at {fps_note}; one subprocess per run")
+        print(
+            f"track pipeline, profile lite, inline runner, keyframes at {args.keyframe_fps:g} fps, "
+            f"tracked frames at {fps_note}; one subprocess per run"
+        )
         results = {}
         for name, (path, n) in videos.items():
             results[name] = r = run_child(path, Path(tmp) / f"out_{name}", args.track_fps, args.keyframe_fps)
             tracked = n if args.track_fps <= 0 else int(round(n / 24.0 * args.track_fps))
             r.update(frames=n, tracked=tracked)
-        print(f"{'video':<6} {'frames':>7} {'tracked~':>8} {'tubelets':>8} {'run s':>7} {'video f/s':>10} "
-              f"{'tracked f/s':>11} {'tubelet frames':>14} {'peak RSS MiB':>13}")
+        print(
+            f"{'video':<6} {'frames':>7} {'tracked~':>8} {'tubelets':>8} {'run s':>7} {'video f/s':>10} "
+            f"{'tracked f/s':>11} {'tubelet frames':>14} {'peak RSS MiB':>13}"
+        )
         for name, r in results.items():
-            print(f"{name:<6} {r['frames']:>7} {r['tracked']:>8} {r['tubelets']:>8} {r['elapsed_s']:7.1f} "
-                  f"{r['frames'] / r['elapsed_s']:10.1f} {r['tracked'] / r['elapsed_s']:11.1f} {r['tubelet_frames']:>14} {r['peak_rss_mib']:13.1f}")
+            print(
+                f"{name:<6} {r['frames']:>7} {r['tracked']:>8} {r['tubelets']:>8} {r['elapsed_s']:7.1f} "
+                f"{r['frames'] / r['elapsed_s']:10.1f} {r['tracked'] / r['elapsed_s']:11.1f} {r['tubelet_frames']:>14} {r['peak_rss_mib']:13.1f}"
+            )
             if r["failed"] or not r["done"]:
                 print(f"  !! {name}: done={r['done']} failed={r['failed']}")
         ratio = results["5min"]["peak_rss_mib"] / results["30s"]["peak_rss_mib"]

@@ -35,7 +35,7 @@ def write_clip(path: Path, first: int, n: int) -> dict[int, list[float]]:
     import cv2
     import numpy as np
 
-    from engine import sample
+    from tubelet.cli import sample
 
     bg = sample.background()
     writer = cv2.VideoWriter(str(path), cv2.VideoWriter_fourcc(*"mp4v"), sample.FPS, (sample.WIDTH, sample.HEIGHT))
@@ -61,10 +61,10 @@ def main() -> None:
     import decord
     import torch
 
-    from annotators.tracking.stage import TrackMasklets
-    from engine.probe import ProbeVideo
-    from engine.task import VideoTask
-    from schemas.records import Detection
+    from tubelet.annotators.tracking.stage import TrackMasklets
+    from tubelet.engine.probe import ProbeVideo
+    from tubelet.engine.task import VideoTask
+    from tubelet.schemas.records import Detection
 
     torch.manual_seed(0)
     n = args.frames
@@ -135,8 +135,10 @@ def main() -> None:
         bare_ms: list[float] = []
         ratios: list[float] = []
         info = ""
-        print(f"SAM 2.1-tiny random weights, image_size {SIZE}, CPU threads {torch.get_num_threads()}, "
-              f"{n} frames of the sample (frames {START}..{START + n - 1}), 2 box prompts on the first")
+        print(
+            f"SAM 2.1-tiny random weights, image_size {SIZE}, CPU threads {torch.get_num_threads()}, "
+            f"{n} frames of the sample (frames {START}..{START + n - 1}), 2 box prompts on the first"
+        )
         print(f"{'rep':>3} {'stage ms/frame':>15} {'bare ms/frame':>14} {'ratio':>6}   stage detail")
         for rep in range(args.reps):
             order = ("stage", "bare") if rep % 2 == 0 else ("bare", "stage")
@@ -159,8 +161,10 @@ def main() -> None:
         best_s, best_b = min(stage_ms), min(bare_ms)
         print(f"median {med_s:12.1f} {med_b:14.1f} {med_s / med_b:6.2f}")
         print(f"best   {best_s:12.1f} {best_b:14.1f} {best_s / best_b:6.2f}")
-        print(f"stage/bare per frame: median of medians {med_s / med_b:.2f}x, best-of {best_s / best_b:.2f}x, "
-              f"median of paired ratios {statistics.median(ratios):.2f}x  (target <= 1.1x)")
+        print(
+            f"stage/bare per frame: median of medians {med_s / med_b:.2f}x, best-of {best_s / best_b:.2f}x, "
+            f"median of paired ratios {statistics.median(ratios):.2f}x  (target <= 1.1x)"
+        )
         stage.teardown()
 
 

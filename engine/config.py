@@ -1,7 +1,7 @@
 """Run configuration: the manifest model, validated with pydantic.
 
 A manifest is one YAML file = one reproducible run. Loading (line-numbered errors,
-video lists in JSONL/CSV/Parquet, ``--set`` overrides) lives in ``engine.manifest``.
+video lists in JSONL/CSV/Parquet, ``--set`` overrides) lives in ``tubelet.engine.manifest``.
 """
 
 from __future__ import annotations

@@ -6,7 +6,7 @@ running (or killed) run has not committed, and it never deletes anything.
 Revisions: a video listed in some entry's ``replaces`` has its rows (every table but
 ``rejects``) taken only from the last such entry, in ledger order; ``read_table``,
 ``records``, ``counts`` and the ``connect`` views all apply this. ``Dataset(root,
-version=name)`` reads exactly the shards of a named version (see ``engine.versions``).
+version=name)`` reads exactly the shards of a named version (see ``tubelet.engine.versions``).
 """
 
 from __future__ import annotations
@@ -21,7 +21,7 @@ import pyarrow as pa
 import pyarrow.compute as pc
 import pyarrow.parquet as pq
 
-from engine.ledger import (
+from tubelet.engine.ledger import (
     LedgerEntry,
     Status,
     item_status,
@@ -29,9 +29,9 @@ from engine.ledger import (
     replaced_by,
     row_counts,
 )
-from engine.versions import Version, get_version, version_entries
-from schemas.arrow import TABLE_SCHEMAS, empty_table, table_to_records
-from schemas.info import DatasetInfo, read_info
+from tubelet.engine.versions import Version, get_version, version_entries
+from tubelet.schemas.arrow import TABLE_SCHEMAS, empty_table, table_to_records
+from tubelet.schemas.info import DatasetInfo, read_info
 
 #: View that lists every committed item: key, status, shard, run_id.
 ITEMS_VIEW = "ledger_items"
@@ -178,7 +178,9 @@ class Dataset:
                 "shard": [e.shard for e in entries for _ in e.items],
                 "run_id": [e.run_id for e in entries for _ in e.items],
             },
-            schema=pa.schema([("key", pa.string()), ("status", pa.string()), ("shard", pa.string()), ("run_id", pa.string())]),
+            schema=pa.schema(
+                [("key", pa.string()), ("status", pa.string()), ("shard", pa.string()), ("run_id", pa.string())]
+            ),
         )
         con.register(ITEMS_VIEW, items)
         return con
@@ -212,8 +214,10 @@ def _replaced_mapping(root: Path, entries: list[LedgerEntry], owners: dict[str, 
             tbl.append(table)
             videos.append(video_id)
             keep.append(str(root / str(info["path"])) if info else None)
-    return pa.table({"tbl": tbl, "video_id": videos, "keep_file": keep},
-                    schema=pa.schema([("tbl", pa.string()), ("video_id", pa.string()), ("keep_file", pa.string())]))
+    return pa.table(
+        {"tbl": tbl, "video_id": videos, "keep_file": keep},
+        schema=pa.schema([("tbl", pa.string()), ("video_id", pa.string()), ("keep_file", pa.string())]),
+    )
 
 
 def _check_table(table: str) -> None:
@@ -224,10 +228,7 @@ def _check_table(table: str) -> None:
 def _conform(data: pa.Table, table: str) -> pa.Table:
     """Reorder columns to the current schema, adding the ones an older file lacks as nulls."""
     schema = TABLE_SCHEMAS[table]
-    columns = [
-        data.column(f.name) if f.name in data.column_names else pa.nulls(data.num_rows, f.type)
-        for f in schema
-    ]
+    columns = [data.column(f.name) if f.name in data.column_names else pa.nulls(data.num_rows, f.type) for f in schema]
     return pa.Table.from_arrays(columns, schema=schema)
 
 

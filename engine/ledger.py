@@ -8,7 +8,7 @@ a data file no entry names does not belong to the dataset.
 An entry may also be a *revision*: its ``replaces`` lists video ids whose rows (in every
 table but ``rejects``) it replaces; readers take those videos' rows only from the last
 entry, in ledger order, that replaces them. Entries moved out of the ledger by
-``engine.versions.revert`` live in ``<out>/meta/reverted/`` (kept, not part of the data).
+``tubelet.engine.versions.revert`` live in ``<out>/meta/reverted/`` (kept, not part of the data).
 """
 
 from __future__ import annotations
@@ -18,7 +18,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Literal
 
-from schemas.info import write_json_atomic
+from tubelet.schemas.info import write_json_atomic
 
 #: Newest ledger entry format this code reads (bumped if the JSON layout ever changes).
 #: 1: the original layout; 2: adds ``replaces`` (only entries with a ``replaces`` are
@@ -71,7 +71,7 @@ class LedgerEntry:
     @classmethod
     def from_dict(cls, data: dict[str, object], *, source: str = "ledger entry") -> LedgerEntry:
         try:
-            fmt = int(data.get("format", PLAIN_LEDGER_FORMAT))  # type: ignore[arg-type]
+            fmt = int(str(data.get("format", PLAIN_LEDGER_FORMAT)))
             if fmt > LEDGER_FORMAT:
                 raise ValueError(f"ledger format {fmt} is newer than this tubelet reads ({LEDGER_FORMAT})")
             replaces = data.get("replaces") or []
@@ -81,13 +81,25 @@ class LedgerEntry:
                 shard=str(data["shard"]),
                 run_id=str(data["run_id"]),
                 committed_at=str(data["committed_at"]),
-                items=dict(data["items"]),  # type: ignore[arg-type]
-                files={str(k): dict(v) for k, v in dict(data.get("files") or {}).items()},  # type: ignore[arg-type]
+                items=_items(data["items"]),
+                files=_files(data.get("files") or {}),
                 format=fmt,
                 replaces=list(replaces),
             )
         except (KeyError, TypeError, ValueError) as error:
             raise ValueError(f"{source}: bad ledger entry: {error}") from error
+
+
+def _items(value: object) -> dict[str, Status]:
+    if not isinstance(value, dict):
+        raise TypeError(f"'items' must be a mapping, got {type(value).__name__}")
+    return {str(k): v for k, v in value.items()}
+
+
+def _files(value: object) -> dict[str, dict[str, int | str]]:
+    if not isinstance(value, dict) or not all(isinstance(v, dict) for v in value.values()):
+        raise TypeError("'files' must map tables to {path, rows}")
+    return {str(k): dict(v) for k, v in value.items()}
 
 
 def ledger_dir(root: Path) -> Path:
@@ -106,7 +118,7 @@ def write_entry(root: Path, entry: LedgerEntry) -> Path:
 
 
 def reverted_dir(root: Path) -> Path:
-    """Where ``engine.versions.revert`` keeps the entries it took out of the ledger."""
+    """Where ``tubelet.engine.versions.revert`` keeps the entries it took out of the ledger."""
     return root / "meta" / "reverted"
 
 

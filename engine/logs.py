@@ -15,8 +15,10 @@ from datetime import datetime, timezone
 from pathlib import Path
 from types import TracebackType
 
+from tqdm import tqdm
+
 #: The packages whose loggers a run captures.
-PROJECT_LOGGERS = ("engine", "schemas", "annotators", "pipelines")
+PROJECT_LOGGERS = ("tubelet",)
 
 # Attributes every LogRecord has; anything else was passed with ``extra=``.
 _STANDARD = set(vars(logging.LogRecord("", 0, "", 0, "", None, None))) | {"message", "asctime", "taskName"}
@@ -51,8 +53,6 @@ class _StderrHandler(logging.Handler):
 
     def emit(self, record: logging.LogRecord) -> None:
         try:
-            from tqdm import tqdm
-
             tqdm.write(self.format(record), file=sys.stderr)
         except Exception:  # noqa: BLE001 - logging must never crash a run
             self.handleError(record)
@@ -106,7 +106,9 @@ class RunLogging:
     def __enter__(self) -> RunLogging:
         return self
 
-    def __exit__(self, exc_type: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None) -> None:
+    def __exit__(
+        self, exc_type: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
+    ) -> None:
         self.close()
 
 

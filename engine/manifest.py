@@ -1,6 +1,6 @@
 """Loading manifests: YAML → ``RunConfig``, ``--set`` overrides, video lists → tasks.
 
-A manifest is one YAML file = one reproducible run (the model is ``engine.config``).
+A manifest is one YAML file = one reproducible run (the model is ``tubelet.engine.config``).
 Errors in the manifest itself stop the run with a ``ManifestError`` that names the file,
 the line and the key path::
 
@@ -22,17 +22,18 @@ import os
 import posixpath
 import re
 import typing
-from collections.abc import Iterator, Sequence
+from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+import pyarrow.parquet as pq
 import yaml
 from pydantic import BaseModel, ValidationError
 
-from engine.config import AnnotationRef, RunConfig, VideoEntry, VideoList
-from engine.task import VideoTask
-from schemas import Reject
+from tubelet.engine.config import AnnotationRef, RunConfig, VideoEntry, VideoList
+from tubelet.engine.task import VideoTask
+from tubelet.schemas import Reject
 
 #: List file formats by file extension.
 LIST_FORMATS = {".jsonl": "jsonl", ".ndjson": "jsonl", ".csv": "csv", ".parquet": "parquet", ".pq": "parquet"}
@@ -243,7 +244,7 @@ def _meant_member(data: dict[str, Any], index: int) -> str:
     return "VideoList" if isinstance(entry, dict) and "path" in entry and "uri" not in entry else "VideoEntry"
 
 
-def _message(err: dict[str, Any], loc: Loc, data: dict[str, Any] | None = None) -> str:
+def _message(err: Mapping[str, Any], loc: Loc, data: dict[str, Any] | None = None) -> str:
     kind = err["type"]
     if kind == "extra_forbidden":
         allowed = _fields_at(loc[:-1], data or {})
@@ -305,7 +306,9 @@ def _line_of(root: yaml.Node | None, loc: Loc) -> int:
     line = _line(root)
     for part in loc:
         if isinstance(node, yaml.MappingNode):
-            match = next(((k, v) for k, v in node.value if isinstance(k, yaml.ScalarNode) and k.value == str(part)), None)
+            match = next(
+                ((k, v) for k, v in node.value if isinstance(k, yaml.ScalarNode) and k.value == str(part)), None
+            )
             if match is None:
                 return line
             line, node = _line(match[0]), match[1]  # the key's line: where the reader looks
@@ -317,8 +320,8 @@ def _line_of(root: yaml.Node | None, loc: Loc) -> int:
     return line
 
 
-def _line(node: yaml.Node) -> int:
-    return node.start_mark.line + 1
+def _line(node: yaml.Node | None) -> int:
+    return node.start_mark.line + 1 if node is not None else 1
 
 
 def _format_loc(loc: Loc) -> str:
@@ -362,9 +365,7 @@ def expand_videos(config: RunConfig) -> tuple[list[VideoTask], list[Reject]]:
     for i, entry in enumerate(config.videos):
         if isinstance(entry, VideoEntry):
             item = f"{manifest_name}:{lines.get(i, f'videos[{i}]')}"
-            rows: Iterator[_Row | Reject] = iter(
-                [_Row(entry.model_dump(exclude_unset=True), item, config.base_dir)]
-            )
+            rows: Iterator[_Row | Reject] = iter([_Row(entry.model_dump(exclude_unset=True), item, config.base_dir)])
         else:
             rows = _list_rows(config, entry)
         for row in rows:
@@ -468,8 +469,6 @@ def _csv_rows(path: str) -> Iterator[tuple[int, dict[str, Any] | str]]:
 
 
 def _parquet_rows(path: str) -> Iterator[tuple[int, dict[str, Any] | str]]:
-    import pyarrow.parquet as pq  # only lists in Parquet need it
-
     table = pq.read_table(path)
     for number, row in enumerate(table.to_pylist(), start=1):
         yield number, {k: v for k, v in row.items() if v is not None}
@@ -529,11 +528,16 @@ def _row_to_task(row: _Row, manifest_dir: str) -> VideoTask | str:
     fields = row.fields
     ann = fields.get("annotations")
     if isinstance(ann, dict) and isinstance(ann.get("categories"), dict):
-        fields = {**fields, "annotations": {**ann, "categories": {_scalar_key(k): v for k, v in ann["categories"].items()}}}
+        fields = {
+            **fields,
+            "annotations": {**ann, "categories": {_scalar_key(k): v for k, v in ann["categories"].items()}},
+        }
     try:
         entry = VideoEntry.model_validate(fields)
     except ValidationError as error:
-        return "; ".join(f"{_format_loc(tuple(e['loc']))}: {_message(e, ('videos', 0, *e['loc']))}" for e in error.errors())
+        return "; ".join(
+            f"{_format_loc(tuple(e['loc']))}: {_message(e, ('videos', 0, *e['loc']))}" for e in error.errors()
+        )
     if not entry.uri.strip():
         return "uri: must not be empty"
     if entry.video_id is not None and not entry.video_id.strip():

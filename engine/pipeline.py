@@ -7,7 +7,7 @@ import json
 from dataclasses import dataclass, field
 from typing import Any
 
-from engine.stage import Stage
+from tubelet.engine.stage import Stage
 
 
 @dataclass

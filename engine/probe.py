@@ -4,10 +4,10 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from engine.stage import Stage
-from engine.task import VideoTask
-from engine.video import probe
-from schemas import VideoRecord
+from tubelet.engine.stage import Stage
+from tubelet.engine.task import VideoTask
+from tubelet.engine.video import probe
+from tubelet.schemas import VideoRecord
 
 
 @dataclass
@@ -16,7 +16,7 @@ class ProbeVideo(Stage):
 
     With ``decode_check`` the first and last frames are decoded so that files cut
     short are rejected here. A video that cannot be read raises ``VideoError``;
-    ``engine.stage.run_stage`` turns it into a reject naming the cause. No ``setup()``:
+    ``tubelet.engine.stage.run_stage`` turns it into a reject naming the cause. No ``setup()``:
     probing is cheap, so the stage runs as stateless tasks.
     """
 

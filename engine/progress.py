@@ -11,6 +11,8 @@ import time
 from collections.abc import Callable
 from typing import IO
 
+from tqdm import tqdm
+
 log = logging.getLogger(__name__)
 
 
@@ -38,8 +40,6 @@ class Progress:
         self.enabled = enabled
         stream = stream if stream is not None else sys.stderr
         if enabled and total and _is_tty(stream):
-            from tqdm import tqdm
-
             self._bar = tqdm(total=total, desc=desc, unit="video", file=stream, dynamic_ncols=True)
 
     @property
@@ -83,9 +83,15 @@ class Progress:
     def _log_line(self) -> None:
         self._last_line = self._clock()
         log.info(
-            "progress: %s", self.summary(),
-            extra={"event": "progress", "done": self.done, "failed": self.failed, "pending": self.pending,
-                   "videos_per_s": round(self.rate, 3)},
+            "progress: %s",
+            self.summary(),
+            extra={
+                "event": "progress",
+                "done": self.done,
+                "failed": self.failed,
+                "pending": self.pending,
+                "videos_per_s": round(self.rate, 3),
+            },
         )
 
     def close(self) -> None:

@@ -1,4 +1,8 @@
-"""run_manifest: one run of a manifest, from the video list to committed shards and info.json."""
+"""run_pipeline: one run of a pipeline over a manifest's videos, to committed shards and info.json.
+
+The runtime takes a built ``Pipeline``; resolving the manifest's pipeline name is the job
+of ``tubelet.pipelines`` (``tubelet.pipelines.run_manifest`` does both).
+"""
 
 from __future__ import annotations
 
@@ -11,17 +15,17 @@ from pathlib import Path
 
 import yaml
 
-from engine.config import RunConfig
-from engine.ledger import manifest_key, row_counts, read_entries
-from engine.logs import RunLogging
-from engine.manifest import expand_videos
-from engine.pipeline import Pipeline
-from engine.progress import Progress
-from engine.runners import make_runner
-from engine.task import VideoTask
-from engine.writer import ShardWriter, new_run_id, utc_now
-from schemas.info import DatasetInfo, RunInfo, read_info, write_info, write_json_atomic
-from schemas.version import SCHEMA_VERSION, parse_version
+from tubelet.engine.config import RunConfig
+from tubelet.engine.ledger import manifest_key, read_entries, row_counts
+from tubelet.engine.logs import RunLogging
+from tubelet.engine.manifest import expand_videos
+from tubelet.engine.pipeline import Pipeline
+from tubelet.engine.progress import Progress
+from tubelet.engine.runners import make_runner
+from tubelet.engine.task import VideoTask
+from tubelet.engine.writer import ShardWriter, new_run_id, utc_now
+from tubelet.schemas.info import DatasetInfo, RunInfo, read_info, write_info, write_json_atomic
+from tubelet.schemas.version import SCHEMA_VERSION, parse_version
 
 log = logging.getLogger(__name__)
 
@@ -57,7 +61,8 @@ def output_dir(config: RunConfig) -> Path:
     return (Path(config.base_dir) / config.output).resolve()
 
 
-def run_manifest(
+def run_pipeline(
+    pipeline: Pipeline,
     config: RunConfig,
     *,
     runner: str | None = None,
@@ -66,7 +71,8 @@ def run_manifest(
     log_level: str | int = "INFO",
     log_to_stderr: bool = True,
 ) -> RunSummary:
-    """Run ``config``: plan, skip what is committed, run the rest, commit, update info.json.
+    """Run ``pipeline`` over ``config``'s videos: plan, skip what is committed, run the
+    rest, commit, update info.json.
 
     ``runner`` ("ray"/"inline") and ``address`` override the manifest. Safe to re-run
     after a crash or a kill: committed videos are skipped, orphans removed.
@@ -77,7 +83,6 @@ def run_manifest(
     run_id = new_run_id()
     out.mkdir(parents=True, exist_ok=True)
     with RunLogging(out / "meta" / "logs", run_id, level=log_level, stderr=log_to_stderr) as run_log:
-        pipeline = _build_pipeline(config)
         info = _check_existing(out, pipeline)
         with ShardWriter(out, shard_size=config.shard_size, run_id=run_id) as writer:
             tasks, rejects = expand_videos(config)
@@ -93,10 +98,20 @@ def run_manifest(
             run.planned, run.skipped, run.rejected_rows = len(tasks), skipped, len(rejects)
             log.info(
                 "run %s: %d videos planned, %d already committed, %d to process, %d manifest rows rejected",
-                run_id, len(tasks), skipped, len(pending), len(rejects),
-                extra={"event": "run_start", "planned": len(tasks), "skipped": skipped,
-                       "pending": len(pending), "rejected_rows": len(rejects), "runner": runner_name,
-                       "removed_orphans": len(writer.removed)},
+                run_id,
+                len(tasks),
+                skipped,
+                len(pending),
+                len(rejects),
+                extra={
+                    "event": "run_start",
+                    "planned": len(tasks),
+                    "skipped": skipped,
+                    "pending": len(pending),
+                    "rejected_rows": len(rejects),
+                    "runner": runner_name,
+                    "removed_orphans": len(writer.removed),
+                },
             )
             try:
                 with Progress(len(pending), enabled=progress) as bar:
@@ -107,7 +122,9 @@ def run_manifest(
                 run.status = "interrupted" if isinstance(error, KeyboardInterrupt) else "failed"
                 run.error = f"{type(error).__name__}: {error}"
                 _record_run_end(out, info, run, writer, new_rejects)
-                log.error("run %s %s: %s", run_id, run.status, run.error, extra={"event": "run_end", "status": run.status})
+                log.error(
+                    "run %s %s: %s", run_id, run.status, run.error, extra={"event": "run_end", "status": run.status}
+                )
                 raise
             run.status = "finished"
             _record_run_end(out, info, run, writer, new_rejects)
@@ -127,9 +144,19 @@ def run_manifest(
         )
         log.info(
             "run %s finished in %.1f s: %d done, %d failed, %d skipped (already committed)",
-            run_id, summary.elapsed_s, summary.done, summary.failed, skipped,
-            extra={"event": "run_end", "status": "finished", "done": summary.done, "failed": summary.failed,
-                   "skipped": skipped, "elapsed_s": round(summary.elapsed_s, 3)},
+            run_id,
+            summary.elapsed_s,
+            summary.done,
+            summary.failed,
+            skipped,
+            extra={
+                "event": "run_end",
+                "status": "finished",
+                "done": summary.done,
+                "failed": summary.failed,
+                "skipped": skipped,
+                "elapsed_s": round(summary.elapsed_s, 3),
+            },
         )
     return summary
 
@@ -140,12 +167,6 @@ def tubelet_version() -> str:
         return metadata.version("tubelet")
     except metadata.PackageNotFoundError:
         return "unknown"
-
-
-def _build_pipeline(config: RunConfig) -> Pipeline:
-    from pipelines import build_pipeline
-
-    return build_pipeline(config.pipeline, config.params)
 
 
 def _pending(tasks: list[VideoTask], writer: ShardWriter) -> tuple[list[VideoTask], int]:

@@ -6,8 +6,8 @@ import logging
 import re
 from typing import ClassVar
 
-from engine.resources import Resources
-from engine.task import VideoTask
+from tubelet.engine.resources import Resources
+from tubelet.engine.task import VideoTask
 
 log = logging.getLogger(__name__)
 

@@ -6,7 +6,7 @@ import traceback as tb
 from dataclasses import dataclass, field
 from typing import Any
 
-from schemas import Detection, Entity, Event, Instruction, Reject, Review, Tubelet, VideoRecord
+from tubelet.schemas import Detection, Entity, Event, Instruction, Reject, Review, Tubelet, VideoRecord
 
 #: Longest traceback kept in a reject row (the tail, where the error is).
 TRACEBACK_CHARS = 2000
@@ -16,7 +16,7 @@ TRACEBACK_CHARS = 2000
 class VideoTask:
     """One video with what the manifest says about it and everything annotated so far.
 
-    Frames are never carried: a stage decodes what it needs through ``engine.video``.
+    Frames are never carried: a stage decodes what it needs through ``tubelet.engine.video``.
     A task that a stage failed on keeps its rejects and is passed over by later stages.
     """
 
@@ -47,9 +47,7 @@ class VideoTask:
 
     def reject(self, stage: str, item: str, reason: str, traceback: str | None = None) -> None:
         """Record that one item of this video (not the video itself) was rejected."""
-        self.rejects.append(
-            Reject(item=item, stage=stage, reason=reason, video_id=self.video_id, traceback=traceback)
-        )
+        self.rejects.append(Reject(item=item, stage=stage, reason=reason, video_id=self.video_id, traceback=traceback))
 
     def fail(self, stage: str, error: BaseException) -> None:
         """Mark the whole video failed at ``stage`` with the error as the reason."""

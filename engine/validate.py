@@ -9,7 +9,7 @@ What is checked:
   entities, events and instruction regions/answers → tubelets (of the same video);
 - frames lie within their video (``0 ≤ frame_idx < n_frames``), boxes inside the frame,
   mask RLEs decode to the frame size (a sample, or every mask with ``all_masks``) —
-  the row-level checks of ``schemas.validation``.
+  the row-level checks of ``tubelet.schemas.validation``.
 
 Problems are data, never exceptions: only a folder that is not a readable dataset at
 all (no folder, a corrupt ledger) raises.
@@ -25,12 +25,12 @@ import duckdb
 import pyarrow as pa
 import pyarrow.parquet as pq
 
-from engine.dataset import UNFILTERED_TABLES, Dataset, RevisionFilter
-from engine.ledger import replaced_by
-from schemas.arrow import PRIMARY_KEYS, TABLE_SCHEMAS, empty_table
-from schemas.info import read_info
-from schemas.validation import validate_tables, validate_tubelets, validate_videos
-from schemas.version import SCHEMA_VERSION, parse_version
+from tubelet.engine.dataset import UNFILTERED_TABLES, Dataset, RevisionFilter
+from tubelet.engine.ledger import replaced_by
+from tubelet.schemas.arrow import PRIMARY_KEYS, TABLE_SCHEMAS, empty_table
+from tubelet.schemas.info import read_info
+from tubelet.schemas.validation import validate_tables, validate_tubelets, validate_videos
+from tubelet.schemas.version import SCHEMA_VERSION, parse_version
 
 #: Problems of one kind shown before they are counted (a systematic error repeats).
 MAX_EXAMPLES = 20
@@ -51,10 +51,10 @@ class Problem:
     message: str
 
     def __post_init__(self) -> None:
-        # schemas.validation names the table itself at times: "[tubelets] tubelets: ..." reads badly
+        # tubelet.schemas.validation names the table itself at times: "[tubelets] tubelets: ..." reads badly
         prefix = f"{self.table}: "
         if self.message.startswith(prefix):
-            self.message = self.message[len(prefix):]
+            self.message = self.message[len(prefix) :]
 
     @property
     def count(self) -> int:
@@ -227,7 +227,7 @@ def _read_conformed(paths: list[Path], table: str, keep: RevisionFilter | None, 
 
 
 def _check_rows(tables: dict[str, pa.Table], report: ValidationReport, *, all_masks: bool, mask_sample: int) -> None:
-    """Row-level checks (schemas.validation): ids, frames, boxes, masks, summaries."""
+    """Row-level checks (tubelet.schemas.validation): ids, frames, boxes, masks, summaries."""
     videos = tables["videos"]
     for message in validate_videos(videos, max_examples=MAX_EXAMPLES):
         report.problems.append(Problem("videos", message))

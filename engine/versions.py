@@ -2,7 +2,7 @@
 
 A *version* is a snapshot of the set of committed ledger entries (shard names), stored
 in ``<out>/meta/versions.json`` (written atomically). Shards are immutable, so a version
-names an exact state of every table: ``engine.dataset.Dataset(root, version=name)``
+names an exact state of every table: ``tubelet.engine.dataset.Dataset(root, version=name)``
 reads it back.
 
 A *revision* (:func:`commit_revision`) is a committed shard whose ledger entry lists
@@ -24,7 +24,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from engine.ledger import (
+from tubelet.engine.ledger import (
     LedgerEntry,
     entry_path,
     ledger_dir,
@@ -32,7 +32,8 @@ from engine.ledger import (
     read_reverted_entries,
     reverted_dir,
 )
-from schemas.info import fsync_dir, write_json_atomic
+from tubelet.engine.writer import ShardWriter, _lock, _unlock, utc_now
+from tubelet.schemas.info import fsync_dir, write_json_atomic
 
 #: Version of the ``meta/versions.json`` layout.
 VERSIONS_FORMAT = 1
@@ -54,8 +55,12 @@ class Version:
 
     @classmethod
     def from_dict(cls, data: Mapping[str, Any]) -> Version:
-        return cls(name=str(data["name"]), shards=tuple(str(s) for s in data["shards"]),
-                   created_at=str(data["created_at"]), note=str(data.get("note", "")))
+        return cls(
+            name=str(data["name"]),
+            shards=tuple(str(s) for s in data["shards"]),
+            created_at=str(data["created_at"]),
+            note=str(data.get("note", "")),
+        )
 
 
 @dataclass
@@ -127,9 +132,6 @@ def commit_revision(
     ``(before, after)``. Holds the dataset's write lock: DatasetLockedError while a run
     writes it. ValueError when ``records_by_video`` is empty.
     """
-    from engine.writer import (
-        ShardWriter,  # engine.writer imports engine.ledger only; keep this module light
-    )
 
     if not records_by_video:
         raise ValueError("commit_revision: no videos to revise")
@@ -161,7 +163,6 @@ def revert(root: str | os.PathLike[str], name: str) -> Version:
     names this state). Each entry moves with one rename; a revert that stops half-way
     is finished by running it again. Holds the dataset's write lock.
     """
-    from engine.writer import _lock, _unlock
 
     root = Path(root)
     target = get_version(root, name)
@@ -193,7 +194,6 @@ def revert(root: str | os.PathLike[str], name: str) -> Version:
 def _tag(root: Path, name: str | None, note: str, *, force: bool = False) -> Version:
     """Tag the current ledger; caller holds the versions lock. ``force`` skips the
     "same state as the latest version" shortcut of auto-named tags."""
-    from engine.writer import utc_now
 
     store = _load(root)
     names = {v.name for v in store.versions}
@@ -214,7 +214,9 @@ def _tag(root: Path, name: str | None, note: str, *, force: bool = False) -> Ver
         name = f"v{n}"
     version = Version(name=name, shards=shards, created_at=utc_now(), note=note)
     store.versions.append(version)
-    write_json_atomic(versions_path(root), {"format": VERSIONS_FORMAT, "versions": [v.to_dict() for v in store.versions]})
+    write_json_atomic(
+        versions_path(root), {"format": VERSIONS_FORMAT, "versions": [v.to_dict() for v in store.versions]}
+    )
     return version
 
 

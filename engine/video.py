@@ -22,9 +22,11 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+import decord
 import numpy as np
+from PIL import Image, UnidentifiedImageError
 
-from engine import video_container
+from tubelet.engine import video_container
 
 #: (width, height) in pixels.
 Size = tuple[int, int]
@@ -100,6 +102,7 @@ def sample_indices(
     if hi <= lo:
         return []
     candidates = ts[lo:hi]
+    grid: np.ndarray
     if fps is None:
         grid = candidates
     else:
@@ -129,9 +132,7 @@ class VideoReader:
     this reader actually decoded (each distinct frame of a call once).
     """
 
-    def __init__(
-        self, uri: str, fps: float | None = None, *, size: Size | None = None, num_threads: int = 0
-    ) -> None:
+    def __init__(self, uri: str, fps: float | None = None, *, size: Size | None = None, num_threads: int = 0) -> None:
         if fps is not None and fps <= 0:
             raise ValueError(f"fps must be positive, got {fps}")
         self.uri = uri
@@ -411,8 +412,6 @@ class _FolderSource:
         self._closed = False
 
     def _header_size(self, idx: int) -> Size:
-        from PIL import Image, UnidentifiedImageError
-
         try:
             with Image.open(self.files[idx]) as image:
                 return image.size
@@ -445,18 +444,16 @@ class _FolderSource:
         return out
 
     def _decode_one(self, idx: int, size: Size | None) -> np.ndarray:
-        from PIL import Image, UnidentifiedImageError
-
         name = self.files[idx].name
         try:
             with Image.open(self.files[idx]) as image:
                 self._check_frame_size(idx, image.size)
                 if size is not None and size != image.size:
                     image.draft("RGB", size)  # JPEG: decode at a reduced scale >= size (cheap)
-                    image = image.convert("RGB").resize(size, Image.Resampling.BILINEAR)
+                    rgb = image.convert("RGB").resize(size, Image.Resampling.BILINEAR)
                 else:
-                    image = image.convert("RGB")
-                return np.asarray(image)
+                    rgb = image.convert("RGB")
+                return np.asarray(rgb)
         except (OSError, UnidentifiedImageError) as error:
             raise VideoError(self.uri, "corrupt", f"frame {idx} ({name}) cannot be decoded: {error}") from None
 
@@ -499,8 +496,6 @@ def _check_size(size: Size | None) -> Size | None:
 
 
 def _resize(frames: np.ndarray, size: Size) -> np.ndarray:
-    from PIL import Image
-
     out = np.empty((len(frames), size[1], size[0], 3), dtype=np.uint8)
     for k, frame in enumerate(frames):
         out[k] = np.asarray(Image.fromarray(frame).resize(size, Image.Resampling.BILINEAR))
@@ -529,7 +524,5 @@ def _short(error: BaseException, limit: int = 200) -> str:
 
 @functools.cache
 def _decord() -> Any:
-    import decord
-
     decord.logging.set_level(decord.logging.QUIET)  # our VideoError says what went wrong
     return decord

@@ -11,6 +11,8 @@ import struct
 from dataclasses import dataclass
 from pathlib import Path
 
+import av
+
 #: FFmpeg demuxers that read still images, not videos (a .jpg renamed to .mp4).
 _STILL_IMAGE_FORMATS = {"image2", "image2pipe"}
 #: Boxes an ISO-BMFF file starts with (old QuickTime files may lack 'ftyp').
@@ -38,7 +40,6 @@ class ContainerInfo:
 
 def inspect(path: Path) -> ContainerInfo:
     """Read the container's headers (no decoding); raise ``ContainerError`` if unreadable."""
-    import av
 
     try:
         with av.open(str(path)) as container:
@@ -57,7 +58,6 @@ def first_incomplete_packet(path: Path) -> int | None:
     None when every packet the demuxer reaches is whole and the index lists no more.
     FFmpeg flags a packet cut off by the end of the file as corrupt.
     """
-    import av
 
     try:
         container = av.open(str(path))

@@ -9,7 +9,7 @@ the files of entries a revert moved to ``meta/reverted/`` are kept.
 
 :meth:`ShardWriter.add_revision` buffers a *revision* of a video: its full new rows,
 committed in an entry whose ``replaces`` names the video, so readers drop the video's
-earlier rows (see ``engine.ledger``).
+earlier rows (see ``tubelet.engine.ledger``).
 """
 
 from __future__ import annotations
@@ -28,11 +28,11 @@ from types import MappingProxyType, TracebackType
 import pyarrow as pa
 import pyarrow.parquet as pq
 
-from engine.ledger import LedgerEntry, Status, item_status, read_entries, read_reverted_entries, write_entry
-from engine.task import VideoTask
-from schemas import Reject
-from schemas.arrow import TABLE_SCHEMAS, records_to_table, table_of
-from schemas.info import fsync_dir
+from tubelet.engine.ledger import LedgerEntry, Status, item_status, read_entries, read_reverted_entries, write_entry
+from tubelet.engine.task import VideoTask
+from tubelet.schemas import Reject
+from tubelet.schemas.arrow import TABLE_SCHEMAS, records_to_table, table_of
+from tubelet.schemas.info import fsync_dir
 
 log = logging.getLogger(__name__)
 
@@ -89,7 +89,9 @@ class ShardWriter:
         #: The run id; by default a new one that sorts after every committed shard.
         self.run_id = run_id or _run_id_after(new_run_id(), self._latest_shard)
         for path in self.removed:
-            log.warning("removed orphan %s (left by an interrupted run)", path, extra={"event": "orphan_removed", "path": path})
+            log.warning(
+                "removed orphan %s (left by an interrupted run)", path, extra={"event": "orphan_removed", "path": path}
+            )
         self._status: dict[str, Status] = item_status(entries)
         self._buffer: list[_Item] = []
         self._buffered: set[str] = set()
@@ -211,7 +213,9 @@ class ShardWriter:
         self._latest_shard = max(self._latest_shard, shard)
         log.debug(
             "committed shard %s: %d items, %s",
-            shard, len(items), {t: f["rows"] for t, f in files.items()},
+            shard,
+            len(items),
+            {t: f["rows"] for t, f in files.items()},
             extra={"event": "shard_committed", "shard": shard, "items": len(items)},
         )
         return entry
@@ -246,7 +250,9 @@ class ShardWriter:
     def __enter__(self) -> ShardWriter:
         return self
 
-    def __exit__(self, exc_type: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None) -> None:
+    def __exit__(
+        self, exc_type: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
+    ) -> None:
         # Buffered tasks have finished every stage, so committing them is right even
         # when the run stops on an error or Ctrl-C; only a failure of the commit itself
         # leaves them for the next run.

@@ -10,10 +10,10 @@ from typing import Any
 
 from pydantic import BaseModel, ConfigDict
 
-from annotators.importers.stage import ImportAnnotations
-from engine.pipeline import Pipeline
-from engine.probe import ProbeVideo
-from pipelines.params import parse_params
+from tubelet.annotators.importers.stage import ImportAnnotations
+from tubelet.engine.pipeline import Pipeline
+from tubelet.engine.probe import ProbeVideo
+from tubelet.pipelines.params import parse_params
 
 
 class ImportParams(BaseModel):

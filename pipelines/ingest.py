@@ -6,9 +6,9 @@ from typing import Any
 
 from pydantic import BaseModel, ConfigDict
 
-from engine.pipeline import Pipeline
-from engine.probe import ProbeVideo
-from pipelines.params import parse_params
+from tubelet.engine.pipeline import Pipeline
+from tubelet.engine.probe import ProbeVideo
+from tubelet.pipelines.params import parse_params
 
 
 class IngestParams(BaseModel):

@@ -16,13 +16,14 @@ from typing import Any, Literal
 
 from pydantic import ConfigDict, Field, PositiveFloat
 
-from annotators.instructions.generator import TASK_TYPES
-from annotators.instructions.stage import GenerateInstructions
-from annotators.language.entities import DescribeEntities
-from annotators.language.timeline import ActionTimeline
-from engine.pipeline import Pipeline
-from engine.resources import Resources
-from pipelines.params import TaskTypesParams, TubeletSourceParams, parse_params, tubelet_stages
+from tubelet.annotators.instructions.generator import TASK_TYPES
+from tubelet.annotators.instructions.stage import GenerateInstructions
+from tubelet.annotators.language.entities import DescribeEntities
+from tubelet.annotators.language.timeline import ActionTimeline
+from tubelet.engine.pipeline import Pipeline
+from tubelet.engine.resources import Resources
+from tubelet.pipelines.params import parse_params
+from tubelet.pipelines.sources import TaskTypesParams, TubeletSourceParams, tubelet_stages
 
 
 class StreferParams(TubeletSourceParams, TaskTypesParams):
@@ -51,8 +52,9 @@ def build(params: dict[str, Any]) -> Pipeline:
         stages += [
             DescribeEntities(**model),
             ActionTimeline(window_s=p.timeline_window_s, **model),
-            GenerateInstructions(task_types=tuple(p.task_types), seed=p.seed, max_per_task=p.max_per_task,
-                                 dedup=p.dedup),
+            GenerateInstructions(
+                task_types=tuple(p.task_types), seed=p.seed, max_per_task=p.max_per_task, dedup=p.dedup
+            ),
         ]
     except (TypeError, ValueError) as error:
         raise ValueError(f"strefer: {error}") from None

@@ -11,15 +11,15 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, PositiveFloat
 
-from annotators.detectors.keyframes import KeyframeDetector
-from annotators.detectors.motion import MotionDetector
-from annotators.detectors.open_vocab import OpenVocabDetector
-from annotators.detectors.yolo import YoloDetector
-from annotators.tracking.stage import TrackMasklets
-from engine.pipeline import Pipeline
-from engine.probe import ProbeVideo
-from engine.resources import Resources
-from pipelines.params import parse_params
+from tubelet.annotators.detectors.keyframes import KeyframeDetector
+from tubelet.annotators.detectors.motion import MotionDetector
+from tubelet.annotators.detectors.open_vocab import OpenVocabDetector
+from tubelet.annotators.detectors.yolo import YoloDetector
+from tubelet.annotators.tracking.stage import TrackMasklets
+from tubelet.engine.pipeline import Pipeline
+from tubelet.engine.probe import ProbeVideo
+from tubelet.engine.resources import Resources
+from tubelet.pipelines.params import parse_params
 
 
 class TrackParams(BaseModel):
@@ -47,11 +47,23 @@ def _detector(p: TrackParams) -> KeyframeDetector:
     kind = p.detector or ("open_vocab" if p.prompts else "yolo" if p.weights or p.profile == "full" else "motion")
     gpu = Resources(gpus=1) if p.device and p.device.startswith("cuda") else Resources()
     if kind == "yolo":
-        return YoloDetector(weights=p.weights or "yolov8n.pt", classes=p.classes, conf=p.conf,
-                            keyframe_fps=p.keyframe_fps, device=p.device, resources=gpu)
+        return YoloDetector(
+            weights=p.weights or "yolov8n.pt",
+            classes=p.classes,
+            conf=p.conf,
+            keyframe_fps=p.keyframe_fps,
+            device=p.device,
+            resources=gpu,
+        )
     if kind == "open_vocab":
-        return OpenVocabDetector(model=p.open_vocab_model, prompts=p.prompts or "object.",
-                                 box_threshold=p.conf, keyframe_fps=p.keyframe_fps, device=p.device, resources=gpu)
+        return OpenVocabDetector(
+            model=p.open_vocab_model,
+            prompts=p.prompts or "object.",
+            box_threshold=p.conf,
+            keyframe_fps=p.keyframe_fps,
+            device=p.device,
+            resources=gpu,
+        )
     return MotionDetector(keyframe_fps=p.keyframe_fps)
 
 
@@ -61,7 +73,9 @@ def build(params: dict[str, Any]) -> Pipeline:
     if p.keyframe_fps is None:
         # lite + YOLO: box re-prompts are what hold the flow masks on; DAVIS-2016
         # J&F 0.476 at 4 fps, 0.525 at 8, 0.534 at 24 (bench/bench_track_davis.py)
-        lite_yolo = p.profile == "lite" and not p.prompts and (p.detector == "yolo" or (p.detector is None and p.weights))
+        lite_yolo = (
+            p.profile == "lite" and not p.prompts and (p.detector == "yolo" or (p.detector is None and p.weights))
+        )
         p.keyframe_fps = 8.0 if lite_yolo else 2.0
     tracker = p.tracker or ("sam2" if p.profile == "full" else "flow")
     options = dict(p.tracker_options)
@@ -75,8 +89,13 @@ def build(params: dict[str, Any]) -> Pipeline:
         stages = [
             ProbeVideo(decode_check=p.decode_check),
             _detector(p),
-            TrackMasklets(tracker=tracker, tracker_options=options, track_fps=p.track_fps,
-                          association=p.association, resources=gpu),
+            TrackMasklets(
+                tracker=tracker,
+                tracker_options=options,
+                track_fps=p.track_fps,
+                association=p.association,
+                resources=gpu,
+            ),
         ]
     except TypeError as error:  # an unknown association key
         raise ValueError(f"track: bad params: {error}") from None

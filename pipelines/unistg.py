@@ -12,10 +12,11 @@ from typing import Any, Literal
 
 from pydantic import ConfigDict, Field
 
-from annotators.instructions.generator import GROUNDING_TASK_TYPES
-from annotators.instructions.stage import GenerateInstructions
-from engine.pipeline import Pipeline
-from pipelines.params import TaskTypesParams, TubeletSourceParams, parse_params, tubelet_stages
+from tubelet.annotators.instructions.generator import GROUNDING_TASK_TYPES
+from tubelet.annotators.instructions.stage import GenerateInstructions
+from tubelet.engine.pipeline import Pipeline
+from tubelet.pipelines.params import parse_params
+from tubelet.pipelines.sources import TaskTypesParams, TubeletSourceParams, tubelet_stages
 
 
 class UniSTGParams(TubeletSourceParams, TaskTypesParams):
@@ -35,6 +36,9 @@ def build(params: dict[str, Any]) -> Pipeline:
     """The unistg pipeline. Raises ValueError naming a bad parameter."""
     p = parse_params(UniSTGParams, params, "unistg")
     stages = tubelet_stages(p)
-    stages.append(GenerateInstructions(task_types=tuple(p.task_types), seed=p.seed, max_per_task=p.max_per_task,
-                                       st_boxes=p.st_boxes, dedup=p.dedup))
+    stages.append(
+        GenerateInstructions(
+            task_types=tuple(p.task_types), seed=p.seed, max_per_task=p.max_per_task, st_boxes=p.st_boxes, dedup=p.dedup
+        )
+    )
     return Pipeline(name="unistg", stages=stages, params=p.model_dump())

@@ -3,8 +3,8 @@
 Imports nothing of the rest of the project, so any tool can read a dataset with it.
 """
 
-from schemas.arrow import PRIMARY_KEYS, TABLE_SCHEMAS, records_to_table, rows_to_table, table_of
-from schemas.records import (
+from tubelet.schemas.arrow import PRIMARY_KEYS, TABLE_SCHEMAS, records_to_table, rows_to_table, table_of
+from tubelet.schemas.records import (
     Answer,
     BoxAt,
     Detection,
@@ -19,10 +19,26 @@ from schemas.records import (
     TubeletFrame,
     VideoRecord,
 )
-from schemas.version import SCHEMA_VERSION
+from tubelet.schemas.version import SCHEMA_VERSION
 
 __all__ = [
-    "Answer", "BoxAt", "Detection", "Entity", "Event", "Instruction", "Message", "PRIMARY_KEYS",
-    "RegionRef", "Reject", "Review", "SCHEMA_VERSION", "TABLE_SCHEMAS", "Tubelet",
-    "TubeletFrame", "VideoRecord", "records_to_table", "rows_to_table", "table_of",
+    "Answer",
+    "BoxAt",
+    "Detection",
+    "Entity",
+    "Event",
+    "Instruction",
+    "Message",
+    "PRIMARY_KEYS",
+    "RegionRef",
+    "Reject",
+    "Review",
+    "SCHEMA_VERSION",
+    "TABLE_SCHEMAS",
+    "Tubelet",
+    "TubeletFrame",
+    "VideoRecord",
+    "records_to_table",
+    "rows_to_table",
+    "table_of",
 ]

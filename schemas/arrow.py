@@ -13,7 +13,7 @@ from typing import Any
 
 import pyarrow as pa
 
-from schemas.records import (
+from tubelet.schemas.records import (
     Answer,
     BoxAt,
     Entity,
@@ -31,7 +31,7 @@ from schemas.records import (
 # Boxes ([x1, y1, x2, y2]), RLE sizes ([h, w]) and spans ([start_s, end_s]) are plain
 # lists, not fixed-size lists: Arrow's Parquet reader/writer cannot round-trip a null
 # fixed-size list (apache/arrow#35692, #24425), and amodal_xyxy, mask_rle and span_s
-# are nullable. schemas.validation checks that boxes have 4 numbers and masks 2 sizes.
+# are nullable. tubelet.schemas.validation checks that boxes have 4 numbers and masks 2 sizes.
 _box = pa.list_(pa.float64())
 _rle = pa.struct([("size", pa.list_(pa.int32())), ("counts", pa.string())])
 
@@ -283,9 +283,12 @@ def row_to_record(table: str, row: dict[str, Any]) -> Any:
         values["extra"] = values.get("extra") or {}
     elif cls is Instruction:
         a = values["answer"] or {}
-        values["answer"] = Answer(text=a.get("text"), span_s=a.get("span_s"),
-                                  boxes=[BoxAt(**b) for b in a.get("boxes") or []],
-                                  tubelet_ids=list(a.get("tubelet_ids") or []))
+        values["answer"] = Answer(
+            text=a.get("text"),
+            span_s=a.get("span_s"),
+            boxes=[BoxAt(**b) for b in a.get("boxes") or []],
+            tubelet_ids=list(a.get("tubelet_ids") or []),
+        )
         values["messages"] = [Message(**m) for m in values["messages"] or []]
         values["regions"] = [RegionRef(**r) for r in values.get("regions") or []]
         values["provenance"] = list(values.get("provenance") or [])

@@ -1,7 +1,7 @@
 """``<out>/meta/info.json``: what a dataset is, which code and config made it, and how big.
 
 Read it with :func:`read_info`, which refuses a dataset written with a newer MAJOR
-schema version than this code understands (see ``schemas.version``).
+schema version than this code understands (see ``tubelet.schemas.version``).
 """
 
 from __future__ import annotations
@@ -14,7 +14,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from schemas.version import SCHEMA_VERSION, parse_version
+from tubelet.schemas.version import SCHEMA_VERSION, parse_version
 
 
 class SchemaVersionError(ValueError):

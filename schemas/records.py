@@ -55,7 +55,7 @@ class Detection:
     Trackers turn detections into tubelets; ``mask_rle`` is set by detectors that
     segment (or by a tracker's prompt refinement). ``appearance`` is a small
     L1-normalised colour histogram of the object's pixels (see
-    ``annotators.detectors.appearance``), which association uses to tell apart
+    ``tubelet.annotators.detectors.appearance``), which association uses to tell apart
     re-entering objects; None when the detector did not compute one.
     """
 
@@ -85,7 +85,7 @@ class Tubelet:
     score: float | None = None
     extra: dict[str, Any] = field(default_factory=dict)
 
-    # Summary statistics derived from frames; filled in by schemas.arrow on write.
+    # Summary statistics derived from frames; filled in by tubelet.schemas.arrow on write.
     @property
     def visible_frames(self) -> list[TubeletFrame]:
         return [f for f in self.frames if f.visible]

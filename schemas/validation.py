@@ -22,9 +22,9 @@ import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
 
-from schemas.arrow import PRIMARY_KEYS, TUBELETS, VIDEOS
-from schemas.records import Tubelet, VideoRecord
-from schemas.rle import rle_problem
+from tubelet.schemas.arrow import PRIMARY_KEYS, TUBELETS, VIDEOS
+from tubelet.schemas.records import Tubelet, VideoRecord
+from tubelet.schemas.rle import rle_problem
 
 MaskCheck = Literal["sample", "all", "none"]
 
@@ -131,8 +131,7 @@ def _check_video_batch(report: _Report, batch: pa.RecordBatch, start: int) -> No
         report.add_many(
             f"empty videos.{name}",
             nulls | (values == ""),
-            lambda i,
-            n=name: f"{label(i)}: {n} is empty",
+            lambda i, n=name: f"{label(i)}: {n} is empty",
         )
 
     for name in ("fps", "duration_s"):
@@ -145,9 +144,7 @@ def _check_video_batch(report: _Report, batch: pa.RecordBatch, start: int) -> No
         report.add_many(
             f"non-positive videos.{name}",
             bad,
-            lambda i,
-            n=name,
-            v=v: f"{label(i)}: {n} = {v[i]:g} is not a positive number",
+            lambda i, n=name, v=v: f"{label(i)}: {n} = {v[i]:g} is not a positive number",
         )
     for name in ("n_frames", "width", "height"):
         col = _column(batch, name)
@@ -158,9 +155,7 @@ def _check_video_batch(report: _Report, batch: pa.RecordBatch, start: int) -> No
         report.add_many(
             f"non-positive videos.{name}",
             nulls | (v <= 0),
-            lambda i,
-            n=name,
-            v=v: f"{label(i)}: {n} = {v[i]} is not positive",
+            lambda i, n=name, v=v: f"{label(i)}: {n} = {v[i]} is not positive",
         )
     src = _column(batch, "fps_source")
     if src is not None:
@@ -292,8 +287,10 @@ def _check_tubelet_batch(
         report.add_many(
             "tubelets whose size differs from their video's",
             mismatch,
-            lambda i: f"{label(i)}: size {width[i]:g}x{height[i]:g} is not the video's "
-            f"{vids.width[vr[i]]}x{vids.height[vr[i]]}",
+            lambda i: (
+                f"{label(i)}: size {width[i]:g}x{height[i]:g} is not the video's "
+                f"{vids.width[vr[i]]}x{vids.height[vr[i]]}"
+            ),
         )
         fps_mismatch = known & ~np.isclose(vids.fps[vr], fps, rtol=1e-6, atol=0)
         report.add_many(
@@ -377,8 +374,7 @@ def _check_tubelet_batch(
         report.add_many(
             "frames whose t_s is not frame_idx / fps",
             off,
-            lambda j: f"{at(j)}: t_s = {t_s[j]:g} is more than half a frame from "
-            f"frame_idx / fps = {expected[j]:g}",
+            lambda j: f"{at(j)}: t_s = {t_s[j]:g} is more than half a frame from frame_idx / fps = {expected[j]:g}",
         )
         limit = vids.duration[vr] + 1.0 / frame_fps
         late = known & vids.container_time[vr] & ~bad_t & (t_s > limit)
@@ -410,9 +406,7 @@ def _check_tubelet_batch(
         ~box_null & ~valid,
         lambda j: f"{at(j)}: box {_fmt_box(box[j])} is not x1 < x2, y1 < y2",
     )
-    inside = (
-        (box[:, 0] >= -BOX_TOL) & (box[:, 1] >= -BOX_TOL) & (box[:, 2] <= w + BOX_TOL) & (box[:, 3] <= h + BOX_TOL)
-    )
+    inside = (box[:, 0] >= -BOX_TOL) & (box[:, 1] >= -BOX_TOL) & (box[:, 2] <= w + BOX_TOL) & (box[:, 3] <= h + BOX_TOL)
     report.add_many(
         "frames with a box outside the frame",
         ~box_null & valid & ~inside,
@@ -447,8 +441,9 @@ def _check_tubelet_batch(
         report.add_many(
             "masks whose size is not the frame size",
             wrong,
-            lambda j: f"{at(j)}: mask size {_fmt_box(size[j])} is not the frame size "
-            f"[{h[j]:g}, {w[j]:g}] (height, width)",
+            lambda j: (
+                f"{at(j)}: mask size {_fmt_box(size[j])} is not the frame size [{h[j]:g}, {w[j]:g}] (height, width)"
+            ),
         )
         report.add_many(
             "masks on invisible frames",
@@ -487,10 +482,7 @@ def _check_tubelet_batch(
         report.add_many(
             f"tubelets whose {name} does not match their frames",
             mismatch,
-            lambda i,
-            n=name,
-            s=stored,
-            e=expected: f"{label(i)}: {n} = {s[i]} but the frames say {e[i]}",
+            lambda i, n=name, s=stored, e=expected: f"{label(i)}: {n} = {s[i]} but the frames say {e[i]}",
         )
 
 
@@ -540,7 +532,7 @@ def validate_tables(
 
 def _row_table(row: Any, schema: pa.Schema) -> pa.Table:
     if dataclasses.is_dataclass(row) and not isinstance(row, type):
-        # Not schemas.arrow.record_to_row: that sorts frames, and unsorted is a problem.
+        # Not tubelet.schemas.arrow.record_to_row: that sorts frames, and unsorted is a problem.
         row = dataclasses.asdict(row)
         for key in ("extra", "attributes", "payload"):
             if key in row:

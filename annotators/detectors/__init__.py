@@ -4,10 +4,10 @@
 frames into ``FrameBoxes``. Model libraries are imported in ``setup()``.
 """
 
-from annotators.detectors.boxes import FrameBoxes
-from annotators.detectors.keyframes import KeyframeDetector
-from annotators.detectors.motion import MotionDetector
-from annotators.detectors.open_vocab import OpenVocabDetector
-from annotators.detectors.yolo import YoloDetector
+from tubelet.annotators.detectors.boxes import FrameBoxes
+from tubelet.annotators.detectors.keyframes import KeyframeDetector
+from tubelet.annotators.detectors.motion import MotionDetector
+from tubelet.annotators.detectors.open_vocab import OpenVocabDetector
+from tubelet.annotators.detectors.yolo import YoloDetector
 
 __all__ = ["FrameBoxes", "KeyframeDetector", "MotionDetector", "OpenVocabDetector", "YoloDetector"]

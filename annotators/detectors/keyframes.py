@@ -15,14 +15,14 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from annotators.detectors.appearance import describe
-from annotators.detectors.boxes import FrameBoxes
-from engine.stage import Stage
-from engine.task import VideoTask
-from engine.video import Size, VideoReader
-from schemas import Detection
-from schemas.geometry import clip_box, mask_to_box
-from schemas.rle import encode_mask
+from tubelet.annotators.detectors.appearance import describe
+from tubelet.annotators.detectors.boxes import FrameBoxes
+from tubelet.engine.stage import Stage
+from tubelet.engine.task import VideoTask
+from tubelet.engine.video import Size, VideoReader
+from tubelet.schemas import Detection
+from tubelet.schemas.geometry import clip_box, mask_to_box
+from tubelet.schemas.rle import encode_mask
 
 
 @dataclass
@@ -83,8 +83,17 @@ class KeyframeDetector(Stage):
                     raise RuntimeError(f"{self.name}.detect returned {len(found)} results for {len(chunk)} frames")
                 for idx, boxes, frame in zip(chunk, found, frames):
                     out.extend(
-                        to_detections(boxes, idx, float(times[idx]), frames.shape[2], frames.shape[1],
-                                      width, height, self.model_id, frame=frame if self.appearance else None)
+                        to_detections(
+                            boxes,
+                            idx,
+                            float(times[idx]),
+                            frames.shape[2],
+                            frames.shape[1],
+                            width,
+                            height,
+                            self.model_id,
+                            frame=frame if self.appearance else None,
+                        )
                     )
         return out
 

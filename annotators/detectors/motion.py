@@ -7,9 +7,9 @@ from typing import Any
 
 import numpy as np
 
-from annotators.detectors.boxes import FrameBoxes
-from annotators.detectors.keyframes import KeyframeDetector
-from engine.video import Size, VideoReader
+from tubelet.annotators.detectors.boxes import FrameBoxes
+from tubelet.annotators.detectors.keyframes import KeyframeDetector
+from tubelet.engine.video import Size, VideoReader
 
 METHODS = ("mog2", "knn")
 PRIME_REPEATS = 20

@@ -18,9 +18,9 @@ from typing import Any
 
 import numpy as np
 
-from annotators.detectors.boxes import FrameBoxes
-from annotators.detectors.keyframes import KeyframeDetector
-from engine.resources import Resources
+from tubelet.annotators.detectors.boxes import FrameBoxes
+from tubelet.annotators.detectors.keyframes import KeyframeDetector
+from tubelet.engine.resources import Resources
 
 
 def parse_prompts(prompts: str | list[str]) -> list[str]:
@@ -111,8 +111,9 @@ class OpenVocabDetector(KeyframeDetector):
             logits = outputs.logits.float().cpu().numpy()
             boxes = outputs.pred_boxes.float().cpu().numpy()
             return [
-                grounded_boxes(logits[i], boxes[i], tokens, self.categories, self.box_threshold,
-                               self.text_threshold, (h, w))
+                grounded_boxes(
+                    logits[i], boxes[i], tokens, self.categories, self.box_threshold, self.text_threshold, (h, w)
+                )
                 for i in range(n)
             ]
         # OWLv2 pads images to a square before resizing: its boxes are relative to the

@@ -10,9 +10,9 @@ from typing import Any
 
 import numpy as np
 
-from annotators.detectors.boxes import FrameBoxes
-from annotators.detectors.keyframes import KeyframeDetector
-from engine.resources import Resources
+from tubelet.annotators.detectors.boxes import FrameBoxes
+from tubelet.annotators.detectors.keyframes import KeyframeDetector
+from tubelet.engine.resources import Resources
 
 #: Weights given by these suffixes are model configs: built with random weights, nothing read.
 CONFIG_SUFFIXES = (".yaml", ".yml")

@@ -8,8 +8,8 @@ from typing import Any
 
 import numpy as np
 
-from engine.video import frame_files
-from schemas import Tubelet, TubeletFrame, VideoRecord
+from tubelet.engine.video import frame_files
+from tubelet.schemas import Tubelet, TubeletFrame, VideoRecord
 
 
 @dataclass
@@ -42,13 +42,10 @@ class FrameIndex:
 
     def __post_init__(self) -> None:
         if len(self.timestamps) != self.video.n_frames:
-            raise ValueError(
-                f"{len(self.timestamps)} timestamps for a video of {self.video.n_frames} frames"
-            )
+            raise ValueError(f"{len(self.timestamps)} timestamps for a video of {self.video.n_frames} frames")
         if self.names is not None and len(self.names) != self.video.n_frames:
             raise ValueError(
-                f"{len(self.names)} frame files in {self.video.uri} but the video has "
-                f"{self.video.n_frames} frames"
+                f"{len(self.names)} frame files in {self.video.uri} but the video has {self.video.n_frames} frames"
             )
 
     @property
@@ -59,12 +56,10 @@ class FrameIndex:
         return float(self.timestamps[frame_idx])
 
     @classmethod
-    def of(
-        cls, video: VideoRecord, timestamps: np.ndarray | None = None, uri: str | None = None
-    ) -> FrameIndex:
+    def of(cls, video: VideoRecord, timestamps: np.ndarray | None = None, uri: str | None = None) -> FrameIndex:
         """The index of ``video`` read from ``uri`` (default ``video.uri``).
 
-        ``timestamps`` default to ``frame_idx / fps``, what ``engine.video`` gives an
+        ``timestamps`` default to ``frame_idx / fps``, what ``tubelet.engine.video`` gives an
         image folder; pass the reader's ``timestamps()`` for a video file.
         """
         if timestamps is None:
@@ -100,5 +95,3 @@ def imported_tubelet(
         frames=frames,
         extra=extra,
     )
-
-

@@ -29,10 +29,11 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
+from PIL import Image
 
-from annotators.importers.common import FrameIndex, ImportResult, RejectedItem, imported_tubelet
-from schemas import Tubelet, TubeletFrame
-from schemas.rle import encode_masks, rle_to_box_xyxy
+from tubelet.annotators.importers.common import FrameIndex, ImportResult, RejectedItem, imported_tubelet
+from tubelet.schemas import Tubelet, TubeletFrame
+from tubelet.schemas.rle import encode_masks, rle_to_box_xyxy
 
 FORMAT = "davis"
 BACKGROUND, VOID = 0, 255
@@ -41,7 +42,6 @@ DEFAULT_CATEGORY = "object"
 
 def read_mask_png(path: Path) -> tuple[np.ndarray, str]:
     """A mask PNG as an array and how its values read: ``"palette"`` or ``"gray"``."""
-    from PIL import Image  # imported here: only importers that read PNGs need Pillow
 
     with Image.open(path) as image:
         mode = image.mode
@@ -74,9 +74,7 @@ def _frame_of(stem: str, index: FrameIndex, positions: dict[str, int] | None) ->
     return None
 
 
-def import_davis(
-    mask_dir: str | Path, index: FrameIndex, categories: Mapping[str, str] | None = None
-) -> ImportResult:
+def import_davis(mask_dir: str | Path, index: FrameIndex, categories: Mapping[str, str] | None = None) -> ImportResult:
     """Tubelets of every object in a folder of DAVIS-style PNG masks.
 
     Raises ``FileNotFoundError`` for a missing folder or one without PNGs, and
@@ -116,8 +114,7 @@ def import_davis(
             continue
         if values.shape != (video.height, video.width):
             raise ValueError(
-                f"{path}: mask is {values.shape[1]}x{values.shape[0]} but the video is "
-                f"{video.width}x{video.height}"
+                f"{path}: mask is {values.shape[1]}x{values.shape[0]} but the video is {video.width}x{video.height}"
             )
         if values.any():
             looks_binary = _is_binary(values, kind)

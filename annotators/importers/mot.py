@@ -36,8 +36,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from annotators.importers.common import FrameIndex, ImportResult, RejectedItem, imported_tubelet, tubelet_id
-from schemas import Tubelet, TubeletFrame
+from tubelet.annotators.importers.common import FrameIndex, ImportResult, RejectedItem, imported_tubelet, tubelet_id
+from tubelet.schemas import Tubelet, TubeletFrame
 
 FORMAT = "mot"
 
@@ -171,9 +171,7 @@ def _clip(box: list[float], width: int, height: int) -> list[float]:
     return [float(min(max(v, 0.0), limit)) for v, limit in ((x1, width), (y1, height), (x2, width), (y2, height))]
 
 
-def import_mot(
-    gt_path: str | Path, index: FrameIndex, categories: Mapping[str, str] | None = None
-) -> ImportResult:
+def import_mot(gt_path: str | Path, index: FrameIndex, categories: Mapping[str, str] | None = None) -> ImportResult:
     """Tubelets of every track of a MOT ``gt.txt`` over the video of ``index``."""
     rows, rejects = read_mot_gt(gt_path)
     _check_frame_names(index)
@@ -257,7 +255,11 @@ def _track(
     if not frames:
         return None
     return imported_tubelet(
-        video, FORMAT, tid, names.get(str(classes[0]), f"class_{classes[0]}"), frames,
+        video,
+        FORMAT,
+        tid,
+        names.get(str(classes[0]), f"class_{classes[0]}"),
+        frames,
         {"mot_class": classes[0], "visibility": visibility, "consider": consider},
     )
 

@@ -6,12 +6,12 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
 
-from annotators.importers.common import FrameIndex, ImportResult
-from annotators.importers.davis import import_davis
-from annotators.importers.mot import import_mot
-from engine.stage import Stage
-from engine.task import VideoTask
-from engine.video import VideoReader
+from tubelet.annotators.importers.common import FrameIndex, ImportResult
+from tubelet.annotators.importers.davis import import_davis
+from tubelet.annotators.importers.mot import import_mot
+from tubelet.engine.stage import Stage
+from tubelet.engine.task import VideoTask
+from tubelet.engine.video import VideoReader
 
 Importer = Callable[[str | Path, FrameIndex, Mapping[str, str]], ImportResult]
 
@@ -53,7 +53,7 @@ class ImportAnnotations(Stage):
 
 
 def frame_index(task: VideoTask) -> FrameIndex:
-    """The frames of the task's video with their timestamps, as ``engine.video`` reads them."""
+    """The frames of the task's video with their timestamps, as ``tubelet.engine.video`` reads them."""
     video = task.video
     assert video is not None
     fps = task.fps or (video.fps if video.fps_source == "manifest" else None)

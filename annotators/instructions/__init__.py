@@ -6,11 +6,10 @@ leaks, balance), ``dedup`` (near-duplicate questions, optional model), ``rendere
 (VideoRefer/Strefer JSON, Uni-STG text, Open-o3 tags) and ``stage`` (the pipeline stage).
 """
 
-from annotators.instructions.checks import CheckReport, Problem, check_instructions
-from annotators.instructions.dedup import DedupResult, dedup_instructions, load_sentence_encoder
-from annotators.instructions.derive import GENERATOR_ID, VideoTables
-from annotators.instructions.paraphrase import LLMParaphraser
-from annotators.instructions.generator import (
+from tubelet.annotators.instructions.checks import CheckReport, Problem, check_instructions
+from tubelet.annotators.instructions.dedup import DedupResult, dedup_instructions, load_sentence_encoder
+from tubelet.annotators.instructions.derive import GENERATOR_ID, VideoTables
+from tubelet.annotators.instructions.generator import (
     GROUNDING_TASK_TYPES,
     TASK_TYPES,
     GeneratorConfig,
@@ -18,6 +17,7 @@ from annotators.instructions.generator import (
     generate_instructions,
     instruction_id,
 )
+from tubelet.annotators.instructions.paraphrase import LLMParaphraser
 
 __all__ = [
     "GENERATOR_ID",

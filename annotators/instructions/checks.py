@@ -1,10 +1,10 @@
 """Checks of instruction rows against the tables they claim to come from.
 
-``check_instructions`` re-derives every answer with ``annotators.instructions.derive``
+``check_instructions`` re-derives every answer with ``tubelet.annotators.instructions.derive``
 from the rows an instruction names (its regions, answer tubelets and provenance) and
 the stated time in its question, and reports each mismatch; it also flags answers
 leaked into the question and reports per-task balance (counts, yes/no). Near-duplicate
-questions are removed by ``dedup_instructions`` (``annotators.instructions.dedup``,
+questions are removed by ``dedup_instructions`` (``tubelet.annotators.instructions.dedup``,
 re-exported here), which needs the optional ``dedup`` extra.
 """
 
@@ -17,18 +17,46 @@ from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
-from annotators.instructions import derive as d
-from annotators.instructions.dedup import DedupResult, dedup_instructions, load_sentence_encoder
-from annotators.instructions.generator import answer_message
-from annotators.instructions.templates import attribute_asked
-from schemas.records import Entity, Event, Instruction, Tubelet
+from tubelet.annotators.instructions import derive as d
+from tubelet.annotators.instructions.dedup import DedupResult, dedup_instructions, load_sentence_encoder
+from tubelet.annotators.instructions.generator import answer_message
+from tubelet.annotators.instructions.templates import attribute_asked
+from tubelet.schemas.records import Entity, Event, Instruction, Tubelet
 
-__all__ = ["CheckReport", "DedupResult", "Problem", "balance", "check_instructions", "dedup_instructions",
-           "load_sentence_encoder", "question_of"]
+__all__ = [
+    "CheckReport",
+    "DedupResult",
+    "Problem",
+    "balance",
+    "check_instructions",
+    "dedup_instructions",
+    "load_sentence_encoder",
+    "question_of",
+]
 
-_NUMBER_WORDS = ["zero", "one", "two", "three", "four", "five", "six", "seven", "eight", "nine", "ten",
-                 "eleven", "twelve", "thirteen", "fourteen", "fifteen", "sixteen", "seventeen", "eighteen",
-                 "nineteen", "twenty"]
+_NUMBER_WORDS = [
+    "zero",
+    "one",
+    "two",
+    "three",
+    "four",
+    "five",
+    "six",
+    "seven",
+    "eight",
+    "nine",
+    "ten",
+    "eleven",
+    "twelve",
+    "thirteen",
+    "fourteen",
+    "fifteen",
+    "sixteen",
+    "seventeen",
+    "eighteen",
+    "nineteen",
+    "twenty",
+]
 
 
 @dataclass
@@ -70,16 +98,25 @@ class CheckReport:
 
     def summary(self) -> str:
         """A few lines for logs and the CLI."""
-        lines = [f"{self.n_instructions} instructions, {len(self.problems)} problems "
-                 f"({len(self.bad_ids)} instructions)"]
-        lines += [f"  {task}: {n}" + (f" (yes {self.yes_no[task]['yes']} / no {self.yes_no[task]['no']})"
-                                      if task in self.yes_no else "") for task, n in sorted(self.per_task.items())]
+        lines = [
+            f"{self.n_instructions} instructions, {len(self.problems)} problems ({len(self.bad_ids)} instructions)"
+        ]
+        lines += [
+            f"  {task}: {n}"
+            + (f" (yes {self.yes_no[task]['yes']} / no {self.yes_no[task]['no']})" if task in self.yes_no else "")
+            for task, n in sorted(self.per_task.items())
+        ]
         lines += [f"  ! {p.instruction_id} [{p.kind}] {p.message}" for p in self.problems[:20]]
         return "\n".join(lines)
 
     def to_dict(self) -> dict[str, Any]:
-        return {"n_instructions": self.n_instructions, "ok": self.ok, "per_task": self.per_task,
-                "yes_no": self.yes_no, "problems": [vars(p) for p in self.problems]}
+        return {
+            "n_instructions": self.n_instructions,
+            "ok": self.ok,
+            "per_task": self.per_task,
+            "yes_no": self.yes_no,
+            "problems": [vars(p) for p in self.problems],
+        }
 
 
 def check_instructions(
@@ -102,23 +139,32 @@ def check_instructions(
         kind = "answer"
         try:
             problems = _check_one(inst, tables)
-        except _Unresolved as error:
+        except _UnresolvedError as error:
             problems, kind = [str(error)], error.kind
         for message in problems:
             report.problems.append(Problem(inst.instruction_id, inst.task_type, kind, message))
         for message in _leaks(inst, tables):
             report.problems.append(Problem(inst.instruction_id, inst.task_type, "leak", message))
-        if inst.messages[-1:] and inst.messages[-1].role == "assistant" and \
-                inst.messages[-1].content != answer_message(inst.answer):
-            report.problems.append(Problem(inst.instruction_id, inst.task_type, "message",
-                                           "the assistant turn does not state the structured answer"))
+        if (
+            inst.messages[-1:]
+            and inst.messages[-1].role == "assistant"
+            and inst.messages[-1].content != answer_message(inst.answer)
+        ):
+            report.problems.append(
+                Problem(
+                    inst.instruction_id,
+                    inst.task_type,
+                    "message",
+                    "the assistant turn does not state the structured answer",
+                )
+            )
         text = (inst.answer.text or "").strip().lower()
         if text in ("yes", "no"):
             report.yes_no.setdefault(inst.task_type, {"yes": 0, "no": 0})[text] += 1
     return report
 
 
-class _Unresolved(Exception):
+class _UnresolvedError(Exception):
     """The instruction does not name what its answer depends on."""
 
     def __init__(self, message: str, kind: str = "reference") -> None:
@@ -131,19 +177,19 @@ def question_of(inst: Instruction) -> str:
     for m in inst.messages:
         if m.role == "user":
             return m.content
-    raise _Unresolved("no user message", "question")
+    raise _UnresolvedError("no user message", "question")
 
 
 def _tubelet(inst: Instruction, tables: d.VideoTables) -> Tubelet:
     """The tubelet an instruction is about: its first region, else its first answer tubelet."""
     ids = [r.tubelet_id for r in inst.regions] or list(inst.answer.tubelet_ids)
     if not ids:
-        raise _Unresolved("names no tubelet (no region, no answer tubelet)")
+        raise _UnresolvedError("names no tubelet (no region, no answer tubelet)")
     if ids[0] not in tables.tubelets:
-        raise _Unresolved(f"tubelet {ids[0]} is not in the tubelets table")
+        raise _UnresolvedError(f"tubelet {ids[0]} is not in the tubelets table")
     tube = tables.tubelets[ids[0]]
     if not tube.visible_frames:
-        raise _Unresolved(f"tubelet {ids[0]} has no visible frame")
+        raise _UnresolvedError(f"tubelet {ids[0]} has no visible frame")
     return tube
 
 
@@ -153,10 +199,10 @@ def _time(inst: Instruction) -> float:
     if "t_s" in inst.query:
         t = float(inst.query["t_s"])
         if not any(abs(t - stated) < 1e-6 for stated in times):
-            raise _Unresolved(f"the question does not state its query time {d.fmt_t(t)}s", "question")
+            raise _UnresolvedError(f"the question does not state its query time {d.fmt_t(t)}s", "question")
         return t
     if len(times) != 1:
-        raise _Unresolved(f"the question states {len(times)} times, expected 1", "question")
+        raise _UnresolvedError(f"the question states {len(times)} times, expected 1", "question")
     return times[0]
 
 
@@ -204,10 +250,11 @@ def _expect_text(got: str | None, want: str | None) -> list[str]:
 
 
 def _check_one(inst: Instruction, tables: d.VideoTables) -> list[str]:
-    missing = [i for i in inst.provenance
-               if i not in tables.tubelets and i not in tables.entities and i not in tables.events]
+    missing = [
+        i for i in inst.provenance if i not in tables.tubelets and i not in tables.entities and i not in tables.events
+    ]
     if missing:
-        raise _Unresolved(f"provenance names rows not in the tables: {missing}")
+        raise _UnresolvedError(f"provenance names rows not in the tables: {missing}")
     task, ans = inst.task_type, inst.answer
     if task == "region_description":
         return _expect_text(ans.text, d.describe_region(_tubelet(inst, tables).tubelet_id, tables))
@@ -222,9 +269,9 @@ def _check_one(inst: Instruction, tables: d.VideoTables) -> list[str]:
             frames = inst.regions[0].frame_idx if inst.regions else []
             frame = next((f for f in tube.frames if frames and f.frame_idx == frames[0] and f.visible), None)
             if frame is None:
-                raise _Unresolved("a position question needs its region on one visible frame")
+                raise _UnresolvedError("a position question needs its region on one visible frame")
             return _expect_text(ans.text, d.position_word(frame.box_xyxy, tube.width, tube.height))
-        raise _Unresolved("cannot tell which attribute the question asks about", "question")
+        raise _UnresolvedError("cannot tell which attribute the question asks about", "question")
     if task == "timestamp_qa":
         return _expect_text(ans.text, d.happening_at(inst.video_id, _time(inst), tables))
     if task == "mask_time_qa":
@@ -256,13 +303,13 @@ def _check_one(inst: Instruction, tables: d.VideoTables) -> list[str]:
         tube, t = _tubelet(inst, tables), _time(inst)
         texts = {e.text for e in _provenance_events(inst, tables)}
         if len(texts) > 1:
-            raise _Unresolved(f"provenance names events with different texts: {sorted(texts)}")
+            raise _UnresolvedError(f"provenance names events with different texts: {sorted(texts)}")
         truth = d.doing_at(tube.tubelet_id, texts.pop(), t, tables) if texts else d.visible_at(tube, t)
         return _expect_text(ans.text, "yes" if truth else "no")
     if task == "entity_order":
         ids = [i for i in inst.provenance if i in tables.tubelets]
         if len(ids) != 2:
-            raise _Unresolved(f"entity_order needs two tubelets in provenance, got {len(ids)}")
+            raise _UnresolvedError(f"entity_order needs two tubelets in provenance, got {len(ids)}")
         first = d.earliest(ids, tables)
         if first is None:
             return ["the two first appear within a frame of each other: no order"]
@@ -273,13 +320,13 @@ def _check_one(inst: Instruction, tables: d.VideoTables) -> list[str]:
     if task == "counting":
         categories = {tables.tubelets[i].category for i in inst.provenance if i in tables.tubelets}
         if len(categories) != 1:
-            raise _Unresolved(f"counting needs tubelets of one category in provenance, got {sorted(categories)}")
+            raise _UnresolvedError(f"counting needs tubelets of one category in provenance, got {sorted(categories)}")
         ids = d.counted(categories.pop(), inst.video_id, tables)
         problems = _expect_text(ans.text, str(len(ids)))
         if sorted(ans.tubelet_ids) != sorted(ids):
             problems.append(f"answer tubelets {sorted(ans.tubelet_ids)} but the tables count {sorted(ids)}")
         return problems
-    raise _Unresolved(f"unknown task type {task!r}", "question")
+    raise _UnresolvedError(f"unknown task type {task!r}", "question")
 
 
 # ---------------------------------------------------------------- leaks
@@ -295,7 +342,7 @@ def _leaks(inst: Instruction, tables: d.VideoTables) -> list[str]:
     """Parts of the answer that the question gives away."""
     try:
         question = question_of(inst)
-    except _Unresolved:
+    except _UnresolvedError:
         return []
     ans, task = inst.answer, inst.task_type
     stated = d.times_in(question)

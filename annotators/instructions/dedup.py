@@ -22,8 +22,8 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from annotators.instructions.derive import numbers_in
-from schemas.records import Instruction
+from tubelet.annotators.instructions.derive import numbers_in
+from tubelet.schemas.records import Instruction
 
 log = logging.getLogger(__name__)
 
@@ -60,8 +60,9 @@ def load_sentence_encoder(device: str = "cpu") -> Encoder:
 def _gate(inst: Instruction, question: str) -> str:
     """What must be equal before two questions are compared by meaning."""
     regions = [(r.tubelet_id, list(r.frame_idx)) for r in inst.regions]
-    return json.dumps([inst.video_id, inst.task_type, regions, numbers_in(question),
-                       dataclasses.asdict(inst.answer)], sort_keys=True)
+    return json.dumps(
+        [inst.video_id, inst.task_type, regions, numbers_in(question), dataclasses.asdict(inst.answer)], sort_keys=True
+    )
 
 
 def _question(inst: Instruction) -> str:

@@ -16,7 +16,7 @@ import re
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 
-from schemas.records import Entity, Event, Tubelet, TubeletFrame
+from tubelet.schemas.records import Entity, Event, Tubelet, TubeletFrame
 
 #: Names the template set and its version; bump when templates or derivations change.
 GENERATOR_ID = "tubelet-templates/v1"
@@ -25,8 +25,18 @@ GENERATOR_ID = "tubelet-templates/v1"
 COLOUR_KEYS = ("colour", "color", "dominant_colour", "dominant_color")
 
 _ORDINALS = ["first", "second", "third", "fourth", "fifth", "sixth", "seventh", "eighth", "ninth", "tenth"]
-_IRREGULAR_PLURALS = {"person": "people", "man": "men", "woman": "women", "child": "children", "mouse": "mice",
-                      "sheep": "sheep", "fish": "fish", "deer": "deer", "goose": "geese", "foot": "feet"}
+_IRREGULAR_PLURALS = {
+    "person": "people",
+    "man": "men",
+    "woman": "women",
+    "child": "children",
+    "mouse": "mice",
+    "sheep": "sheep",
+    "fish": "fish",
+    "deer": "deer",
+    "goose": "geese",
+    "foot": "feet",
+}
 
 # A time in a question: "3.2s", "3.25 s", "3 seconds"; not part of a longer number.
 _TIME_RE = re.compile(r"(?<![\w.])(\d+(?:\.\d+)?)\s?(?:s|sec|secs|seconds?)\b")
@@ -108,7 +118,9 @@ class VideoTables:
     names: dict[str, str] = field(default_factory=dict)
 
     @classmethod
-    def of(cls, tubelets: Iterable[Tubelet], entities: Iterable[Entity] = (), events: Iterable[Event] = ()) -> VideoTables:
+    def of(
+        cls, tubelets: Iterable[Tubelet], entities: Iterable[Entity] = (), events: Iterable[Event] = ()
+    ) -> VideoTables:
         """Index the rows (any number of videos' rows may be passed; ids are unique)."""
         tubes = {t.tubelet_id: t for t in tubelets}
         ents = {e.entity_id: e for e in entities}
@@ -132,7 +144,9 @@ class VideoTables:
 
     def video_events(self, video_id: str) -> list[Event]:
         """Events of one video, by start then id."""
-        return sorted((e for e in self.events.values() if e.video_id == video_id), key=lambda e: (e.start_s, e.event_id))
+        return sorted(
+            (e for e in self.events.values() if e.video_id == video_id), key=lambda e: (e.start_s, e.event_id)
+        )
 
     def name(self, tubelet_id: str) -> str:
         return self.names[tubelet_id]
@@ -234,7 +248,12 @@ def event_phrase(event: Event, tables: VideoTables) -> str:
     """
     text = event.text.strip().rstrip(".")
     subject = tables.names.get(event.tubelet_ids[0]) if event.tubelet_ids else None
-    if subject is None or re.match(r"^(the|a|an)\b", text, re.I) or text[:1].isupper() or text.lower().startswith(subject.lower()):
+    if (
+        subject is None
+        or re.match(r"^(the|a|an)\b", text, re.I)
+        or text[:1].isupper()
+        or text.lower().startswith(subject.lower())
+    ):
         return text
     return f"{subject} {text}"
 

@@ -2,7 +2,7 @@
 
 ``generate_instructions(tubelets, entities, events, video=..., config=...)`` turns one
 video's rows into ``Instruction`` rows of the task types in ``TASK_TYPES``. Every answer
-comes from ``annotators.instructions.derive`` (the functions the checker re-runs); a
+comes from ``tubelet.annotators.instructions.derive`` (the functions the checker re-runs); a
 phrasing is drawn per question with a RNG seeded by (seed, video, task type), so the
 output is a pure function of the rows and the config. A paraphrase hook may rewrite the
 question text only; a rewrite that drops the stated time, a region placeholder or the
@@ -18,9 +18,9 @@ from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
-from annotators.instructions import derive as d
-from annotators.instructions.templates import TEMPLATES, attribute_asked
-from schemas.records import Answer, BoxAt, Entity, Event, Instruction, Message, RegionRef, Tubelet, VideoRecord
+from tubelet.annotators.instructions import derive as d
+from tubelet.annotators.instructions.templates import TEMPLATES, attribute_asked
+from tubelet.schemas.records import Answer, BoxAt, Entity, Event, Instruction, Message, RegionRef, Tubelet, VideoRecord
 
 #: Every task type the generator knows, in output order.
 TASK_TYPES: tuple[str, ...] = (
@@ -145,9 +145,16 @@ class _Context:
         return [tubelet_id] + ([entity.entity_id] if entity else [])
 
     def region(self, tube: Tubelet, frames: list[int] | None = None) -> RegionRef:
-        return RegionRef("<region0>", tube.tubelet_id, frames if frames is not None else
-                         [f.frame_idx for f in _spread(sorted(tube.visible_frames, key=lambda f: f.frame_idx),
-                                                       self.config.region_frames)])
+        return RegionRef(
+            "<region0>",
+            tube.tubelet_id,
+            frames
+            if frames is not None
+            else [
+                f.frame_idx
+                for f in _spread(sorted(tube.visible_frames, key=lambda f: f.frame_idx), self.config.region_frames)
+            ],
+        )
 
 
 def _known_times(tables: d.VideoTables, video: VideoRecord | None) -> list[float]:
@@ -242,16 +249,33 @@ def _region_qa(ctx: _Context, rng: random.Random) -> list[_Draft]:
     for tube in ctx.live():
         tid = tube.tubelet_id
         fields = {"region": "<region0>"}
-        drafts.append(_Draft("region_qa.category", fields, Answer(text=tube.category, tubelet_ids=[tid]),
-                             [tid], [ctx.region(tube)]))
+        drafts.append(
+            _Draft(
+                "region_qa.category", fields, Answer(text=tube.category, tubelet_ids=[tid]), [tid], [ctx.region(tube)]
+            )
+        )
         frame = rng.choice(sorted(tube.visible_frames, key=lambda f: f.frame_idx))
         where = d.position_word(frame.box_xyxy, tube.width, tube.height)
-        drafts.append(_Draft("region_qa.position", fields, Answer(text=where, tubelet_ids=[tid]),
-                             [tid], [ctx.region(tube, [frame.frame_idx])]))
+        drafts.append(
+            _Draft(
+                "region_qa.position",
+                fields,
+                Answer(text=where, tubelet_ids=[tid]),
+                [tid],
+                [ctx.region(tube, [frame.frame_idx])],
+            )
+        )
         colour = d.colour_of(ctx.tables.entity_of.get(tid))
         if colour:
-            drafts.append(_Draft("region_qa.colour", fields, Answer(text=colour, tubelet_ids=[tid]),
-                                 ctx.refs(tid), [ctx.region(tube)]))
+            drafts.append(
+                _Draft(
+                    "region_qa.colour",
+                    fields,
+                    Answer(text=colour, tubelet_ids=[tid]),
+                    ctx.refs(tid),
+                    [ctx.region(tube)],
+                )
+            )
     return _sample(rng, drafts, ctx.config.max_per_task)
 
 
@@ -281,7 +305,9 @@ def _timestamp_qa(ctx: _Context, rng: random.Random) -> list[_Draft]:
         else:
             ids = [tb.tubelet_id for tb in ctx.live() if d.visible_at(tb, tq)]
             prov = list(ids)
-        drafts.append(_Draft("timestamp_qa", {"t": d.fmt_t(tq)}, Answer(text=text, tubelet_ids=list(dict.fromkeys(ids))), prov))
+        drafts.append(
+            _Draft("timestamp_qa", {"t": d.fmt_t(tq)}, Answer(text=text, tubelet_ids=list(dict.fromkeys(ids))), prov)
+        )
     return _sample(rng, drafts, ctx.config.max_per_task)
 
 
@@ -300,8 +326,9 @@ def _mask_time_qa(ctx: _Context, rng: random.Random) -> list[_Draft]:
             tq = d.query_time(frame.t_s)
             answer = Answer(text=d.region_at_time(tid, tq, ctx.tables), tubelet_ids=[tid])
             prov = [tid] + [e.event_id for e in d.actions_at(tid, tq, ctx.tables)]
-            drafts.append(_Draft("mask_time_qa", {"region": "<region0>", "t": d.fmt_t(tq)}, answer, prov,
-                                 [ctx.region(tube)]))
+            drafts.append(
+                _Draft("mask_time_qa", {"region": "<region0>", "t": d.fmt_t(tq)}, answer, prov, [ctx.region(tube)])
+            )
     return _sample(rng, drafts, ctx.config.max_per_task)
 
 
@@ -327,8 +354,9 @@ def _temporal_grounding(ctx: _Context, rng: random.Random) -> list[_Draft]:
     drafts = []
     for kind, tube, event, span in _spans(ctx):
         fields, prov = _span_fields(ctx, tube, event)
-        drafts.append(_Draft(f"temporal_grounding.{kind}", fields,
-                             Answer(span_s=list(span), tubelet_ids=[tube.tubelet_id]), prov))
+        drafts.append(
+            _Draft(f"temporal_grounding.{kind}", fields, Answer(span_s=list(span), tubelet_ids=[tube.tubelet_id]), prov)
+        )
     return _sample(rng, drafts, ctx.config.max_per_task)
 
 
@@ -345,8 +373,14 @@ def _spatial_grounding(ctx: _Context, rng: random.Random) -> list[_Draft]:
             if at is None or not at.visible:
                 continue
             answer = Answer(boxes=[_box_at(at)], tubelet_ids=[tube.tubelet_id])
-            drafts.append(_Draft("spatial_grounding", {"name": ctx.tables.name(tube.tubelet_id), "t": d.fmt_t(tq)},
-                                 answer, ctx.refs(tube.tubelet_id)))
+            drafts.append(
+                _Draft(
+                    "spatial_grounding",
+                    {"name": ctx.tables.name(tube.tubelet_id), "t": d.fmt_t(tq)},
+                    answer,
+                    ctx.refs(tube.tubelet_id),
+                )
+            )
     return _sample(rng, drafts, ctx.config.max_per_task)
 
 
@@ -354,14 +388,21 @@ def _st_grounding(ctx: _Context, rng: random.Random) -> list[_Draft]:
     drafts = []
     for kind, tube, event, span in _spans(ctx):
         tol = d.half_frame(tube)
-        inside = sorted((f for f in tube.visible_frames if span[0] - tol <= f.t_s <= span[1] + tol),
-                        key=lambda f: f.frame_idx)
+        inside = sorted(
+            (f for f in tube.visible_frames if span[0] - tol <= f.t_s <= span[1] + tol), key=lambda f: f.frame_idx
+        )
         if not inside:
             continue
         fields, prov = _span_fields(ctx, tube, event)
         boxes = [_box_at(f) for f in _spread(inside, ctx.config.st_boxes)]
-        drafts.append(_Draft(f"st_grounding.{kind}", fields,
-                             Answer(span_s=list(span), boxes=boxes, tubelet_ids=[tube.tubelet_id]), prov))
+        drafts.append(
+            _Draft(
+                f"st_grounding.{kind}",
+                fields,
+                Answer(span_s=list(span), boxes=boxes, tubelet_ids=[tube.tubelet_id]),
+                prov,
+            )
+        )
     return _sample(rng, drafts, ctx.config.max_per_task)
 
 
@@ -388,14 +429,19 @@ def _timestamp_verification(ctx: _Context, rng: random.Random) -> list[_Draft]:
                 template, prov = "timestamp_verification.event", [tid] + [e.event_id for e in evs]
             # negatives: more than a frame outside every span of the predicate
             neg = [t for t in ctx.times if all(t < s - 3 * tol or t > e + 3 * tol for s, e in spans)]
-            for t, want in [(t, True) for t in _sample(rng, sorted(set(pos)), 3)] + \
-                           [(t, False) for t in _sample(rng, neg, 3)]:
+            for t, want in [(t, True) for t in _sample(rng, sorted(set(pos)), 3)] + [
+                (t, False) for t in _sample(rng, neg, 3)
+            ]:
                 tq = d.query_time(t)
                 truth = d.visible_at(tube, tq) if not text else d.doing_at(tid, text, tq, ctx.tables)
                 if truth != want:
                     continue  # rounding moved the time across a boundary: skip it
-                draft = _Draft(template, {**fields, "t": d.fmt_t(tq)},
-                               Answer(text="yes" if truth else "no", tubelet_ids=[tid]), prov)
+                draft = _Draft(
+                    template,
+                    {**fields, "t": d.fmt_t(tq)},
+                    Answer(text="yes" if truth else "no", tubelet_ids=[tid]),
+                    prov,
+                )
                 (yes if truth else no).append(draft)
     # balanced: as many no as yes
     k = min(len(yes), len(no), max(1, ctx.config.max_per_task // 2))
@@ -408,15 +454,16 @@ def _entity_order(ctx: _Context, rng: random.Random) -> list[_Draft]:
     drafts = []
     live = ctx.live()
     for i, a in enumerate(live):
-        for b in live[i + 1:]:
+        for b in live[i + 1 :]:
             first = d.earliest([a.tubelet_id, b.tubelet_id], ctx.tables)
             if first is None:
                 continue
             pair = [a, b] if rng.random() < 0.5 else [b, a]
             fields = {"a": ctx.tables.name(pair[0].tubelet_id), "b": ctx.tables.name(pair[1].tubelet_id)}
             answer = Answer(text=ctx.tables.name(first), tubelet_ids=[first])
-            drafts.append(_Draft("entity_order", fields, answer,
-                                 ctx.refs(pair[0].tubelet_id) + ctx.refs(pair[1].tubelet_id)))
+            drafts.append(
+                _Draft("entity_order", fields, answer, ctx.refs(pair[0].tubelet_id) + ctx.refs(pair[1].tubelet_id))
+            )
     return _sample(rng, drafts, ctx.config.max_per_task)
 
 
@@ -424,8 +471,9 @@ def _counting(ctx: _Context, rng: random.Random) -> list[_Draft]:
     drafts = []
     for category in sorted({t.category for t in ctx.live()}):
         ids = d.counted(category, ctx.video_id, ctx.tables)
-        drafts.append(_Draft("counting", {"plural": d.plural(category)},
-                             Answer(text=str(len(ids)), tubelet_ids=ids), list(ids)))
+        drafts.append(
+            _Draft("counting", {"plural": d.plural(category)}, Answer(text=str(len(ids)), tubelet_ids=ids), list(ids))
+        )
     return _sample(rng, drafts, ctx.config.max_per_task)
 
 

@@ -18,8 +18,8 @@ import re
 from collections.abc import Sequence
 from dataclasses import dataclass
 
-from annotators.language.backends.base import VLMBackend, VLMRequest
-from annotators.language.prompts import PromptTemplate
+from tubelet.annotators.language.backends.base import VLMBackend, VLMRequest
+from tubelet.annotators.language.prompts import PromptTemplate
 
 #: The released paraphrase prompt. Its text is pinned by fingerprint in the tests: a
 #: wording change needs a version bump, so rows stay traceable to the prompt used.
@@ -27,11 +27,13 @@ PARAPHRASE_QUESTION = PromptTemplate(
     name="question_paraphrase",
     version="1",
     system="You rewrite questions about a video. You never answer them.",
-    text=("Rephrase the question below so that it asks exactly the same thing in different words.\n"
-          "Keep every time (such as 2.5s), every number and every placeholder such as <region0> "
-          "exactly as written. Do not answer the question and do not add information.\n"
-          "Reply with the rephrased question only, on one line.\n\n"
-          "Question: {question}"),
+    text=(
+        "Rephrase the question below so that it asks exactly the same thing in different words.\n"
+        "Keep every time (such as 2.5s), every number and every placeholder such as <region0> "
+        "exactly as written. Do not answer the question and do not add information.\n"
+        "Reply with the rephrased question only, on one line.\n\n"
+        "Question: {question}"
+    ),
 )
 
 # "Rephrased question: ..." / "Question: ..." labels a chat model may put first.
@@ -63,8 +65,10 @@ class LLMParaphraser:
 
     def __post_init__(self) -> None:
         if self.template.fields != {"question"}:
-            raise ValueError(f"paraphrase template {self.template.id} must have exactly the field "
-                             f"{{question}}, has {sorted(self.template.fields)}")
+            raise ValueError(
+                f"paraphrase template {self.template.id} must have exactly the field "
+                f"{{question}}, has {sorted(self.template.fields)}"
+            )
 
     @property
     def paraphraser_id(self) -> str:
@@ -73,8 +77,12 @@ class LLMParaphraser:
 
     def request(self, question: str, request_id: str = "q0") -> VLMRequest:
         """The text-only request asking for one rephrasing of ``question``."""
-        return VLMRequest(request_id=request_id, prompt=self.template.render(question=question),
-                          system=self.template.system, max_new_tokens=self.max_new_tokens)
+        return VLMRequest(
+            request_id=request_id,
+            prompt=self.template.render(question=question),
+            system=self.template.system,
+            max_new_tokens=self.max_new_tokens,
+        )
 
     def __call__(self, question: str) -> str:
         return self.paraphrase_all([question])[0]

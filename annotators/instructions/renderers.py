@@ -19,8 +19,8 @@ from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any, Literal
 
-from annotators.instructions.derive import fmt_num
-from schemas.records import Answer, Instruction, Tubelet
+from tubelet.annotators.instructions.derive import fmt_num
+from tubelet.schemas.records import Answer, Instruction, Tubelet
 
 BoxFormat = Literal["pixel", "unit", "thousand"]
 _PLACEHOLDER_RE = re.compile(r"<region\d+>")
@@ -59,7 +59,7 @@ class TimeFormat:
         """Largest round-trip error of a time."""
         if self.bins is not None:
             return (self.duration_s or 0.0) / (2 * (self.bins - 1)) + 1e-9
-        return 0.5 * 10 ** -self.decimals + 1e-9
+        return 0.5 * 10**-self.decimals + 1e-9
 
 
 def time_to_bin(t: float, duration_s: float, bins: int) -> int:
@@ -124,8 +124,9 @@ def _question(inst: Instruction) -> str:
 # ---------------------------------------------------------------- Uni-STG
 
 
-def unistg_answer(answer: Answer, width: int, height: int, box_format: BoxFormat = "pixel",
-                  time: TimeFormat = TimeFormat()) -> str:
+def unistg_answer(
+    answer: Answer, width: int, height: int, box_format: BoxFormat = "pixel", time: TimeFormat = TimeFormat()
+) -> str:
     """The answer as Uni-STG text: span first, then one box per sampled frame; text otherwise."""
     parts = []
     if answer.span_s:
@@ -135,31 +136,46 @@ def unistg_answer(answer: Answer, width: int, height: int, box_format: BoxFormat
     return " ".join(parts) if parts else (answer.text or "")
 
 
-def to_unistg(inst: Instruction, width: int, height: int, box_format: BoxFormat = "pixel",
-              time: TimeFormat = TimeFormat()) -> dict[str, Any]:
+def to_unistg(
+    inst: Instruction, width: int, height: int, box_format: BoxFormat = "pixel", time: TimeFormat = TimeFormat()
+) -> dict[str, Any]:
     """``{"id", "video", "task_type", "question", "answer"}`` with the answer as Uni-STG text."""
-    return {"id": inst.instruction_id, "video": inst.video_id, "task_type": inst.task_type,
-            "question": _question(inst), "answer": unistg_answer(inst.answer, width, height, box_format, time)}
+    return {
+        "id": inst.instruction_id,
+        "video": inst.video_id,
+        "task_type": inst.task_type,
+        "question": _question(inst),
+        "answer": unistg_answer(inst.answer, width, height, box_format, time),
+    }
 
 
-def parse_unistg(text: str, width: int, height: int, box_format: BoxFormat = "pixel",
-                 time: TimeFormat = TimeFormat()) -> tuple[list[float] | None, list[tuple[float, list[float]]]]:
+def parse_unistg(
+    text: str, width: int, height: int, box_format: BoxFormat = "pixel", time: TimeFormat = TimeFormat()
+) -> tuple[list[float] | None, list[tuple[float, list[float]]]]:
     """``(span_s or None, [(t_s, pixel box), ...])`` read back from Uni-STG text."""
     tp = time.pattern
     span = None
     m = re.search(rf"From ({tp}) to ({tp})", text)
     if m:
         span = [time.read(m.group(1)), time.read(m.group(2))]
-    boxes = [(time.read(t), box_from(_parse_box(b), width, height, box_format))
-             for t, b in re.findall(rf"At ({tp}): ({_BOX_RE})", text)]
+    boxes = [
+        (time.read(t), box_from(_parse_box(b), width, height, box_format))
+        for t, b in re.findall(rf"At ({tp}): ({_BOX_RE})", text)
+    ]
     return span, boxes
 
 
 # ---------------------------------------------------------------- Open-o3
 
 
-def to_open_o3(inst: Instruction, names: Mapping[str, str], width: int, height: int,
-               box_format: BoxFormat = "pixel", time: TimeFormat = TimeFormat()) -> dict[str, Any]:
+def to_open_o3(
+    inst: Instruction,
+    names: Mapping[str, str],
+    width: int,
+    height: int,
+    box_format: BoxFormat = "pixel",
+    time: TimeFormat = TimeFormat(),
+) -> dict[str, Any]:
     """The answer as Open-o3 style evidence: ``<obj>name</obj>`` then the span as two
     ``<t>`` tags and each box as ``<t>…</t><box>[…]</box>``; ``names`` maps tubelet id to
     its referring phrase (``VideoTables.names``)."""
@@ -171,28 +187,40 @@ def to_open_o3(inst: Instruction, names: Mapping[str, str], width: int, height: 
         parts.append(f"<t>{time.show(b.t_s)}</t><box>{_box_text(box_to(b.box_xyxy, width, height, box_format))}</box>")
     if ans.text:
         parts.append(ans.text)
-    return {"id": inst.instruction_id, "video": inst.video_id, "task_type": inst.task_type,
-            "question": _question(inst), "answer": " ".join(parts)}
+    return {
+        "id": inst.instruction_id,
+        "video": inst.video_id,
+        "task_type": inst.task_type,
+        "question": _question(inst),
+        "answer": " ".join(parts),
+    }
 
 
-def parse_open_o3(text: str, width: int, height: int, box_format: BoxFormat = "pixel",
-                  time: TimeFormat = TimeFormat()) -> dict[str, Any]:
+def parse_open_o3(
+    text: str, width: int, height: int, box_format: BoxFormat = "pixel", time: TimeFormat = TimeFormat()
+) -> dict[str, Any]:
     """``{"objects", "span_s", "boxes": [(t_s, pixel box)]}`` read back from evidence tags."""
     objects = re.findall(r"<obj>(.*?)</obj>", text)
     span = None
     m = re.search(r"from <t>(.*?)</t> to <t>(.*?)</t>", text)
     if m:
         span = [time.read(m.group(1)), time.read(m.group(2))]
-    boxes = [(time.read(t), box_from(_parse_box(b), width, height, box_format))
-             for t, b in re.findall(r"<t>([^<]*?|<t_\d+>)</t><box>(.*?)</box>", text)]
+    boxes = [
+        (time.read(t), box_from(_parse_box(b), width, height, box_format))
+        for t, b in re.findall(r"<t>([^<]*?|<t_\d+>)</t><box>(.*?)</box>", text)
+    ]
     return {"objects": objects, "span_s": span, "boxes": boxes}
 
 
 # ---------------------------------------------------------------- VideoRefer / Strefer
 
 
-def to_videorefer(inst: Instruction, tubelets: Iterable[Tubelet] | Mapping[str, Tubelet],
-                  video_path: str | None = None, answer_text: str | None = None) -> dict[str, Any]:
+def to_videorefer(
+    inst: Instruction,
+    tubelets: Iterable[Tubelet] | Mapping[str, Tubelet],
+    video_path: str | None = None,
+    answer_text: str | None = None,
+) -> dict[str, Any]:
     """VideoRefer / Strefer conversation JSON.
 
     The question's ``<regionN>`` placeholders become ``<region>``, in order of appearance;
@@ -209,10 +237,14 @@ def to_videorefer(inst: Instruction, tubelets: Iterable[Tubelet] | Mapping[str, 
         if ref is None:
             raise ValueError(f"{inst.instruction_id}: {placeholder} has no region")
         frames = {f.frame_idx: f for f in by_id[ref.tubelet_id].frames}
-        annotation.append({str(i): {"segmentation": frames[i].mask_rle, "bbox": list(frames[i].box_xyxy)}
-                           for i in ref.frame_idx})
-    answer = answer_text if answer_text is not None else next(
-        (m.content for m in inst.messages if m.role == "assistant"), inst.answer.text or "")
+        annotation.append(
+            {str(i): {"segmentation": frames[i].mask_rle, "bbox": list(frames[i].box_xyxy)} for i in ref.frame_idx}
+        )
+    answer = (
+        answer_text
+        if answer_text is not None
+        else next((m.content for m in inst.messages if m.role == "assistant"), inst.answer.text or "")
+    )
     return {
         "id": inst.instruction_id,
         "video": video_path or inst.video_id,

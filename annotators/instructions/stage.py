@@ -6,15 +6,15 @@ from __future__ import annotations
 from dataclasses import dataclass, field, replace
 from typing import Any
 
-from annotators.instructions import derive as d
-from annotators.instructions.checks import check_instructions, question_of
-from annotators.instructions.dedup import DEFAULT_THRESHOLD, Encoder, dedup_instructions, load_sentence_encoder
-from annotators.instructions.generator import TASK_TYPES, GeneratorConfig, generate_instructions
-from annotators.instructions.paraphrase import LLMParaphraser
-from annotators.language.backends.base import VLMBackend, make_backend
-from engine.stage import Stage
-from engine.task import VideoTask
-from schemas.records import Instruction
+from tubelet.annotators.instructions import derive as d
+from tubelet.annotators.instructions.checks import check_instructions, question_of
+from tubelet.annotators.instructions.dedup import DEFAULT_THRESHOLD, Encoder, dedup_instructions, load_sentence_encoder
+from tubelet.annotators.instructions.generator import TASK_TYPES, GeneratorConfig, generate_instructions
+from tubelet.annotators.instructions.paraphrase import LLMParaphraser
+from tubelet.annotators.language.backends.base import VLMBackend, make_backend
+from tubelet.engine.stage import Stage
+from tubelet.engine.task import VideoTask
+from tubelet.schemas.records import Instruction
 
 
 @dataclass
@@ -52,8 +52,9 @@ class GenerateInstructions(Stage):
         self.task_types = tuple(self.task_types)
         self._config()  # fail at build time on an unknown task type
         # The backend object (not its model) is built now: a bad option fails here.
-        self._backend: VLMBackend | None = (None if self.paraphrase_backend is None else
-                                            make_backend(self.paraphrase_backend, self.paraphrase_options))
+        self._backend: VLMBackend | None = (
+            None if self.paraphrase_backend is None else make_backend(self.paraphrase_backend, self.paraphrase_options)
+        )
         self._paraphraser: LLMParaphraser | None = None
 
     @property
@@ -77,8 +78,13 @@ class GenerateInstructions(Stage):
         self._paraphraser = None
 
     def _config(self) -> GeneratorConfig:
-        return GeneratorConfig(task_types=self.task_types, seed=self.seed, max_per_task=self.max_per_task,
-                               region_frames=self.region_frames, st_boxes=self.st_boxes)
+        return GeneratorConfig(
+            task_types=self.task_types,
+            seed=self.seed,
+            max_per_task=self.max_per_task,
+            region_frames=self.region_frames,
+            st_boxes=self.st_boxes,
+        )
 
     def process(self, batch: list[VideoTask]) -> list[VideoTask]:
         config, originals = self._config(), None
@@ -90,8 +96,9 @@ class GenerateInstructions(Stage):
             self.generate_task(task, config, originals)
         return batch
 
-    def _paraphrasing_config(self, batch: list[VideoTask],
-                             config: GeneratorConfig) -> tuple[GeneratorConfig, dict[str, str]]:
+    def _paraphrasing_config(
+        self, batch: list[VideoTask], config: GeneratorConfig
+    ) -> tuple[GeneratorConfig, dict[str, str]]:
         """``config`` with a paraphrase hook answering from one batched call for the whole
         batch, and each instruction id's template question. The generator is a pure
         function of the rows, so a first pass without the hook yields exactly the
@@ -107,8 +114,7 @@ class GenerateInstructions(Stage):
     def _generate(task: VideoTask, config: GeneratorConfig) -> list[Instruction]:
         return generate_instructions(task.tubelets, task.entities, task.events, video=task.video, config=config)
 
-    def generate_task(self, task: VideoTask, config: GeneratorConfig,
-                      originals: dict[str, str] | None = None) -> None:
+    def generate_task(self, task: VideoTask, config: GeneratorConfig, originals: dict[str, str] | None = None) -> None:
         """Generate, check and (optionally) de-duplicate one task's instructions in place.
         ``originals`` (instruction id -> template question) marks reworded rows."""
         insts = self._generate(task, config)

@@ -6,9 +6,9 @@ descriptions, action timelines, instructions) call. Nothing here imports torch a
 import time.
 """
 
-from annotators.language.motion_states import MotionConfig  # noqa: E402,F401 - action timelines
-from annotators.language.timeline import ActionTimeline  # noqa: E402,F401
-from annotators.language.attributes import AttributeConfig, measure_video  # noqa: E402,F401 - entities
-from annotators.language.entities import DescribeEntities, generalized_noun  # noqa: E402,F401
-from annotators.language.prompts import PromptTemplate, get_template  # noqa: E402,F401
-from annotators.language.visual_prompt import VisualPromptConfig, visual_prompt  # noqa: E402,F401
+from tubelet.annotators.language.attributes import AttributeConfig, measure_video  # noqa: F401 - entities
+from tubelet.annotators.language.entities import DescribeEntities, generalized_noun  # noqa: F401
+from tubelet.annotators.language.motion_states import MotionConfig  # noqa: F401 - action timelines
+from tubelet.annotators.language.prompts import PromptTemplate, get_template  # noqa: F401
+from tubelet.annotators.language.timeline import ActionTimeline  # noqa: F401
+from tubelet.annotators.language.visual_prompt import VisualPromptConfig, visual_prompt  # noqa: F401

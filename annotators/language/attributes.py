@@ -25,9 +25,9 @@ from typing import Any
 
 import numpy as np
 
-from annotators.language.visual_prompt import box_mask, frame_region, sample_frames
-from schemas import Tubelet, TubeletFrame
-from schemas.rle import rle_area
+from tubelet.annotators.language.visual_prompt import box_mask, frame_region, sample_frames
+from tubelet.schemas import Tubelet, TubeletFrame
+from tubelet.schemas.rle import rle_area
 
 #: Basic colour names (Berlin & Kay's eleven) with sRGB prototypes; some names have two,
 #: so that light and dark variants (sky blue, navy) land on their name, not on grey.
@@ -80,6 +80,7 @@ class AttributeConfig:
 
 # -- colour ------------------------------------------------------------------------
 
+
 def _lab(rgb: np.ndarray) -> np.ndarray:
     """CIE Lab (L 0-100) of RGB uint8 values shaped (..., 3), as (n, 3) float32."""
     import cv2
@@ -118,8 +119,7 @@ def colour_name(pixels: np.ndarray) -> str | None:
     return next(iter(hist), None)
 
 
-def object_pixels(image: np.ndarray, region: np.ndarray, boundary_px: int = 3,
-                  min_pixels: int = 20) -> np.ndarray:
+def object_pixels(image: np.ndarray, region: np.ndarray, boundary_px: int = 3, min_pixels: int = 20) -> np.ndarray:
     """The RGB pixels of ``region`` (bool mask of the image's size) away from its edge."""
     import cv2
 
@@ -133,6 +133,7 @@ def object_pixels(image: np.ndarray, region: np.ndarray, boundary_px: int = 3,
 
 
 # -- geometry ----------------------------------------------------------------------
+
 
 def _centre(box: Sequence[float]) -> tuple[float, float]:
     return (box[0] + box[2]) / 2, (box[1] + box[3]) / 2
@@ -201,8 +202,10 @@ def depth_trend(tubelet: Tubelet, ratio: float = 1.6) -> str | None:
 
 # -- per tubelet -------------------------------------------------------------------
 
-def measure_tubelet(tubelet: Tubelet, frames: Mapping[int, np.ndarray], n_frames: int = 4,
-                    config: AttributeConfig | None = None) -> dict[str, Any]:
+
+def measure_tubelet(
+    tubelet: Tubelet, frames: Mapping[int, np.ndarray], n_frames: int = 4, config: AttributeConfig | None = None
+) -> dict[str, Any]:
     """The measured attributes of one tubelet (no relations: see ``measure_video``).
 
     ``frames`` maps frame index → RGB image (any size: masks and boxes are scaled); the
@@ -212,10 +215,22 @@ def measure_tubelet(tubelet: Tubelet, frames: Mapping[int, np.ndarray], n_frames
     config = config or AttributeConfig()
     visible = tubelet.visible_frames
     frame_area = float(tubelet.width * tubelet.height)
-    out: dict[str, Any] = {"category": tubelet.category, "colour": None, "colours": {}, "size": None,
-                           "area_fraction": None, "position": None, "centre": None, "direction": None,
-                           "speed": None, "speed_class": None, "velocity": None, "depth": None,
-                           "visible_s": None, "relations": []}
+    out: dict[str, Any] = {
+        "category": tubelet.category,
+        "colour": None,
+        "colours": {},
+        "size": None,
+        "area_fraction": None,
+        "position": None,
+        "centre": None,
+        "direction": None,
+        "speed": None,
+        "speed_class": None,
+        "velocity": None,
+        "depth": None,
+        "visible_s": None,
+        "relations": [],
+    }
     if not visible:
         return out
     out["visible_s"] = [round(float(visible[0].t_s), 4), round(float(visible[-1].t_s), 4)]
@@ -227,8 +242,11 @@ def measure_tubelet(tubelet: Tubelet, frames: Mapping[int, np.ndarray], n_frames
             continue
         size = (tubelet.width, tubelet.height)
         # A box holds background too: without a mask, use the box's inner half only.
-        region = (frame_region(row, image.shape, size) if row.mask_rle is not None
-                  else _inner_box(row.box_xyxy, image.shape, size))
+        region = (
+            frame_region(row, image.shape, size)
+            if row.mask_rle is not None
+            else _inner_box(row.box_xyxy, image.shape, size)
+        )
         pixels.append(object_pixels(image, region, config.boundary_px, config.min_colour_pixels))
     if pixels:
         allpix = np.concatenate(pixels)
@@ -253,8 +271,7 @@ def measure_tubelet(tubelet: Tubelet, frames: Mapping[int, np.ndarray], n_frames
         out["velocity"] = [round(vel[0], 4), round(vel[1], 4)]
         out["speed"] = round(speed, 4)
         out["direction"] = "still" if speed < config.still_speed else direction_of(*vel)
-        out["speed_class"] = ("still" if speed < config.still_speed
-                              else "fast" if speed >= config.fast_speed else "slow")
+        out["speed_class"] = "still" if speed < config.still_speed else "fast" if speed >= config.fast_speed else "slow"
     out["depth"] = depth_trend(tubelet, config.depth_ratio)
     return out
 
@@ -269,6 +286,7 @@ def _inner_box(box: Sequence[float], shape: tuple[int, ...], source_size: tuple[
 
 # -- relations ---------------------------------------------------------------------
 
+
 def relations(a: Tubelet, b: Tubelet, config: AttributeConfig | None = None) -> list[str]:
     """What ``a`` is relative to ``b`` on the frames where both are visible: any of
     ``left of``, ``right of``, ``above``, ``below``, ``larger than`` (empty when they
@@ -282,8 +300,12 @@ def relations(a: Tubelet, b: Tubelet, config: AttributeConfig | None = None) -> 
     dx = np.array([(_centre(fa.box_xyxy)[0] - _centre(fb.box_xyxy)[0]) / a.width for fa, fb in shared])
     dy = np.array([(_centre(fa.box_xyxy)[1] - _centre(fb.box_xyxy)[1]) / a.height for fa, fb in shared])
     out = []
-    for name, holds in (("left of", dx < -config.relation_margin), ("right of", dx > config.relation_margin),
-                        ("above", dy < -config.relation_margin), ("below", dy > config.relation_margin)):
+    for name, holds in (
+        ("left of", dx < -config.relation_margin),
+        ("right of", dx > config.relation_margin),
+        ("above", dy < -config.relation_margin),
+        ("below", dy > config.relation_margin),
+    ):
         if holds.sum() >= config.relation_share * n:
             out.append(name)
     ratio = np.median([_area(fa) / max(_area(fb), 1.0) for fa, fb in shared])
@@ -292,8 +314,12 @@ def relations(a: Tubelet, b: Tubelet, config: AttributeConfig | None = None) -> 
     return out
 
 
-def measure_video(tubelets: Sequence[Tubelet], frames: Mapping[int, np.ndarray], n_frames: int = 4,
-                  config: AttributeConfig | None = None) -> dict[str, dict[str, Any]]:
+def measure_video(
+    tubelets: Sequence[Tubelet],
+    frames: Mapping[int, np.ndarray],
+    n_frames: int = 4,
+    config: AttributeConfig | None = None,
+) -> dict[str, dict[str, Any]]:
     """``measure_tubelet`` for every tubelet of one video, with ``relations`` filled:
     a list of ``{"relation", "tubelet_id", "category", "frames"}`` per tubelet."""
     config = config or AttributeConfig()
@@ -308,6 +334,6 @@ def measure_video(tubelets: Sequence[Tubelet], frames: Mapping[int, np.ndarray],
             rows_b = {f.frame_idx for f in b.frames if f.visible}
             shared = sum(1 for f in a.frames if f.visible and f.frame_idx in rows_b)
             out[a.tubelet_id]["relations"].extend(
-                {"relation": r, "tubelet_id": b.tubelet_id, "category": b.category, "frames": shared}
-                for r in rels)
+                {"relation": r, "tubelet_id": b.tubelet_id, "category": b.category, "frames": shared} for r in rels
+            )
     return out

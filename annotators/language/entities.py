@@ -3,7 +3,7 @@ expression unique within the video, attributes and (with a VLM) a caption.
 
 Two modes, one output:
 
-- ``lite`` (no model): attributes are measured (``annotators.language.attributes``) and
+- ``lite`` (no model): attributes are measured (``tubelet.annotators.language.attributes``) and
   the expression is built from them, e.g. "the red car on the left";
 - a backend kind (``transformers``, ``openai``): each tubelet is shown to the VLM as
   visual prompts and answers ``prompts.ENTITY_DESCRIBE``'s schema through
@@ -33,16 +33,17 @@ from typing import Any, ClassVar
 
 import numpy as np
 
-from annotators.language.attributes import AttributeConfig, colour_name, measure_video
-from annotators.language.backends.base import BACKENDS, VLMBackend, VLMRequest, make_backend
-from annotators.language.backends.lifecycle import ModelLifecycle
-from annotators.language.prompts import ENTITY_DESCRIBE, ENTITY_DISAMBIGUATE, PromptTemplate, get_template
-from annotators.language.visual_prompt import VisualPrompt, VisualPromptConfig, frames_needed, visual_prompt
-from engine.resources import Resources
-from engine.stage import Stage
-from engine.task import VideoTask
-from engine.video import VideoReader
-from schemas import Entity, Tubelet
+from tubelet.annotators.language.attributes import AttributeConfig, colour_name, measure_video
+from tubelet.annotators.language.backends.base import BACKENDS, VLMBackend, VLMRequest, make_backend
+from tubelet.annotators.language.backends.lifecycle import ModelLifecycle
+from tubelet.annotators.language.backends.structured import generate_structured
+from tubelet.annotators.language.prompts import ENTITY_DESCRIBE, ENTITY_DISAMBIGUATE, PromptTemplate, get_template
+from tubelet.annotators.language.visual_prompt import VisualPrompt, VisualPromptConfig, frames_needed, visual_prompt
+from tubelet.engine.resources import Resources
+from tubelet.engine.stage import Stage
+from tubelet.engine.task import VideoTask
+from tubelet.engine.video import VideoReader
+from tubelet.schemas import Entity, Tubelet
 
 log = logging.getLogger(__name__)
 
@@ -57,23 +58,54 @@ ATTRIBUTE_ORDER = ("colour", "position", "size", "motion", "relation")
 GENERALIZED_NOUNS: dict[str, str] = {
     "person": "person",
     **dict.fromkeys(("bicycle", "car", "motorcycle", "airplane", "bus", "train", "truck", "boat"), "vehicle"),
-    **dict.fromkeys(("bird", "cat", "dog", "horse", "sheep", "cow", "elephant", "bear", "zebra", "giraffe"),
-                    "animal"),
-    **dict.fromkeys(("banana", "apple", "sandwich", "orange", "broccoli", "carrot", "hot dog", "pizza", "donut",
-                     "cake"), "food"),
+    **dict.fromkeys(("bird", "cat", "dog", "horse", "sheep", "cow", "elephant", "bear", "zebra", "giraffe"), "animal"),
+    **dict.fromkeys(
+        ("banana", "apple", "sandwich", "orange", "broccoli", "carrot", "hot dog", "pizza", "donut", "cake"), "food"
+    ),
     **dict.fromkeys(("chair", "couch", "bed", "dining table", "toilet", "bench"), "furniture"),
-    **dict.fromkeys(("tv", "laptop", "mouse", "remote", "keyboard", "cell phone", "microwave", "oven",
-                     "toaster", "refrigerator", "hair drier"), "appliance"),
-    **dict.fromkeys(("frisbee", "skis", "snowboard", "sports ball", "kite", "baseball bat", "baseball glove",
-                     "skateboard", "surfboard", "tennis racket"), "sports equipment"),
+    **dict.fromkeys(
+        (
+            "tv",
+            "laptop",
+            "mouse",
+            "remote",
+            "keyboard",
+            "cell phone",
+            "microwave",
+            "oven",
+            "toaster",
+            "refrigerator",
+            "hair drier",
+        ),
+        "appliance",
+    ),
+    **dict.fromkeys(
+        (
+            "frisbee",
+            "skis",
+            "snowboard",
+            "sports ball",
+            "kite",
+            "baseball bat",
+            "baseball glove",
+            "skateboard",
+            "surfboard",
+            "tennis racket",
+        ),
+        "sports equipment",
+    ),
     **dict.fromkeys(("bottle", "wine glass", "cup", "fork", "knife", "spoon", "bowl"), "tableware"),
     **dict.fromkeys(("traffic light", "fire hydrant", "stop sign", "parking meter"), "street object"),
     **dict.fromkeys(("backpack", "umbrella", "handbag", "tie", "suitcase"), "accessory"),
 }
 
 _ORDINALS = ("first", "second", "third", "fourth", "fifth", "sixth", "seventh", "eighth", "ninth", "tenth")
-_DIRECTION_WORDS = {"up-left": "up and left", "up-right": "up and right",
-                    "down-left": "down and left", "down-right": "down and right"}
+_DIRECTION_WORDS = {
+    "up-left": "up and left",
+    "up-right": "up and right",
+    "down-left": "down and left",
+    "down-right": "down and right",
+}
 
 
 def generalized_noun(category: str) -> str:
@@ -100,6 +132,7 @@ def ordinal(n: int) -> str:
 
 
 # -- lite expressions --------------------------------------------------------------
+
 
 def _value(attrs: Mapping[str, Any], key: str) -> Any:
     """The comparable value of one attribute (None when unknown). Relations are a set of
@@ -129,7 +162,7 @@ def _position_phrase(vertical: str, horizontal: str) -> str:
 
 
 def _motion_phrase(direction: str, depth: str | None = None) -> str:
-    """"moving left", "moving left, away from the camera", "moving towards the camera",
+    """ "moving left", "moving left, away from the camera", "moving towards the camera",
     "that stays still"."""
     along = {"away": "away from the camera", "closer": "towards the camera"}.get(depth or "")
     if direction == "still":
@@ -148,8 +181,13 @@ class Choice:
     confusers: list[str] = field(default_factory=list)  # still matching after the attributes
 
 
-def choose_attributes(tid: str, group: Sequence[str], measured: Mapping[str, Mapping[str, Any]],
-                      relatable: set[str], base: Sequence[str] = ("colour",)) -> Choice:
+def choose_attributes(
+    tid: str,
+    group: Sequence[str],
+    measured: Mapping[str, Mapping[str, Any]],
+    relatable: set[str],
+    base: Sequence[str] = ("colour",),
+) -> Choice:
     """Attributes that tell tubelet ``tid`` apart from the other tubelets of ``group``.
 
     ``base`` attributes are always used (when known); the others of ``ATTRIBUTE_ORDER``
@@ -196,8 +234,7 @@ def _ordinal_in(tid: str, group: Sequence[str], measured: Mapping[str, Mapping[s
     return f"{ordinal(order.index(tid) + 1)} from the {side}"
 
 
-def render_expression(noun: str, attrs: Mapping[str, Any], choice: Choice,
-                      names: Mapping[str, str]) -> str:
+def render_expression(noun: str, attrs: Mapping[str, Any], choice: Choice, names: Mapping[str, str]) -> str:
     """The phrase for ``choice``: "the small red car on the left, moving right, left of the
     dog"; with an ordinal, "the second car from the left" (its attributes are left out:
     the ordinal alone picks it out). ``names`` maps tubelet ids to their category."""
@@ -224,8 +261,9 @@ def render_expression(noun: str, attrs: Mapping[str, Any], choice: Choice,
     return text
 
 
-def lite_expressions(tubelets: Sequence[Tubelet], measured: Mapping[str, Mapping[str, Any]],
-                     base: Sequence[str] = ("colour",)) -> dict[str, tuple[str, dict[str, Any]]]:
+def lite_expressions(
+    tubelets: Sequence[Tubelet], measured: Mapping[str, Mapping[str, Any]], base: Sequence[str] = ("colour",)
+) -> dict[str, tuple[str, dict[str, Any]]]:
     """A referring expression per tubelet id, unique within ``tubelets``, with a record of
     how it was made: ``{"unique", "method" ("measured" | "ordinal"), "used"}``."""
     by_category: dict[str, list[str]] = defaultdict(list)
@@ -237,8 +275,13 @@ def lite_expressions(tubelets: Sequence[Tubelet], measured: Mapping[str, Mapping
     for t in tubelets:
         choice = choose_attributes(t.tubelet_id, by_category[t.category], measured, relatable, base)
         text = render_expression(t.category, measured[t.tubelet_id], choice, names)
-        out[t.tubelet_id] = (text, {"method": "ordinal" if choice.ordinal else "measured",
-                                    "used": choice.keys if not choice.ordinal else ["ordinal"]})
+        out[t.tubelet_id] = (
+            text,
+            {
+                "method": "ordinal" if choice.ordinal else "measured",
+                "used": choice.keys if not choice.ordinal else ["ordinal"],
+            },
+        )
     _mark_unique(out)
     return out
 
@@ -249,8 +292,9 @@ def _mark_unique(out: dict[str, tuple[str, dict[str, Any]]]) -> None:
         record["unique"] = counts[normalise_expression(text)] == 1
 
 
-def measured_suffix(tid: str, group: Sequence[str], measured: Mapping[str, Mapping[str, Any]],
-                    names: Mapping[str, str]) -> tuple[str, list[str]]:
+def measured_suffix(
+    tid: str, group: Sequence[str], measured: Mapping[str, Mapping[str, Any]], names: Mapping[str, str]
+) -> tuple[str, list[str]]:
     """Words from measured attributes telling ``tid`` apart from ``group`` (e.g. "red, on
     the left", or "second from the left"), for appending to a model's expression."""
     relatable = {o for o, n in names.items() if sum(m == n for m in names.values()) == 1}
@@ -263,6 +307,7 @@ def measured_suffix(tid: str, group: Sequence[str], measured: Mapping[str, Mappi
 
 
 # -- the stage ---------------------------------------------------------------------
+
 
 @dataclass
 class DescribeEntities(ModelLifecycle, Stage):
@@ -310,8 +355,9 @@ class DescribeEntities(ModelLifecycle, Stage):
         self._attrs = AttributeConfig(**self.attribute_options)
         self._template: PromptTemplate = get_template(self.template)
         self._reask_template: PromptTemplate = get_template(self.disambiguate_template)
-        self._backend: VLMBackend | None = None if self.mode == "lite" else make_backend(
-            self.backend, self.backend_options)
+        self._backend: VLMBackend | None = (
+            None if self.mode == "lite" else make_backend(self.backend, self.backend_options)
+        )
         self._ready = False
 
     @property
@@ -354,8 +400,13 @@ class DescribeEntities(ModelLifecycle, Stage):
             return dict(zip(indices, reader.frames(indices, size=size)))
 
     def _entity(self, t: Tubelet, **values: Any) -> Entity:
-        return Entity(entity_id=f"{t.tubelet_id}:entity", video_id=t.video_id, tubelet_id=t.tubelet_id,
-                      category=t.category, **values)
+        return Entity(
+            entity_id=f"{t.tubelet_id}:entity",
+            video_id=t.video_id,
+            tubelet_id=t.tubelet_id,
+            category=t.category,
+            **values,
+        )
 
     def _lite(self, tubelets: list[Tubelet], measured: dict[str, dict[str, Any]]) -> list[Entity]:
         expressions = lite_expressions(tubelets, measured, self.base_attributes)
@@ -363,19 +414,30 @@ class DescribeEntities(ModelLifecycle, Stage):
         for t in tubelets:
             text, record = expressions[t.tubelet_id]
             attrs = {**measured[t.tubelet_id], "expression": record}
-            out.append(self._entity(t, referring_expression=text, generalized_noun=generalized_noun(t.category),
-                                    attributes=attrs, caption=None, model_id=LITE_MODEL_ID,
-                                    prompt_version=LITE_VERSION))
+            out.append(
+                self._entity(
+                    t,
+                    referring_expression=text,
+                    generalized_noun=generalized_noun(t.category),
+                    attributes=attrs,
+                    caption=None,
+                    model_id=LITE_MODEL_ID,
+                    prompt_version=LITE_VERSION,
+                )
+            )
         return out
 
     # -- VLM mode ----------------------------------------------------------------------
     def _marker(self) -> str:
         return colour_name(np.array([self._visual.colour], dtype=np.uint8)) or "coloured"
 
-    def _vlm(self, task: VideoTask, tubelets: list[Tubelet], measured: dict[str, dict[str, Any]],
-             frames: dict[int, np.ndarray]) -> list[Entity]:
-        from annotators.language.backends.structured import generate_structured
-
+    def _vlm(
+        self,
+        task: VideoTask,
+        tubelets: list[Tubelet],
+        measured: dict[str, dict[str, Any]],
+        frames: dict[int, np.ndarray],
+    ) -> list[Entity]:
         prompts = {t.tubelet_id: visual_prompt(t, frames, self._visual) for t in tubelets}
         counts = Counter(t.category for t in tubelets)
         requests = []
@@ -384,49 +446,96 @@ class DescribeEntities(ModelLifecycle, Stage):
             others[t.category] -= 1
             listed = ", ".join(f"{n} {c}" for c, n in sorted(others.items()) if n) or "none"
             start, end = measured[t.tubelet_id]["visible_s"]
-            text = self._template.render(marker=self._marker(), image_guide=prompts[t.tubelet_id].describe(),
-                                         category_hint=t.category, start_s=start, end_s=end, others=listed)
-            requests.append(VLMRequest(request_id=t.tubelet_id, prompt=text, system=self._template.system,
-                                       images=prompts[t.tubelet_id].images, max_new_tokens=self.max_new_tokens))
-        results = generate_structured(self._backend, requests, self._template.schema or {},  # type: ignore[arg-type]
-                                      retries=self.retries)
+            text = self._template.render(
+                marker=self._marker(),
+                image_guide=prompts[t.tubelet_id].describe(),
+                category_hint=t.category,
+                start_s=start,
+                end_s=end,
+                others=listed,
+            )
+            requests.append(
+                VLMRequest(
+                    request_id=t.tubelet_id,
+                    prompt=text,
+                    system=self._template.system,
+                    images=prompts[t.tubelet_id].images,
+                    max_new_tokens=self.max_new_tokens,
+                )
+            )
+        results = generate_structured(
+            self._backend,
+            requests,
+            self._template.schema or {},  # type: ignore[arg-type]
+            retries=self.retries,
+        )
         for failure in results.failures:
-            task.reject(self.name, failure.request_id,
-                        f"no valid {self._template.id} answer after {failure.asks} asks: {failure.reason}")
+            task.reject(
+                self.name,
+                failure.request_id,
+                f"no valid {self._template.id} answer after {failure.asks} asks: {failure.reason}",
+            )
         answered = [t for t in tubelets if t.tubelet_id in results.values]
         entities = {}
         for t in answered:
             value = results.values[t.tubelet_id]
-            attrs = {**measured[t.tubelet_id], "described": [a.strip() for a in value["attributes"]],
-                     "described_category": value["category"].strip().lower(),
-                     "expression": {"method": "model"}}
+            attrs = {
+                **measured[t.tubelet_id],
+                "described": [a.strip() for a in value["attributes"]],
+                "described_category": value["category"].strip().lower(),
+                "expression": {"method": "model"},
+            }
             entities[t.tubelet_id] = self._entity(
-                t, referring_expression=value["referring_expression"].strip(),
+                t,
+                referring_expression=value["referring_expression"].strip(),
                 generalized_noun=value["generalized_noun"].strip().lower() or generalized_noun(t.category),
-                attributes=attrs, caption=value["caption"].strip(),
-                model_id=results.responses[t.tubelet_id].model_id, prompt_version=self._template.id)
+                attributes=attrs,
+                caption=value["caption"].strip(),
+                model_id=results.responses[t.tubelet_id].model_id,
+                prompt_version=self._template.id,
+            )
         self._make_unique(answered, entities, measured, prompts)
         return [entities[t.tubelet_id] for t in answered]
 
-    def _make_unique(self, tubelets: list[Tubelet], entities: dict[str, Entity],
-                     measured: dict[str, dict[str, Any]], prompts: dict[str, VisualPrompt]) -> None:
+    def _make_unique(
+        self,
+        tubelets: list[Tubelet],
+        entities: dict[str, Entity],
+        measured: dict[str, dict[str, Any]],
+        prompts: dict[str, VisualPrompt],
+    ) -> None:
         """Re-ask about duplicated expressions, then append measured words to what is
         still duplicated; record the outcome in ``attributes["expression"]``."""
-        from annotators.language.backends.structured import generate_structured
 
         duplicated = _duplicates(entities)
         if duplicated and self.disambiguate:
             requests = []
             for tid, group in duplicated.items():
                 e = entities[tid]
-                competing = "; ".join(f"\"{entities[o].referring_expression}\" ({entities[o].caption})"
-                                      for o in group if o != tid)
-                text = self._reask_template.render(marker=self._marker(), image_guide=prompts[tid].describe(),
-                                                   expression=e.referring_expression, competing=competing)
-                requests.append(VLMRequest(request_id=tid, prompt=text, system=self._reask_template.system,
-                                           images=prompts[tid].images, max_new_tokens=self.max_new_tokens))
-            results = generate_structured(self._backend, requests,  # type: ignore[arg-type]
-                                          self._reask_template.schema or {}, retries=self.retries)
+                competing = "; ".join(
+                    f'"{entities[o].referring_expression}" ({entities[o].caption})' for o in group if o != tid
+                )
+                text = self._reask_template.render(
+                    marker=self._marker(),
+                    image_guide=prompts[tid].describe(),
+                    expression=e.referring_expression,
+                    competing=competing,
+                )
+                requests.append(
+                    VLMRequest(
+                        request_id=tid,
+                        prompt=text,
+                        system=self._reask_template.system,
+                        images=prompts[tid].images,
+                        max_new_tokens=self.max_new_tokens,
+                    )
+                )
+            results = generate_structured(
+                self._backend,
+                requests,  # type: ignore[arg-type]
+                self._reask_template.schema or {},
+                retries=self.retries,
+            )
             for tid, value in results.values.items():
                 e = entities[tid]
                 e.referring_expression = value["referring_expression"].strip()
@@ -441,8 +550,10 @@ class DescribeEntities(ModelLifecycle, Stage):
             e = entities[tid]
             if words:
                 e.referring_expression = f"{e.referring_expression} ({words})"
-            e.attributes["expression"] = {"method": "model+ordinal" if keys == ["ordinal"] else "model+measured",
-                                          "used": keys}
+            e.attributes["expression"] = {
+                "method": "model+ordinal" if keys == ["ordinal"] else "model+measured",
+                "used": keys,
+            }
         final = _duplicates(entities)
         for tid, e in entities.items():
             e.attributes["expression"]["unique"] = tid not in final

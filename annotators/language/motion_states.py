@@ -15,7 +15,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from schemas.geometry import edges_touched
+from tubelet.schemas.geometry import edges_touched
 
 #: Direction -> (label, text without adverb).
 DIRECTIONS: dict[str, tuple[str, str]] = {
@@ -105,7 +105,7 @@ def _window(times: np.ndarray, smooth_s: float) -> int:
 def _running_median(x: np.ndarray, half: int) -> np.ndarray:
     if half == 0:
         return x.copy()
-    return np.array([np.median(x[max(0, i - half):i + half + 1], axis=0) for i in range(len(x))])
+    return np.array([np.median(x[max(0, i - half) : i + half + 1], axis=0) for i in range(len(x))])
 
 
 def _local_slope(times: np.ndarray, x: np.ndarray, half: int) -> np.ndarray:
@@ -124,8 +124,9 @@ def _local_slope(times: np.ndarray, x: np.ndarray, half: int) -> np.ndarray:
     return out
 
 
-def segment_run(times: np.ndarray, boxes: np.ndarray, width: int, height: int,
-                config: MotionConfig = MotionConfig()) -> RunMotion:
+def segment_run(
+    times: np.ndarray, boxes: np.ndarray, width: int, height: int, config: MotionConfig = MotionConfig()
+) -> RunMotion:
     """Segment one visible run: ``times`` (n,) seconds, ``boxes`` (n, 4) xyxy pixels."""
     times = np.asarray(times, dtype=float)
     boxes = np.asarray(boxes, dtype=float).reshape(-1, 4)
@@ -167,7 +168,7 @@ def segment_run(times: np.ndarray, boxes: np.ndarray, width: int, height: int,
     dt = float(np.median(np.diff(times))) if n > 1 else 0.0
     segments = _merge_short(_runs(states), times, dt, config.min_segment_s)
     for seg in segments:
-        seg.speed = float(np.median(speed[seg.start:seg.end + 1]))
+        seg.speed = float(np.median(speed[seg.start : seg.end + 1]))
     return RunMotion(segments, velocity)
 
 
@@ -181,9 +182,9 @@ def _runs(states: list[str]) -> list[MotionSegment]:
     return out
 
 
-def _merge_short(segments: list[MotionSegment], times: np.ndarray, dt: float,
-                 min_s: float) -> list[MotionSegment]:
+def _merge_short(segments: list[MotionSegment], times: np.ndarray, dt: float, min_s: float) -> list[MotionSegment]:
     """Absorb segments shorter than ``min_s`` into their longer neighbour, shortest first."""
+
     def duration(s: MotionSegment) -> float:
         return float(times[s.end] - times[s.start]) + dt
 
@@ -206,8 +207,9 @@ def _merge_short(segments: list[MotionSegment], times: np.ndarray, dt: float,
     return segments
 
 
-def touched_edges(box: list[float] | np.ndarray, width: int, height: int,
-                  margin: float = MotionConfig.edge_margin) -> list[str]:
+def touched_edges(
+    box: list[float] | np.ndarray, width: int, height: int, margin: float = MotionConfig.edge_margin
+) -> list[str]:
     """The frame borders a box touches (within ``margin`` of the frame size, 1 px at least)."""
     return edges_touched(box, width, height, margin, min_px=1.0)
 

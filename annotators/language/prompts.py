@@ -68,8 +68,7 @@ ENTITY_SCHEMA: dict[str, Any] = {
         "category": {"type": "string", "minLength": 1, "maxLength": 60},
         "generalized_noun": {"type": "string", "minLength": 1, "maxLength": 40},
         "referring_expression": {"type": "string", "minLength": 3, "maxLength": 200},
-        "attributes": {"type": "array", "items": {"type": "string", "minLength": 1, "maxLength": 60},
-                       "maxItems": 12},
+        "attributes": {"type": "array", "items": {"type": "string", "minLength": 1, "maxLength": 60}, "maxItems": 12},
         "caption": {"type": "string", "minLength": 3, "maxLength": 500},
     },
     "required": ["category", "generalized_noun", "referring_expression", "attributes", "caption"],
@@ -83,12 +82,12 @@ ENTITY_DESCRIBE = PromptTemplate(
     text=(
         "These images come from one video. The same object is marked in every image with a "
         "{marker} outline and tint.\n{image_guide}\n"
-        "A tracker labelled the object \"{category_hint}\"; it is visible from {start_s:.2f} s to "
+        'A tracker labelled the object "{category_hint}"; it is visible from {start_s:.2f} s to '
         "{end_s:.2f} s. Other objects tracked in the video: {others}.\n"
         "Describe only the marked object:\n"
         "- category: what it is, one or two words (correct the tracker's label if it is wrong);\n"
         "- generalized_noun: a general word for it (person, animal, vehicle, ...);\n"
-        "- referring_expression: a short phrase starting with \"the\" that picks out this object "
+        '- referring_expression: a short phrase starting with "the" that picks out this object '
         "and no other object in the video (use colour, position, size, motion);\n"
         "- attributes: short visible properties (colour, clothing, size, action);\n"
         "- caption: one sentence on what the object looks like and does."
@@ -111,9 +110,9 @@ ENTITY_DISAMBIGUATE = PromptTemplate(
     text=(
         "These images come from one video. One object is marked in every image with a {marker} "
         "outline and tint.\n{image_guide}\n"
-        "It was described as \"{expression}\", but that phrase also fits other objects of the "
+        'It was described as "{expression}", but that phrase also fits other objects of the '
         "video, described as: {competing}.\n"
-        "Write a new referring_expression, a short phrase starting with \"the\", that fits the "
+        'Write a new referring_expression, a short phrase starting with "the", that fits the '
         "marked object and none of the others (use colour, position, size, motion or its "
         "relation to other objects)."
     ),

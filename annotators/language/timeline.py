@@ -1,8 +1,8 @@
 """ActionTimeline: what each tubelet does and when, as rows of the `events` table.
 
 Two modes. ``lite`` (no model) segments each tubelet's box trajectory into motion
-states (``annotators.language.motion_states``). ``vlm`` asks a VLM about windows of
-the tubelet's life (``annotators.language.timeline_vlm``). In both modes the presence
+states (``tubelet.annotators.language.motion_states``). ``vlm`` asks a VLM about windows of
+the tubelet's life (``tubelet.annotators.language.timeline_vlm``). In both modes the presence
 events (``appear``, ``leave``, ``reenter``) come from the tubelet rows, with
 ``source="lite"``.
 
@@ -16,12 +16,12 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any, ClassVar
 
-from annotators.language.backends import VLMBackend, VLMRequest, make_backend
-from annotators.language.backends.lifecycle import ModelLifecycle
-from annotators.language.backends.structured import generate_structured
-from annotators.language.motion_states import MotionConfig
-from annotators.language.timeline_lite import TimelineItem, lite_items, presence_items
-from annotators.language.timeline_vlm import (
+from tubelet.annotators.language.backends import VLMBackend, VLMRequest, make_backend
+from tubelet.annotators.language.backends.lifecycle import ModelLifecycle
+from tubelet.annotators.language.backends.structured import generate_structured
+from tubelet.annotators.language.motion_states import MotionConfig
+from tubelet.annotators.language.timeline_lite import TimelineItem, lite_items, presence_items
+from tubelet.annotators.language.timeline_vlm import (
     ANSWER_SCHEMA,
     Window,
     highlight,
@@ -32,11 +32,11 @@ from annotators.language.timeline_vlm import (
     window_item,
     window_template,
 )
-from engine.resources import Resources
-from engine.stage import Stage
-from engine.task import VideoTask
-from engine.video import VideoReader
-from schemas import Event, Tubelet
+from tubelet.engine.resources import Resources
+from tubelet.engine.stage import Stage
+from tubelet.engine.task import VideoTask
+from tubelet.engine.video import VideoReader
+from tubelet.schemas import Event, Tubelet
 
 LITE_SOURCE = "lite"
 
@@ -46,16 +46,31 @@ def event_id(video_id: str, tubelet_index: int, n: int) -> str:
     return f"{video_id}:event:{tubelet_index}:{n}"
 
 
-def to_events(video_id: str, tubelet_index: int, tubelet: Tubelet,
-              items: list[tuple[TimelineItem, str, str | None]], prompt_version: str | None = None) -> list[Event]:
+def to_events(
+    video_id: str,
+    tubelet_index: int,
+    tubelet: Tubelet,
+    items: list[tuple[TimelineItem, str, str | None]],
+    prompt_version: str | None = None,
+) -> list[Event]:
     """Events of one tubelet from ``(item, source, model_id)``, ordered by start, with ids;
     rows a model wrote (a ``model_id``) record ``prompt_version``."""
     ordered = sorted(items, key=lambda x: x[0].sort_key())
     return [
-        Event(event_id=event_id(video_id, tubelet_index, n), video_id=video_id, tubelet_ids=[tubelet.tubelet_id],
-              start_s=item.start_s, end_s=item.end_s, start_frame=item.start_frame, end_frame=item.end_frame,
-              text=item.text, label=item.label, source=source, model_id=model_id,
-              prompt_version=prompt_version if model_id else None)
+        Event(
+            event_id=event_id(video_id, tubelet_index, n),
+            video_id=video_id,
+            tubelet_ids=[tubelet.tubelet_id],
+            start_s=item.start_s,
+            end_s=item.end_s,
+            start_frame=item.start_frame,
+            end_frame=item.end_frame,
+            text=item.text,
+            label=item.label,
+            source=source,
+            model_id=model_id,
+            prompt_version=prompt_version if model_id else None,
+        )
         for n, (item, source, model_id) in enumerate(ordered)
     ]
 
@@ -142,12 +157,15 @@ class ActionTimeline(ModelLifecycle, Stage):
     def _vlm_items(self, task: VideoTask) -> dict[int, list[tuple[TimelineItem, str, str | None]]]:
         backend = self._backend
         assert backend is not None
-        jobs = [(i, w) for i, t in enumerate(task.tubelets)
-                for w in make_windows(t, self.window_s, self.stride_s, self.frames_per_window)]
+        jobs = [
+            (i, w)
+            for i, t in enumerate(task.tubelets)
+            for w in make_windows(t, self.window_s, self.stride_s, self.frames_per_window)
+        ]
         answers: dict[int, dict[int, dict]] = {i: {} for i in range(len(task.tubelets))}
         with VideoReader(task.uri, fps=task.fps) as reader:
             for start in range(0, len(jobs), self.chunk_windows):
-                chunk = jobs[start:start + self.chunk_windows]
+                chunk = jobs[start : start + self.chunk_windows]
                 requests = self._requests(task, reader, chunk)
                 results = generate_structured(backend, requests, ANSWER_SCHEMA, retries=self.retries)
                 for (i, window), request in zip(chunk, requests):
@@ -156,10 +174,13 @@ class ActionTimeline(ModelLifecycle, Stage):
                         answers[i][window.index] = value
                 for failure in results.failures:
                     i, window = chunk[int(failure.request_id)]
-                    task.reject(self.name, window_item(task.tubelets[i].tubelet_id, window),
-                                f"{failure.reason} (after {failure.asks} asks; prompt {self._template.id})")
+                    task.reject(
+                        self.name,
+                        window_item(task.tubelets[i].tubelet_id, window),
+                        f"{failure.reason} (after {failure.asks} asks; prompt {self._template.id})",
+                    )
         out: dict[int, list[tuple[TimelineItem, str, str | None]]] = {}
-        for i, tubelet in enumerate(task.tubelets):
+        for i in range(len(task.tubelets)):
             windows = [w for j, w in jobs if j == i]
             out[i] = [(item, backend.model_id, backend.model_id) for item in merge_answers(windows, answers[i])]
         return out
@@ -175,7 +196,13 @@ class ActionTimeline(ModelLifecycle, Stage):
             tubelet = task.tubelets[i]
             images = [highlight(decoded[f.frame_idx], f, (tubelet.width, tubelet.height)) for f in window.sampled]
             # Request ids are positions in the chunk: unique even if two windows share times.
-            requests.append(VLMRequest(request_id=str(k), prompt=render_prompt(self._template, tubelet, window),
-                                       system=self._template.system, images=images,
-                                       max_new_tokens=self.max_new_tokens))
+            requests.append(
+                VLMRequest(
+                    request_id=str(k),
+                    prompt=render_prompt(self._template, tubelet, window),
+                    system=self._template.system,
+                    images=images,
+                    max_new_tokens=self.max_new_tokens,
+                )
+            )
         return requests

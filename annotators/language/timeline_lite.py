@@ -10,14 +10,14 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from annotators.language.motion_states import (
+from tubelet.annotators.language.motion_states import (
     MotionConfig,
     RunMotion,
     edge_towards,
     segment_run,
     touched_edges,
 )
-from schemas import Tubelet, TubeletFrame
+from tubelet.schemas import Tubelet, TubeletFrame
 
 #: Sort order of items that start on the same frame: arrivals, then what the object
 #: does, then departures.
@@ -65,8 +65,9 @@ def run_motion(run: list[TubeletFrame], tubelet: Tubelet, config: MotionConfig) 
     return segment_run(times, boxes, tubelet.width, tubelet.height, config)
 
 
-def motion_items(tubelet: Tubelet, config: MotionConfig = MotionConfig(),
-                 motions: list[RunMotion] | None = None) -> list[TimelineItem]:
+def motion_items(
+    tubelet: Tubelet, config: MotionConfig = MotionConfig(), motions: list[RunMotion] | None = None
+) -> list[TimelineItem]:
     """Motion segments (``still`` / ``move_<direction>``) of every visible run."""
     runs = visible_runs(tubelet)
     motions = motions if motions is not None else [run_motion(r, tubelet, config) for r in runs]
@@ -78,8 +79,9 @@ def motion_items(tubelet: Tubelet, config: MotionConfig = MotionConfig(),
     return items
 
 
-def presence_items(tubelet: Tubelet, n_frames: int, config: MotionConfig = MotionConfig(),
-                   motions: list[RunMotion] | None = None) -> list[TimelineItem]:
+def presence_items(
+    tubelet: Tubelet, n_frames: int, config: MotionConfig = MotionConfig(), motions: list[RunMotion] | None = None
+) -> list[TimelineItem]:
     """``appear`` (first visible frame, unless the video's first), ``leave`` (last visible
     frame of each run, unless the video's last) and ``reenter`` (first visible frame after
     a gap). A box touching a border there says which: "leaves the frame to the right"."""

@@ -15,11 +15,11 @@ from typing import Any
 
 import numpy as np
 
-from annotators.language.prompts import PromptTemplate
-from annotators.language.timeline_lite import TimelineItem, visible_runs
-from annotators.language.visual_prompt import VisualPromptConfig, frame_region
-from annotators.language.visual_prompt import highlight as mark
-from schemas import Tubelet, TubeletFrame
+from tubelet.annotators.language.prompts import PromptTemplate
+from tubelet.annotators.language.timeline_lite import TimelineItem, visible_runs
+from tubelet.annotators.language.visual_prompt import VisualPromptConfig, frame_region
+from tubelet.annotators.language.visual_prompt import highlight as mark
+from tubelet.schemas import Tubelet, TubeletFrame
 
 ANSWER_SCHEMA: dict[str, Any] = {
     "type": "object",
@@ -57,14 +57,17 @@ def window_template(text: str | None = None) -> PromptTemplate:
     """
     if text is None:
         return ACTION_WINDOW
-    custom = PromptTemplate(name="action_window_custom", version="0", text=text, schema=ANSWER_SCHEMA,
-                            system=ACTION_WINDOW.system)
+    custom = PromptTemplate(
+        name="action_window_custom", version="0", text=text, schema=ANSWER_SCHEMA, system=ACTION_WINDOW.system
+    )
     unknown = sorted(custom.fields - TEMPLATE_FIELDS)
     if unknown:
-        raise ValueError(f"timeline prompt uses unknown placeholders {unknown}; "
-                         f"placeholders: {', '.join(sorted(TEMPLATE_FIELDS))}")
-    return PromptTemplate(name=custom.name, version=custom.fingerprint, text=text, schema=ANSWER_SCHEMA,
-                          system=ACTION_WINDOW.system)
+        raise ValueError(
+            f"timeline prompt uses unknown placeholders {unknown}; placeholders: {', '.join(sorted(TEMPLATE_FIELDS))}"
+        )
+    return PromptTemplate(
+        name=custom.name, version=custom.fingerprint, text=text, schema=ANSWER_SCHEMA, system=ACTION_WINDOW.system
+    )
 
 
 @dataclass
@@ -89,8 +92,9 @@ def window_item(tubelet_id: str, window: Window) -> str:
     return f"{tubelet_id}@{window.start_s:.3f}-{window.end_s:.3f}"
 
 
-def make_windows(tubelet: Tubelet, window_s: float, stride_s: float | None = None,
-                 frames_per_window: int = 4) -> list[Window]:
+def make_windows(
+    tubelet: Tubelet, window_s: float, stride_s: float | None = None, frames_per_window: int = 4
+) -> list[Window]:
     """Windows of ``window_s`` every ``stride_s`` (default: back to back) over each visible
     run of ``tubelet``; the last window of a run is the first that reaches its end.
 
@@ -127,8 +131,15 @@ def make_windows(tubelet: Tubelet, window_s: float, stride_s: float | None = Non
 
 def render_prompt(template: PromptTemplate, tubelet: Tubelet, window: Window) -> str:
     """Fill ``template``'s placeholders (a subset of ``TEMPLATE_FIELDS``) for one window."""
-    values = dict(category=tubelet.category, tubelet_id=tubelet.tubelet_id, track_id=tubelet.track_id,
-                  start_s=window.start_s, end_s=window.end_s, n_frames=len(window.sampled), window=window.index)
+    values = dict(
+        category=tubelet.category,
+        tubelet_id=tubelet.tubelet_id,
+        track_id=tubelet.track_id,
+        start_s=window.start_s,
+        end_s=window.end_s,
+        n_frames=len(window.sampled),
+        window=window.index,
+    )
     return template.render(**{k: v for k, v in values.items() if k in template.fields})
 
 
@@ -138,8 +149,12 @@ def scaled_size(width: int, height: int, max_side: int) -> tuple[int, int]:
     return max(2, int(round(width * scale / 2)) * 2), max(2, int(round(height * scale / 2)) * 2)
 
 
-def highlight(image: np.ndarray, frame: TubeletFrame, frame_size: tuple[int, int],
-              config: VisualPromptConfig = VisualPromptConfig()) -> np.ndarray:
+def highlight(
+    image: np.ndarray,
+    frame: TubeletFrame,
+    frame_size: tuple[int, int],
+    config: VisualPromptConfig = VisualPromptConfig(),
+) -> np.ndarray:
     """A copy of ``image`` with the tubelet marked as the entity stage marks it
     (``visual_prompt``: tinted and outlined mask, else box). ``frame_size`` is the
     tubelet's (width, height); ``image`` may be decoded smaller."""

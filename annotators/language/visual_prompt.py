@@ -5,7 +5,7 @@ frames are picked evenly in time over the tubelet's visible life and each is tur
 into a highlighted full frame (tinted fill + outline on the mask, or the box when
 there is no mask; everything else untouched) and/or a crop around the object with a
 margin. Pure numpy + OpenCV: the caller decodes the frames (once per video, through
-``engine.video.VideoReader``) and passes them in by frame index.
+``tubelet.engine.video.VideoReader``) and passes them in by frame index.
 """
 
 from __future__ import annotations
@@ -16,8 +16,8 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from schemas import Tubelet, TubeletFrame
-from schemas.rle import decode_rle
+from tubelet.schemas import Tubelet, TubeletFrame
+from tubelet.schemas.rle import decode_rle
 
 VIEWS = ("highlight", "crop")
 
@@ -70,8 +70,11 @@ class VisualPrompt:
         lines = []
         for i, (view, t) in enumerate(zip(self.views, self.t_s), start=1):
             what = "the whole frame" if view == "highlight" else "a close-up crop"
-            lines.append(f"Image {i}: {what} at {t:.2f} s, the object outlined and tinted"
-                         if view == "highlight" else f"Image {i}: {what} of the object at {t:.2f} s")
+            lines.append(
+                f"Image {i}: {what} at {t:.2f} s, the object outlined and tinted"
+                if view == "highlight"
+                else f"Image {i}: {what} of the object at {t:.2f} s"
+            )
         return "\n".join(lines)
 
 
@@ -121,8 +124,13 @@ def frame_region(frame: TubeletFrame, image_shape: tuple[int, ...], source_size:
     return box_mask([x1 * sx, y1 * sy, x2 * sx, y2 * sy], height, width)
 
 
-def highlight(image: np.ndarray, mask: np.ndarray, colour: tuple[int, int, int] = (255, 0, 0),
-              alpha: float = 0.35, outline_px: int = 3) -> np.ndarray:
+def highlight(
+    image: np.ndarray,
+    mask: np.ndarray,
+    colour: tuple[int, int, int] = (255, 0, 0),
+    alpha: float = 0.35,
+    outline_px: int = 3,
+) -> np.ndarray:
     """A copy of ``image`` (RGB uint8) with ``mask`` tinted by ``colour`` at ``alpha`` and
     outlined by a ring ``outline_px`` thick just outside it. Pixels farther than
     ``outline_px`` from the mask are unchanged."""
@@ -146,14 +154,16 @@ def highlight(image: np.ndarray, mask: np.ndarray, colour: tuple[int, int, int] 
         kernel = cv2.getStructuringElement(cv2.MORPH_ELLIPSE, (2 * outline_px + 1, 2 * outline_px + 1))
         # The ROI already holds every pixel within outline_px of the mask (zero border
         # outside the image, as before), so dilating it alone gives the same ring.
-        ring = cv2.dilate(sub.astype(np.uint8), kernel, borderType=cv2.BORDER_CONSTANT,
-                          borderValue=0).astype(bool) & ~sub
+        ring = (
+            cv2.dilate(sub.astype(np.uint8), kernel, borderType=cv2.BORDER_CONSTANT, borderValue=0).astype(bool) & ~sub
+        )
         roi[ring] = np.asarray(colour, dtype=np.uint8)
     return out
 
 
-def crop_box(box: Sequence[float], height: int, width: int, margin: float = 0.25,
-             min_px: int = 32) -> tuple[int, int, int, int]:
+def crop_box(
+    box: Sequence[float], height: int, width: int, margin: float = 0.25, min_px: int = 32
+) -> tuple[int, int, int, int]:
     """Integer ``(x1, y1, x2, y2)`` around ``box`` with ``margin`` × its size added on each
     side, at least ``min_px`` per side (when the image allows), kept inside the image."""
     x1, y1, x2, y2 = (float(v) for v in box)
@@ -184,8 +194,9 @@ def frames_needed(tubelets: Sequence[Tubelet], n_frames: int) -> list[int]:
     return sorted({f.frame_idx for t in tubelets for f in sample_frames(t, n_frames)})
 
 
-def visual_prompt(tubelet: Tubelet, frames: Mapping[int, np.ndarray],
-                  config: VisualPromptConfig | None = None) -> VisualPrompt:
+def visual_prompt(
+    tubelet: Tubelet, frames: Mapping[int, np.ndarray], config: VisualPromptConfig | None = None
+) -> VisualPrompt:
     """The images showing ``tubelet`` from ``frames`` (frame index → RGB uint8 image).
 
     Uses ``sample_frames(tubelet, config.n_frames)``; a sampled frame missing from
@@ -204,11 +215,13 @@ def visual_prompt(tubelet: Tubelet, frames: Mapping[int, np.ndarray],
             else:
                 sx, sy = width / tubelet.width, height / tubelet.height
                 x1, y1, x2, y2 = row.box_xyxy
-                c1, r1, c2, r2 = crop_box([x1 * sx, y1 * sy, x2 * sx, y2 * sy], height, width,
-                                          config.crop_margin, config.crop_min_px)
+                c1, r1, c2, r2 = crop_box(
+                    [x1 * sx, y1 * sy, x2 * sx, y2 * sy], height, width, config.crop_margin, config.crop_min_px
+                )
                 # The crop is outlined too: with a margin, other objects may share it.
-                marked = highlight(image[r1:r2, c1:c2], mask[r1:r2, c1:c2], config.colour, 0.0,
-                                   max(1, config.outline_px // 2))
+                marked = highlight(
+                    image[r1:r2, c1:c2], mask[r1:r2, c1:c2], config.colour, 0.0, max(1, config.outline_px // 2)
+                )
                 out = np.ascontiguousarray(marked)
             prompt.images.append(fit(out, config.max_side))
             prompt.frame_idx.append(row.frame_idx)

@@ -21,7 +21,7 @@ GrabCut in the lite one); they only implement :class:`~.propagator.Propagator`.
    disappear, so an object entering between keyframes is tracked from the frame it
    enters, and no earlier.
 5. Tracks that overlap on most shared frames are merged, and tubelets are built and
-   filtered (``annotators.tracking.tubelets``).
+   filtered (``tubelet.annotators.tracking.tubelets``).
 
 Crossing objects keep their ids because matching compares detections with where each
 object's own propagated mask is, not with where objects were on the last keyframe.
@@ -35,20 +35,20 @@ from typing import Any
 
 import numpy as np
 
-from annotators.detectors.appearance import appearance_distance, mean_descriptor, remember
-from annotators.tracking.matching import (
+from tubelet.annotators.detectors.appearance import appearance_distance, mean_descriptor, remember
+from tubelet.annotators.tracking.matching import (
     hungarian,
     overlap,
     overlap_matrix,
-    region_of,
     reentry_costs,
     reentry_distance,
+    region_of,
     select_anchor,
     suppress_duplicates,
 )
-from annotators.tracking.propagator import Propagator, Region, frames_between
-from annotators.tracking.tubelets import Track, build_tubelets, merge_duplicates
-from schemas.records import Detection, Tubelet, VideoRecord
+from tubelet.annotators.tracking.propagator import Propagator, Region, frames_between
+from tubelet.annotators.tracking.tubelets import Track, build_tubelets, merge_duplicates
+from tubelet.schemas.records import Detection, Tubelet, VideoRecord
 
 
 @dataclass
@@ -113,8 +113,15 @@ def associate(
         tracks, cfg.duplicate_iou, cfg.duplicate_frame_fraction, cfg.duplicate_min_shared
     )
     tubelets, rejects = build_tubelets(
-        tracks, video, session.frames, timestamps, source, session.anchor,
-        cfg.min_length, cfg.min_mean_score, cfg.min_area,
+        tracks,
+        video,
+        session.frames,
+        timestamps,
+        source,
+        session.anchor,
+        cfg.min_length,
+        cfg.min_mean_score,
+        cfg.min_area,
     )
     stats = dict(session.stats, merged=n_merged, tubelets=len(tubelets), rejected=len(rejects))
     return AssociationResult(tubelets, rejects, session.anchor, stats)
@@ -154,8 +161,13 @@ class _Session:
         self.tracks: dict[int, Track] = {}
         self.anchor: int | None = None
         self.stats: dict[str, Any] = {
-            "keyframes": len(keys), "detections_suppressed": suppressed, "objects_started": 0,
-            "reentries": 0, "dropped_unconfirmed": 0, "windows": 0, "propagated_frames": 0,
+            "keyframes": len(keys),
+            "detections_suppressed": suppressed,
+            "objects_started": 0,
+            "reentries": 0,
+            "dropped_unconfirmed": 0,
+            "windows": 0,
+            "propagated_frames": 0,
         }
 
     # -- the two sweeps -------------------------------------------------------------
@@ -191,9 +203,7 @@ class _Session:
                 continue
             if prompts:
                 self._window(cur, f, prompts, reverse)
-            present = {
-                o: t.regions[f] for o, t in self.tracks.items() if f in t.regions
-            }
+            present = {o: t.regions[f] for o, t in self.tracks.items() if f in t.regions}
             if f in self.keyframes:
                 prompts = self._keyframe(f, present, reverse, streak)
             else:
@@ -239,8 +249,10 @@ class _Session:
                 prompts[obj] = present[obj]
         # Unmatched confident detections that no region of their category already covers.
         fresh = [
-            i for i in range(len(dets))
-            if i not in matched_dets and dets[i].score >= self.cfg.detection_score
+            i
+            for i in range(len(dets))
+            if i not in matched_dets
+            and dets[i].score >= self.cfg.detection_score
             and not any(same[i, j] and iou[i, j] >= self.cfg.new_object_iou for j in range(len(objs)))
         ]
         reentered = self._reentries(k, [dets[i] for i in fresh], set(present), reverse)
@@ -306,9 +318,7 @@ class _Session:
         return {i: lost[j][0] for i, j in pairs}
 
     # -- propagation the other way -------------------------------------------------
-    def _side_trip(
-        self, k: int, prompts: dict[int, Region], reverse: bool, stop: dict[int, int | None]
-    ) -> None:
+    def _side_trip(self, k: int, prompts: dict[int, Region], reverse: bool, stop: dict[int, int | None]) -> None:
         """Propagate ``prompts`` from ``k`` towards the video's end (start with
         ``reverse``) until each object disappears for longer than ``lost_patience``
         frames, reaches ``stop[obj]`` (where it was last seen), or drifts (unconfirmed)."""
@@ -379,13 +389,13 @@ class _Session:
                 return
             i, prompts = j, carry(walk[j])
 
-    def _drift_check(
-        self, obj: int, f: int, region: Region, streak: dict[int, tuple[int, int]], reverse: bool
-    ) -> bool:
+    def _drift_check(self, obj: int, f: int, region: Region, streak: dict[int, tuple[int, int]], reverse: bool) -> bool:
         """On a keyframe passed the other way: is ``obj`` still confirmed by some detection
         of its category? Drops it (False) after too many unconfirmed keyframes."""
         category = self.tracks[obj].category
-        hits = [d for d in self.dets[f] if d.category == category and overlap(region_of(d), region) >= self.cfg.match_iou]
+        hits = [
+            d for d in self.dets[f] if d.category == category and overlap(region_of(d), region) >= self.cfg.match_iou
+        ]
         if hits:
             self.tracks[obj].confirmed.setdefault(f, max(d.score for d in hits))
             streak.pop(obj, None)

@@ -27,9 +27,9 @@ from typing import Any
 import cv2
 import numpy as np
 
-from annotators.tracking.propagator import Region, frames_between, open_reader
-from schemas.geometry import mask_to_box
-from schemas.rle import RLE, decode_rle
+from tubelet.annotators.tracking.propagator import Region, frames_between, open_reader
+from tubelet.schemas.geometry import mask_to_box
+from tubelet.schemas.rle import RLE, decode_rle
 
 _LK = dict(winSize=(15, 15), maxLevel=3, criteria=(cv2.TERM_CRITERIA_EPS | cv2.TERM_CRITERIA_COUNT, 20, 0.03))
 
@@ -194,7 +194,8 @@ class FlowPropagator:
         if arr is None and box is None:
             return  # an empty mask and no box: nothing to track
         self._prompts.setdefault(int(frame_idx), {})[int(obj_id)] = (
-            None if box is None else [float(v) for v in box], arr
+            None if box is None else [float(v) for v in box],
+            arr,
         )
 
     def reset(self) -> None:
@@ -415,7 +416,6 @@ class FlowPropagator:
             # linear + threshold keeps sub-pixel shifts from being rounded away frame after frame
             moved = cv2.warpAffine(ob.mask.astype(np.float32), m, (w, h), flags=cv2.INTER_LINEAR, borderValue=0)
             ob.mask = _extrude_edges(ob.mask, moved >= 0.5, shift, self._rgb)
-
 
     def _grabcut(self, rgb: np.ndarray, mask: np.ndarray) -> np.ndarray:
         """Refine ``mask`` with GrabCut on a crop around it; keep the input if GrabCut

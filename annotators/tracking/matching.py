@@ -9,11 +9,11 @@ from collections.abc import Sequence
 import numpy as np
 from scipy.optimize import linear_sum_assignment
 
-from annotators.tracking.propagator import Region
-from schemas import geometry
-from schemas.geometry import box_iou
-from schemas.records import Detection
-from schemas.rle import rle_iou
+from tubelet.annotators.tracking.propagator import Region
+from tubelet.schemas import geometry
+from tubelet.schemas.geometry import box_iou
+from tubelet.schemas.records import Detection
+from tubelet.schemas.rle import rle_iou
 
 
 def region_of(det: Detection) -> Region:
@@ -106,9 +106,7 @@ def reentry_distance(
     cl = np.array([(last_box[0] + last_box[2]) / 2, (last_box[1] + last_box[3]) / 2])
     cd = np.array([(det_box[0] + det_box[2]) / 2, (det_box[1] + det_box[3]) / 2])
     distance = float(np.linalg.norm(cl - cd)) / diag
-    same_edge = edges_touched(last_box, width, height, edge_margin) & edges_touched(
-        det_box, width, height, edge_margin
-    )
+    same_edge = edges_touched(last_box, width, height, edge_margin) & edges_touched(det_box, width, height, edge_margin)
     if same_edge or distance <= max_distance:
         return distance
     return None

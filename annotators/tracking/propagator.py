@@ -1,6 +1,6 @@
 """The propagation interface every masklet tracker implements, and the region it yields.
 
-Association (``annotators.tracking.association``) is the one piece of code that decides
+Association (``tubelet.annotators.tracking.association``) is the one piece of code that decides
 object identities; a tracker only has to carry prompted objects from one frame to the
 next. SAM 2's video predictor (full profile) and optical flow + GrabCut (lite profile)
 both implement :class:`Propagator`.
@@ -21,8 +21,9 @@ from typing import Any, Protocol, runtime_checkable
 
 import numpy as np
 
-from schemas.geometry import mask_to_box
-from schemas.rle import RLE, decode_rle, encode_mask, rle_area, rle_to_box_xyxy
+from tubelet.engine.video import VideoReader
+from tubelet.schemas.geometry import mask_to_box
+from tubelet.schemas.rle import RLE, decode_rle, encode_mask, rle_area, rle_to_box_xyxy
 
 
 @dataclass
@@ -98,7 +99,7 @@ class Propagator(Protocol):
     """
 
     def start(self, video: Any, frames: Sequence[int]) -> None:
-        """Open ``video`` (whatever the tracker reads: a uri, an ``engine.video.VideoReader``,
+        """Open ``video`` (whatever the tracker reads: a uri, an ``tubelet.engine.video.VideoReader``,
         an array of frames) and track over ``frames``: absolute frame indices, ascending.
         ``propagate`` yields only these frames."""
         ...
@@ -136,12 +137,10 @@ def open_reader(video: Any) -> tuple[Any, bool] | None:
     """The reader a tracker reads ``video`` through, and whether the tracker owns it.
 
     A path or uri is opened here (the tracker closes it); a reader (anything with
-    ``frames`` and ``meta``, e.g. ``engine.video.VideoReader``) is used as given and left
+    ``frames`` and ``meta``, e.g. ``tubelet.engine.video.VideoReader``) is used as given and left
     open for its owner; anything else (an array of frames) gives None.
     """
     if isinstance(video, (str, Path)):
-        from engine.video import VideoReader  # the engine's one reader
-
         return VideoReader(str(video)), True
     if hasattr(video, "frames") and hasattr(video, "meta"):
         return video, False

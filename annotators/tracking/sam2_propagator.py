@@ -4,7 +4,7 @@
 How frames reach the predictor: ``SAM2VideoPredictor.init_state`` takes an mp4 path or a
 JPEG folder and decodes *every* frame into one tensor, which does not bound memory on a
 long video and cannot follow sampled frames. Instead each ``propagate`` call decodes only
-its window's tracked frames through ``engine.video.VideoReader`` at the model's input
+its window's tracked frames through ``tubelet.engine.video.VideoReader`` at the model's input
 size (square ``image_size``, resized inside the decoder like sam2's own mp4 loader),
 normalises them exactly as ``sam2.utils.misc.load_video_frames`` does, and builds the
 inference state for that window (``_window_state``: the same fields as ``init_state``).
@@ -28,15 +28,16 @@ module stays cheap.
 
 from __future__ import annotations
 
+from collections import OrderedDict
 from collections.abc import Iterator, Sequence
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 
-from annotators.tracking.propagator import Region, frames_between, open_reader
-from engine.video import VideoReader
-from schemas.rle import RLE, decode_rle
+from tubelet.annotators.tracking.propagator import Region, frames_between, open_reader
+from tubelet.engine.video import VideoReader
+from tubelet.schemas.rle import RLE, decode_rle
 
 DEFAULT_CONFIG = "configs/sam2.1/sam2.1_hiera_t.yaml"
 # sam2's load_video_frames normalisation (ImageNet mean/std)
@@ -113,7 +114,7 @@ class Sam2Propagator:
 
     # -- Propagator ------------------------------------------------------------------
     def start(self, video: Any, frames: Sequence[int]) -> None:
-        """Open ``video`` (an ``engine.video.VideoReader``, left open for its owner, or a
+        """Open ``video`` (an ``tubelet.engine.video.VideoReader``, left open for its owner, or a
         path/uri this propagator opens and closes) to track ``frames``."""
         self.load()
         self.reset()
@@ -218,7 +219,9 @@ class Sam2Propagator:
             # sam2 yields nothing when reversing from local frame 0: a one-frame window
             backwards = reverse and len(frames) > 1
             stream = predictor.propagate_in_video(
-                state, start_frame_idx=local[walk[0]], max_frame_num_to_track=len(walk) - 1,
+                state,
+                start_frame_idx=local[walk[0]],
+                max_frame_num_to_track=len(walk) - 1,
                 reverse=backwards,
             )
             for i, obj_ids, masks in stream:
@@ -248,7 +251,6 @@ class Sam2Propagator:
         """An inference state over ``frames`` only: what ``init_state`` builds for a whole
         video (sam2 1.1), minus its warm-up pass on frame 0 (the first prompt computes the
         features it needs)."""
-        from collections import OrderedDict
 
         import torch
 

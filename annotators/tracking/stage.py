@@ -6,17 +6,17 @@ import importlib
 from dataclasses import dataclass, field
 from typing import Any, ClassVar
 
-from annotators.tracking.association import AssociationConfig, associate
-from annotators.tracking.propagator import Propagator
-from engine.resources import Resources
-from engine.stage import Stage
-from engine.task import VideoTask
-from engine.video import VideoReader
+from tubelet.annotators.tracking.association import AssociationConfig, associate
+from tubelet.annotators.tracking.propagator import Propagator
+from tubelet.engine.resources import Resources
+from tubelet.engine.stage import Stage
+from tubelet.engine.task import VideoTask
+from tubelet.engine.video import VideoReader
 
 #: tracker name -> "module:class" implementing Propagator (imported in setup only)
 TRACKERS: dict[str, str] = {
-    "flow": "annotators.tracking.flow:FlowPropagator",
-    "sam2": "annotators.tracking.sam2_propagator:Sam2Propagator",
+    "flow": "tubelet.annotators.tracking.flow:FlowPropagator",
+    "sam2": "tubelet.annotators.tracking.sam2_propagator:Sam2Propagator",
 }
 
 
@@ -73,8 +73,10 @@ class TrackMasklets(Stage):
         detectors = sorted({d.detector or "detector" for d in task.detections}) or ["detector"]
         source = f"{'+'.join(detectors)}+{self.tracker}"
         with VideoReader(task.uri, fps=task.fps) as reader:
-            frames = set(range(reader.n_frames)) if self.track_fps is None else set(
-                int(i) for i in reader.sample_indices(fps=self.track_fps)
+            frames = (
+                set(range(reader.n_frames))
+                if self.track_fps is None
+                else set(int(i) for i in reader.sample_indices(fps=self.track_fps))
             )
             keyframes = sorted(set(task.keyframes) | {d.frame_idx for d in task.detections})
             frames |= set(keyframes)

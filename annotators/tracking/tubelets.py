@@ -9,10 +9,10 @@ from typing import Any
 
 import numpy as np
 
-from annotators.tracking.matching import overlap
-from annotators.tracking.propagator import Region
-from schemas.geometry import clip_box
-from schemas.records import Tubelet, TubeletFrame, VideoRecord
+from tubelet.annotators.tracking.matching import overlap
+from tubelet.annotators.tracking.propagator import Region
+from tubelet.schemas.geometry import clip_box
+from tubelet.schemas.records import Tubelet, TubeletFrame, VideoRecord
 
 
 @dataclass

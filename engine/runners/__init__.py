@@ -12,13 +12,13 @@ from __future__ import annotations
 
 from typing import Protocol
 
-from engine.config import RayOptions
-from engine.pipeline import Pipeline
-from engine.progress import Progress
-from engine.runners.inline import InlineRunner
-from engine.runners.ray_runner import RayRunner
-from engine.task import VideoTask
-from engine.writer import ShardWriter
+from tubelet.engine.config import RayOptions
+from tubelet.engine.pipeline import Pipeline
+from tubelet.engine.progress import Progress
+from tubelet.engine.runners.inline import InlineRunner
+from tubelet.engine.runners.ray_runner import RayRunner
+from tubelet.engine.task import VideoTask
+from tubelet.engine.writer import ShardWriter
 
 __all__ = ["InlineRunner", "RayRunner", "Runner", "make_runner"]
 

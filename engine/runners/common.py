@@ -2,10 +2,10 @@
 
 from __future__ import annotations
 
-from engine.progress import Progress
-from engine.stage import Stage
-from engine.task import VideoTask
-from engine.writer import ShardWriter
+from tubelet.engine.progress import Progress
+from tubelet.engine.stage import Stage
+from tubelet.engine.task import VideoTask
+from tubelet.engine.writer import ShardWriter
 
 
 class StageSetupError(RuntimeError):

@@ -4,12 +4,12 @@ from __future__ import annotations
 
 import logging
 
-from engine.pipeline import Pipeline
-from engine.progress import Progress
-from engine.runners.common import batch_size, deliver, setup_stage
-from engine.stage import Stage, run_stage
-from engine.task import VideoTask
-from engine.writer import ShardWriter
+from tubelet.engine.pipeline import Pipeline
+from tubelet.engine.progress import Progress
+from tubelet.engine.runners.common import batch_size, deliver, setup_stage
+from tubelet.engine.stage import Stage, run_stage
+from tubelet.engine.task import VideoTask
+from tubelet.engine.writer import ShardWriter
 
 log = logging.getLogger(__name__)
 
@@ -46,5 +46,5 @@ class InlineRunner:
             for stage in reversed(started):
                 try:
                     stage.teardown()
-                except Exception:  # noqa: BLE001 - a failing teardown must not hide the run's outcome
+                except Exception:
                     log.exception("teardown of stage %s failed", stage.name)

@@ -19,12 +19,12 @@ from typing import Any
 
 import pyarrow as pa
 
-from engine.pipeline import Pipeline
-from engine.progress import Progress
-from engine.runners.common import StageSetupError, batch_size, deliver, setup_stage
-from engine.stage import Stage, run_stage
-from engine.task import VideoTask
-from engine.writer import ShardWriter
+from tubelet.engine.pipeline import Pipeline
+from tubelet.engine.progress import Progress
+from tubelet.engine.runners.common import StageSetupError, batch_size, deliver, setup_stage
+from tubelet.engine.stage import Stage, run_stage
+from tubelet.engine.task import VideoTask
+from tubelet.engine.writer import ShardWriter
 
 log = logging.getLogger(__name__)
 
@@ -53,7 +53,9 @@ class RayRunner:
 
     name = "ray"
 
-    def __init__(self, *, address: str | None = None, num_cpus: int | None = None, num_gpus: float | None = None) -> None:
+    def __init__(
+        self, *, address: str | None = None, num_cpus: int | None = None, num_gpus: float | None = None
+    ) -> None:
         self.address = address
         self.num_cpus = num_cpus
         self.num_gpus = num_gpus
@@ -68,7 +70,7 @@ class RayRunner:
 
         with ray_session(self.address, self.num_cpus, self.num_gpus), _ray_data_settings():
             nodes = _alive_nodes()
-            ds = ray.data.from_items(
+            ds: Any = ray.data.from_items(
                 [{"key": t.video_id, "task": pickle.dumps(t, protocol=pickle.HIGHEST_PROTOCOL)} for t in tasks],
                 override_num_blocks=num_blocks(len(tasks), _total(nodes, "CPU"), pipeline),
             )
@@ -123,7 +125,7 @@ class StageWorker:
         if getattr(self, "_ready", False):
             try:
                 self.stage.teardown()
-            except Exception:  # noqa: BLE001
+            except Exception:
                 log.exception("teardown of stage %s failed", self.stage.name)
 
 
@@ -217,9 +219,9 @@ def ray_session(address: str | None, num_cpus: int | None, num_gpus: float | Non
     else:
         log.info("starting a local Ray instance (cpus=%s, gpus=%s) on 127.0.0.1", num_cpus, num_gpus)
         with _loopback_only():
+            sizes: dict[str, Any] = {"num_cpus": num_cpus, "num_gpus": num_gpus}  # Ray types num_gpus int
             ray.init(
-                num_cpus=num_cpus,
-                num_gpus=num_gpus,
+                **sizes,
                 _node_ip_address="127.0.0.1",
                 include_dashboard=False,
                 **common,
@@ -242,6 +244,7 @@ def _loopback_only() -> Iterator[None]:
     """
     saved_env = os.environ.get(_CLUSTER_ENV)
     os.environ[_CLUSTER_ENV] = "0"
+    ray_constants: Any
     try:
         from ray._private import ray_constants
     except ImportError:  # a Ray that moved it reads the environment variable
@@ -273,23 +276,24 @@ def _ray_data_settings() -> Iterator[None]:
     saved_bars = ctx.enable_progress_bars
     ray_data_log = logging.getLogger("ray.data")
     saved_level = ray_data_log.level
+    resource_manager: Any
     try:  # an internal knob: leave it alone if a Ray version moved it
-        from ray.data._internal.execution.resource_manager import ResourceManager
+        from ray.data._internal.execution.resource_manager import ResourceManager as resource_manager  # noqa: N813 - a class used as a namespace
 
-        saved_refresh = getattr(ResourceManager, "GLOBAL_LIMITS_UPDATE_INTERVAL_S", None)
+        saved_refresh = getattr(resource_manager, "GLOBAL_LIMITS_UPDATE_INTERVAL_S", None)
     except ImportError:
-        ResourceManager, saved_refresh = None, None
+        resource_manager, saved_refresh = None, None
     ctx.enable_progress_bars = False
     ray_data_log.setLevel(logging.WARNING)
     if saved_refresh is not None:
-        ResourceManager.GLOBAL_LIMITS_UPDATE_INTERVAL_S = min(saved_refresh, LIMITS_REFRESH_S)
+        resource_manager.GLOBAL_LIMITS_UPDATE_INTERVAL_S = min(saved_refresh, LIMITS_REFRESH_S)
     try:
         yield
     finally:
         ctx.enable_progress_bars = saved_bars
         ray_data_log.setLevel(saved_level)
         if saved_refresh is not None:
-            ResourceManager.GLOBAL_LIMITS_UPDATE_INTERVAL_S = saved_refresh
+            resource_manager.GLOBAL_LIMITS_UPDATE_INTERVAL_S = saved_refresh
 
 
 def _alive_nodes() -> list[dict[str, Any]]:

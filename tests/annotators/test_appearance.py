@@ -7,7 +7,7 @@ import pytest
 
 pytest.importorskip("cv2")
 
-from annotators.detectors.appearance import (  # noqa: E402
+from tubelet.annotators.detectors.appearance import (
     N_BINS,
     appearance_distance,
     describe,
@@ -15,7 +15,7 @@ from annotators.detectors.appearance import (  # noqa: E402
     mean_descriptor,
     remember,
 )
-from annotators.tracking.matching import reentry_costs  # noqa: E402
+from tubelet.annotators.tracking.matching import reentry_costs
 
 
 def scene(colour: tuple[int, int, int], seed: int = 0, at: tuple[int, int] = (20, 30)) -> np.ndarray:

@@ -14,11 +14,11 @@ from dataclasses import dataclass, replace
 import numpy as np
 import pytest
 
-from annotators.detectors.appearance import describe
-from annotators.tracking import AssociationConfig, Propagator, Region, associate, frames_between
-from schemas.geometry import box_iou, mask_to_box
-from schemas.records import Detection, VideoRecord
-from schemas.rle import decode_rle, encode_mask, rle_iou
+from tubelet.annotators.detectors.appearance import describe
+from tubelet.annotators.tracking import AssociationConfig, Propagator, Region, associate, frames_between
+from tubelet.schemas.geometry import box_iou, mask_to_box
+from tubelet.schemas.records import Detection, VideoRecord
+from tubelet.schemas.rle import decode_rle, encode_mask, rle_iou
 
 W, H, N, FPS, KEY = 160, 120, 60, 10.0, 10
 FRAMES = list(range(N))
@@ -89,7 +89,11 @@ class ScriptedTracker:
             if frame_idx not in masks:
                 continue
             if mask is not None:
-                iou = rle_iou(mask, _rle(masks[frame_idx])) if isinstance(mask, dict) else _mask_iou(mask, masks[frame_idx])
+                iou = (
+                    rle_iou(mask, _rle(masks[frame_idx]))
+                    if isinstance(mask, dict)
+                    else _mask_iou(mask, masks[frame_idx])
+                )
             else:
                 iou = float(box_iou(box, mask_to_box(masks[frame_idx])))
             if iou >= best_iou:
@@ -133,7 +137,9 @@ def _mask_iou(a: np.ndarray, b: np.ndarray) -> float:
 
 
 def detect(
-    gt: dict[str, dict[int, np.ndarray]], things: Sequence[Thing], keyframes: Sequence[int],
+    gt: dict[str, dict[int, np.ndarray]],
+    things: Sequence[Thing],
+    keyframes: Sequence[int],
     skip: Callable[[str, int], bool] = lambda name, f: False,
 ) -> list[Detection]:
     """Box-only detections of every object in view on each keyframe."""
@@ -151,7 +157,14 @@ def run(things, dets=None, keyframes=None, drift=0, **cfg):
     dets = detect(gt, things, keyframes) if dets is None else dets
     tracker = ScriptedTracker(gt, things, drift)
     result = associate(
-        tracker, "v.mp4", VIDEO, FRAMES, TIMES, dets, "script+double", keyframes=keyframes,
+        tracker,
+        "v.mp4",
+        VIDEO,
+        FRAMES,
+        TIMES,
+        dets,
+        "script+double",
+        keyframes=keyframes,
         config=AssociationConfig(**cfg),
     )
     return result, gt, tracker
@@ -481,10 +494,12 @@ def with_appearance(dets: list[Detection], gt, colours) -> list[Detection]:
 def _exit_right_back_right(y_out: float, y_back: float, exit_speed: float, x0: float, back_at: int):
     """Walks right at ``y_out`` and leaves through the right edge; from ``back_at`` walks
     back in through the right edge at ``y_back``."""
+
     def centre(f: int) -> tuple[float, float] | None:
         if f < back_at:
             return (x0 + exit_speed * f, y_out)
         return (175 - 3 * (f - back_at), y_back)
+
     return centre
 
 

@@ -6,7 +6,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from annotators.tracking.matching import (
+from tubelet.annotators.tracking.matching import (
     edges_touched,
     hungarian,
     overlap,
@@ -15,9 +15,9 @@ from annotators.tracking.matching import (
     select_anchor,
     suppress_duplicates,
 )
-from annotators.tracking.propagator import Region
-from schemas.records import Detection
-from schemas.rle import encode_mask
+from tubelet.annotators.tracking.propagator import Region
+from tubelet.schemas.records import Detection
+from tubelet.schemas.rle import encode_mask
 
 
 def _mask(x1: int, y1: int, x2: int, y2: int, h: int = 40, w: int = 60) -> np.ndarray:

@@ -9,27 +9,35 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from annotators.importers.davis import davis_sequence_entries, import_davis
-from annotators.importers.stage import ImportAnnotations
-from engine.config import VideoEntry
-from engine.probe import probe_task
-from engine.stage import run_stage
-from engine.task import VideoTask
-from engine.video import VideoReader
-from schemas import records_to_table
-from schemas.geometry import mask_to_box
-from schemas.rle import decode_rle
-from schemas.validation import validate_tubelets
 from tests.engine.videos import make_mp4
+from tubelet.annotators.importers.davis import davis_sequence_entries, import_davis
+from tubelet.annotators.importers.stage import ImportAnnotations
+from tubelet.engine.config import VideoEntry
+from tubelet.engine.probe import probe_task
+from tubelet.engine.stage import run_stage
+from tubelet.engine.task import VideoTask
+from tubelet.engine.video import VideoReader
+from tubelet.schemas import records_to_table
+from tubelet.schemas.geometry import mask_to_box
+from tubelet.schemas.rle import decode_rle
+from tubelet.schemas.validation import validate_tubelets
 
 SEQUENCES = [
-    "blackswan", "car-shadow", "dog", "drift-chicane",
-    "horsejump-high", "kite-surf", "libby", "motocross-jump",
+    "blackswan",
+    "car-shadow",
+    "dog",
+    "drift-chicane",
+    "horsejump-high",
+    "kite-surf",
+    "libby",
+    "motocross-jump",
 ]
 STAGE = ImportAnnotations()
 
 
-def _task(uri: Path | str, annotations: dict[str, Any] | None, fps: float | None = 24.0, video_id: str = "v") -> VideoTask:
+def _task(
+    uri: Path | str, annotations: dict[str, Any] | None, fps: float | None = 24.0, video_id: str = "v"
+) -> VideoTask:
     """A task as the import pipeline sees it after ProbeVideo."""
     task = VideoTask(video_id=video_id, uri=str(uri), fps=fps, annotations=annotations)
     task.video = probe_task(task, decode_check=False)
@@ -72,7 +80,12 @@ def test_davis2016_masks_are_reproduced_exactly(assets: Path, seq: str) -> None:
     task = _run(_task(entry["uri"], entry["annotations"], video_id=seq))
     assert not task.failed and task.rejects == []
     [tube] = task.tubelets
-    assert (tube.tubelet_id, tube.track_id, tube.source, tube.category) == (f"{seq}:davis:1", "1", "import:davis", "object")
+    assert (tube.tubelet_id, tube.track_id, tube.source, tube.category) == (
+        f"{seq}:davis:1",
+        "1",
+        "import:davis",
+        "object",
+    )
     assert (tube.fps, tube.width, tube.height) == (24.0, 854, 480)
     assert tube.extra == {"mask_format": "binary"}
     pngs = sorted((root / "Annotations" / "480p" / seq).glob("*.png"))
@@ -153,14 +166,21 @@ def test_palette_sequence_gives_one_tubelet_per_object(tmp_path: Path) -> None:
 
     assert not task.failed
     assert [(t.tubelet_id, t.category) for t in task.tubelets] == [
-        ("v:davis:1", "dog"), ("v:davis:2", "ball"), ("v:davis:200", "object")]
+        ("v:davis:1", "dog"),
+        ("v:davis:2", "ball"),
+        ("v:davis:200", "object"),
+    ]
     _check_against_pngs(task, sorted(masks.glob("0*.png")), _without_void)
     ball = task.tubelets[1]
     assert [f.visible for f in ball.frames] == [True, True, False, False, True]  # frames 0-4
     assert ball.frames[2].box_xyxy == ball.frames[1].box_xyxy == [21.0, 14.0, 26.0, 20.0]
     assert [f.frame_idx for f in task.tubelets[2].frames] == [3]
-    assert all(not (decode_rle(f.mask_rle) & (scene[f.frame_idx] == 255)).any()
-               for t in task.tubelets for f in t.frames if f.visible)  # void is nobody's
+    assert all(
+        not (decode_rle(f.mask_rle) & (scene[f.frame_idx] == 255)).any()
+        for t in task.tubelets
+        for f in t.frames
+        if f.visible
+    )  # void is nobody's
     [reject] = task.rejects
     assert reject.stage == "import_annotations" and reject.item.endswith("99999.png")
     assert "names no frame file" in reject.reason
@@ -249,7 +269,7 @@ def test_unusable_annotations_reject_the_video(tmp_path: Path) -> None:
 
 def test_import_davis_directly(tmp_path: Path) -> None:
     """The importer works without a task: a FrameIndex is all it needs."""
-    from annotators.importers.common import FrameIndex
+    from tubelet.annotators.importers.common import FrameIndex
 
     frames = _frames(tmp_path / "frames", ["0", "1", "2"])
     masks = tmp_path / "masks"

@@ -12,16 +12,16 @@ from PIL import Image
 
 pytest.importorskip("cv2")
 
-from annotators.detectors import FrameBoxes, MotionDetector  # noqa: E402
-from annotators.detectors.appearance import N_BINS, appearance_distance, histogram  # noqa: E402
-from annotators.detectors.keyframes import decode_size, resize_mask, to_detections  # noqa: E402
-from engine.sample import write_sample  # noqa: E402
-from engine.stage import run_stage  # noqa: E402
-from engine.task import VideoTask  # noqa: E402
-from engine.video import VideoReader  # noqa: E402
-from schemas import Detection  # noqa: E402
-from schemas.geometry import box_iou  # noqa: E402
-from schemas.rle import decode_rle, rle_to_box_xyxy  # noqa: E402
+from tubelet.annotators.detectors import FrameBoxes, MotionDetector
+from tubelet.annotators.detectors.appearance import N_BINS, appearance_distance, histogram
+from tubelet.annotators.detectors.keyframes import decode_size, resize_mask, to_detections
+from tubelet.cli.sample import write_sample
+from tubelet.engine.stage import run_stage
+from tubelet.engine.task import VideoTask
+from tubelet.engine.video import VideoReader
+from tubelet.schemas import Detection
+from tubelet.schemas.geometry import box_iou
+from tubelet.schemas.rle import decode_rle, rle_to_box_xyxy
 
 
 @pytest.fixture(scope="module")
@@ -133,7 +133,11 @@ def test_to_detections_scales_clips_and_drops_empty_boxes() -> None:
     )
     # found on a 80x60 decode of a 160x120 video
     out = to_detections(boxes, 7, 0.25, 80, 60, 160, 120, "m")
-    assert [d.box_xyxy for d in out] == [[20.0, 20.0, 40.0, 60.0], [0.0, 80.0, 160.0, 120.0], [140.0, 20.0, 160.0, 40.0]]
+    assert [d.box_xyxy for d in out] == [
+        [20.0, 20.0, 40.0, 60.0],
+        [0.0, 80.0, 160.0, 120.0],
+        [140.0, 20.0, 160.0, 40.0],
+    ]
     boxes.xyxy[2] = [85, 10, 95, 20]
     out = to_detections(boxes, 7, 0.25, 80, 60, 160, 120, "m")
     assert [d.category for d in out] == ["a", "b"]
@@ -181,10 +185,16 @@ def test_every_detection_gets_an_appearance_descriptor(sample) -> None:
                 owner[i] = int(np.argmax(ious))
         assert len(set(owner.values())) == 3
         pairs = [(a, b) for a in owner for b in owner if a < b]
-        same = [appearance_distance(task.detections[a].appearance, task.detections[b].appearance)
-                for a, b in pairs if owner[a] == owner[b]]
-        other = [appearance_distance(task.detections[a].appearance, task.detections[b].appearance)
-                 for a, b in pairs if owner[a] != owner[b]]
+        same = [
+            appearance_distance(task.detections[a].appearance, task.detections[b].appearance)
+            for a, b in pairs
+            if owner[a] == owner[b]
+        ]
+        other = [
+            appearance_distance(task.detections[a].appearance, task.detections[b].appearance)
+            for a, b in pairs
+            if owner[a] != owner[b]
+        ]
         assert max(same) < 0.35 and min(other) > 0.65, (max_side, max(same), min(other))
     off = _detect(MotionDetector(keyframe_fps=4, appearance=False), sample.video)
     assert off.detections and all(d.appearance is None for d in off.detections)

@@ -11,12 +11,12 @@ import pytest
 pytest.importorskip("transformers")
 pytest.importorskip("torch")
 
-from annotators.detectors import OpenVocabDetector  # noqa: E402
-from annotators.detectors.open_vocab import match_prompt, parse_prompts  # noqa: E402
-from engine.sample import write_sample  # noqa: E402
-from engine.stage import run_stage  # noqa: E402
-from engine.task import VideoTask  # noqa: E402
-from schemas.geometry import box_inside  # noqa: E402
+from tubelet.annotators.detectors import OpenVocabDetector
+from tubelet.annotators.detectors.open_vocab import match_prompt, parse_prompts
+from tubelet.cli.sample import write_sample
+from tubelet.engine.stage import run_stage
+from tubelet.engine.task import VideoTask
+from tubelet.schemas.geometry import box_inside
 
 
 def _byte_chars() -> list[str]:
@@ -44,23 +44,32 @@ def tiny_owlv2(tmp_path_factory: pytest.TempPathFactory) -> Path:
     n = len(vocab)
     layers = {"hidden_size": 32, "intermediate_size": 37, "num_hidden_layers": 2, "num_attention_heads": 4}
     config = Owlv2Config(
-        text_config={**layers, "vocab_size": n, "max_position_embeddings": 16,
-                     "bos_token_id": n - 2, "eos_token_id": n - 1, "pad_token_id": n - 1},
+        text_config={
+            **layers,
+            "vocab_size": n,
+            "max_position_embeddings": 16,
+            "bos_token_id": n - 2,
+            "eos_token_id": n - 1,
+            "pad_token_id": n - 1,
+        },
         vision_config={**layers, "image_size": 64, "patch_size": 16},
         projection_dim=32,
     )
     torch.manual_seed(0)
     path = tmp_path_factory.mktemp("owlv2")
     Owlv2ForObjectDetection(config).save_pretrained(path)
-    Owlv2Processor(image_processor=Owlv2ImageProcessor(size={"height": 64, "width": 64}), tokenizer=tokenizer).save_pretrained(path)
+    Owlv2Processor(
+        image_processor=Owlv2ImageProcessor(size={"height": 64, "width": 64}), tokenizer=tokenizer
+    ).save_pretrained(path)
     assert json.loads((path / "config.json").read_text())["model_type"] == "owlv2"
     return path
 
 
 def test_tiny_owlv2_runs_through_the_stage(tiny_owlv2: Path, tmp_path: Path) -> None:
     scene = write_sample(tmp_path).video
-    stage = OpenVocabDetector(model=str(tiny_owlv2), prompts="Red square. circle.", box_threshold=0.0,
-                              keyframe_fps=2, frame_batch=3)
+    stage = OpenVocabDetector(
+        model=str(tiny_owlv2), prompts="Red square. circle.", box_threshold=0.0, keyframe_fps=2, frame_batch=3
+    )
     assert stage.categories == ["red square", "circle"] and stage.model_id == tiny_owlv2.name
     stage.setup()
     [task] = run_stage(stage, [VideoTask(video_id="s", uri=str(scene))])
@@ -116,14 +125,34 @@ def tiny_grounding_dino(tmp_path_factory: pytest.TempPathFactory) -> Path:
     words = ["[PAD]", "[UNK]", "[CLS]", "[SEP]", "[MASK]", ".", "person", "dog", "cup", "cat", "red", "square"]
     tokenizer = BertTokenizerFast(vocab={t: i for i, t in enumerate(words)}, model_max_length=32)
     config = GroundingDinoConfig(
-        backbone_config=SwinConfig(image_size=64, patch_size=4, embed_dim=8, depths=[1, 1, 1, 1],
-                                   num_heads=[1, 1, 2, 2], window_size=4, out_indices=[2, 3, 4]),
-        text_config=BertConfig(vocab_size=len(words), hidden_size=32, num_hidden_layers=1, num_attention_heads=2,
-                               intermediate_size=32, max_position_embeddings=32),
+        backbone_config=SwinConfig(
+            image_size=64,
+            patch_size=4,
+            embed_dim=8,
+            depths=[1, 1, 1, 1],
+            num_heads=[1, 1, 2, 2],
+            window_size=4,
+            out_indices=[2, 3, 4],
+        ),
+        text_config=BertConfig(
+            vocab_size=len(words),
+            hidden_size=32,
+            num_hidden_layers=1,
+            num_attention_heads=2,
+            intermediate_size=32,
+            max_position_embeddings=32,
+        ),
         d_model=32,  # the input projections' GroupNorm has 32 groups
-        encoder_layers=1, decoder_layers=2, encoder_ffn_dim=32, decoder_ffn_dim=32,
-        encoder_attention_heads=2, decoder_attention_heads=2, encoder_n_points=2, decoder_n_points=2,
-        num_queries=GD_QUERIES, max_text_len=32,
+        encoder_layers=1,
+        decoder_layers=2,
+        encoder_ffn_dim=32,
+        decoder_ffn_dim=32,
+        encoder_attention_heads=2,
+        decoder_attention_heads=2,
+        encoder_n_points=2,
+        decoder_n_points=2,
+        num_queries=GD_QUERIES,
+        max_text_len=32,
     )
     torch.manual_seed(0)
     path = tmp_path_factory.mktemp("grounding-dino")
@@ -172,8 +201,9 @@ def test_grounding_boxes_agree_with_transformers(tiny_grounding_dino: Path) -> N
     """Same boxes as transformers' own post-processing; labels from the prompts' tokens."""
     import torch
 
-    stage = OpenVocabDetector(model=str(tiny_grounding_dino), prompts="person. dog.", box_threshold=-1.0,
-                              text_threshold=-1.0)
+    stage = OpenVocabDetector(
+        model=str(tiny_grounding_dino), prompts="person. dog.", box_threshold=-1.0, text_threshold=-1.0
+    )
     stage.setup()
     frames = np.random.default_rng(0).integers(0, 255, (2, 90, 160, 3), dtype=np.uint8)
     ours = stage.detect(frames)
@@ -181,8 +211,9 @@ def test_grounding_boxes_agree_with_transformers(tiny_grounding_dino: Path) -> N
     inputs = proc(images=list(frames), text=["person. dog."] * 2, return_tensors="pt")
     with torch.inference_mode():
         outputs = model(**inputs)
-    theirs = proc.post_process_grounded_object_detection(outputs, threshold=-1.0, text_threshold=0.5,
-                                                         target_sizes=[(90, 160)] * 2)
+    theirs = proc.post_process_grounded_object_detection(
+        outputs, threshold=-1.0, text_threshold=0.5, target_sizes=[(90, 160)] * 2
+    )
     for mine, ref in zip(ours, theirs):
         assert len(mine) == GD_QUERIES
         np.testing.assert_allclose(mine.xyxy, ref["boxes"].numpy(), rtol=1e-5, atol=1e-4)
@@ -192,7 +223,7 @@ def test_grounding_boxes_agree_with_transformers(tiny_grounding_dino: Path) -> N
 
 
 def test_grounded_boxes_label_by_the_prompts_tokens() -> None:
-    from annotators.detectors.open_vocab import grounded_boxes, grounding_text, token_prompts
+    from tubelet.annotators.detectors.open_vocab import grounded_boxes, grounding_text, token_prompts
 
     categories = ["person", "coffee cup"]
     text = grounding_text(categories)

@@ -11,12 +11,12 @@ from PIL import Image
 
 pytest.importorskip("ultralytics")
 
-from annotators.detectors import YoloDetector  # noqa: E402
-from engine.resources import Resources  # noqa: E402
-from engine.sample import write_sample  # noqa: E402
-from engine.stage import run_stage  # noqa: E402
-from engine.task import VideoTask  # noqa: E402
-from schemas.geometry import box_inside, box_iou, mask_to_box  # noqa: E402
+from tubelet.annotators.detectors import YoloDetector
+from tubelet.cli.sample import write_sample
+from tubelet.engine.resources import Resources
+from tubelet.engine.stage import run_stage
+from tubelet.engine.task import VideoTask
+from tubelet.schemas.geometry import box_inside, box_iou, mask_to_box
 
 TFLITE = "models/yolov8n-int8-tflite/yolov8n_int8.tflite"
 
@@ -128,7 +128,7 @@ def test_tflite_finds_the_children_in_bedroom(tflite: Path, assets: Path) -> Non
 def test_segmentation_weights_give_masks_at_the_video_size(scene: Path) -> None:
     import torch
 
-    from schemas.rle import decode_rle
+    from tubelet.schemas.rle import decode_rle
 
     torch.manual_seed(0)
     stage = YoloDetector(weights="yolov8n-seg.yaml", imgsz=160, conf=0.0, max_det=4, keyframe_fps=2)

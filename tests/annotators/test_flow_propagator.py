@@ -16,12 +16,12 @@ import pytest
 pytest.importorskip("cv2")
 pytest.importorskip("decord")
 
-from annotators.tracking import AssociationConfig, Propagator, associate  # noqa: E402
-from annotators.tracking.flow import FlowPropagator  # noqa: E402
-from engine.sample import write_sample  # noqa: E402
-from engine.video import VideoReader  # noqa: E402
-from schemas.geometry import box_iou  # noqa: E402
-from schemas.records import Detection, VideoRecord  # noqa: E402
+from tubelet.annotators.tracking import AssociationConfig, Propagator, associate
+from tubelet.annotators.tracking.flow import FlowPropagator
+from tubelet.cli.sample import write_sample
+from tubelet.engine.video import VideoReader
+from tubelet.schemas.geometry import box_iou
+from tubelet.schemas.records import Detection, VideoRecord
 
 
 @pytest.fixture(scope="module")
@@ -133,7 +133,8 @@ def test_dense_flow_and_array_input(sample):
     out = dict(p.propagate(0, 19))
     ious = [
         _iou(out[f][3].mask_array, truth[f]) if 3 in out[f] else 0.0
-        for f in range(20) if not _crossing(sample["gt"], 3, 20 + f)
+        for f in range(20)
+        if not _crossing(sample["gt"], 3, 20 + f)
     ]
     assert len(ious) >= 10 and np.mean(ious) >= 0.6
 
@@ -186,11 +187,20 @@ def test_associate_end_to_end_with_ground_truth_keyframes(sample):
     keyframes = list(range(0, n, 6))
     detections = [
         Detection(k, k / fps, [float(v) for v in o["boxes_xyxy"][str(k)]], 0.9, o["category"])
-        for o in gt["objects"] for k in keyframes if str(k) in o["boxes_xyxy"]
+        for o in gt["objects"]
+        for k in keyframes
+        if str(k) in o["boxes_xyxy"]
     ]
     result = associate(
-        FlowPropagator(), sample["video"], video, list(range(n)), [f / fps for f in range(n)],
-        detections, "gt+flow", keyframes=keyframes, config=AssociationConfig(),
+        FlowPropagator(),
+        sample["video"],
+        video,
+        list(range(n)),
+        [f / fps for f in range(n)],
+        detections,
+        "gt+flow",
+        keyframes=keyframes,
+        config=AssociationConfig(),
     )
     assert len(result.tubelets) == 3, [t.category for t in result.tubelets]
     by_category = {t.category: t for t in result.tubelets}

@@ -9,14 +9,14 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from annotators.importers.mot import MOT17_CLASSES, mot_sequence_entries, read_mot_gt
-from annotators.importers.stage import ImportAnnotations
-from engine.config import VideoEntry
-from engine.probe import probe_task
-from engine.stage import run_stage
-from engine.task import VideoTask
-from schemas import records_to_table
-from schemas.validation import validate_tubelets
+from tubelet.annotators.importers.mot import MOT17_CLASSES, mot_sequence_entries, read_mot_gt
+from tubelet.annotators.importers.stage import ImportAnnotations
+from tubelet.engine.config import VideoEntry
+from tubelet.engine.probe import probe_task
+from tubelet.engine.stage import run_stage
+from tubelet.engine.task import VideoTask
+from tubelet.schemas import records_to_table
+from tubelet.schemas.validation import validate_tubelets
 
 STAGE = ImportAnnotations()
 SEQUENCES = [f"MOT17-{n}-FRCNN" for n in ("02", "04", "05", "09", "10", "11", "13")]

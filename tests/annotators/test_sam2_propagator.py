@@ -16,11 +16,11 @@ pytest.importorskip("sam2")
 torch = pytest.importorskip("torch")
 pytest.importorskip("decord")
 
-from annotators.tracking.propagator import Propagator, Region  # noqa: E402
-from annotators.tracking.sam2_propagator import Sam2Propagator  # noqa: E402
-from engine.sample import write_sample  # noqa: E402
-from engine.video import VideoReader  # noqa: E402
-from schemas.rle import decode_rle  # noqa: E402
+from tubelet.annotators.tracking.propagator import Propagator, Region  # noqa: E402
+from tubelet.annotators.tracking.sam2_propagator import Sam2Propagator  # noqa: E402
+from tubelet.cli.sample import write_sample  # noqa: E402
+from tubelet.engine.video import VideoReader  # noqa: E402
+from tubelet.schemas.rle import decode_rle  # noqa: E402
 
 SIZE = 256
 W, H = 640, 360
@@ -53,7 +53,7 @@ def _prompt(p: Sam2Propagator, frame: int, masks: dict[int, np.ndarray]) -> None
 
 
 def test_importing_the_module_does_not_import_torch() -> None:
-    code = "import sys, annotators.tracking.sam2_propagator; assert 'torch' not in sys.modules"
+    code = "import sys, tubelet.annotators.tracking.sam2_propagator; assert 'torch' not in sys.modules"
     subprocess.run([sys.executable, "-c", code], check=True, cwd=Path(__file__).parents[2])
 
 

@@ -15,8 +15,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from engine import Pipeline, Resources, Stage, VideoTask
-from schemas import Answer, Entity, Event, Instruction, Message, Tubelet, TubeletFrame, VideoRecord
+from tubelet.engine import Pipeline, Resources, Stage, VideoTask
+from tubelet.schemas import Answer, Entity, Event, Instruction, Message, Tubelet, TubeletFrame, VideoRecord
 
 
 def _seed(video_id: str) -> int:
@@ -40,23 +40,54 @@ class MakeVideo(Stage):
             s = _seed(task.video_id)
             width, height, fps = 64 + s % 32, 48, 10.0
             task.video = VideoRecord(
-                video_id=task.video_id, uri=task.uri, fps=fps, n_frames=self.frames,
-                duration_s=self.frames / fps, width=width, height=height, codec="synthetic",
-                source=task.source, split=task.split, extra={"seed": s % 1000},
+                video_id=task.video_id,
+                uri=task.uri,
+                fps=fps,
+                n_frames=self.frames,
+                duration_s=self.frames / fps,
+                width=width,
+                height=height,
+                codec="synthetic",
+                source=task.source,
+                split=task.split,
+                extra={"seed": s % 1000},
             )
             frames = [
-                TubeletFrame(frame_idx=i, t_s=i / fps, box_xyxy=[1.0 * i, 2.0, 10.0 + i, 20.0],
-                             mask_rle={"size": [height, width], "counts": f"{s % 97}x{i}"}, score=0.5)
+                TubeletFrame(
+                    frame_idx=i,
+                    t_s=i / fps,
+                    box_xyxy=[1.0 * i, 2.0, 10.0 + i, 20.0],
+                    mask_rle={"size": [height, width], "counts": f"{s % 97}x{i}"},
+                    score=0.5,
+                )
                 for i in range(self.frames)
             ]
-            task.tubelets.append(Tubelet(
-                tubelet_id=f"{task.video_id}:t0", video_id=task.video_id, category="thing", source="test",
-                track_id="0", fps=fps, width=width, height=height, frames=frames, extra={"k": [1, 2]},
-            ))
-            task.events.append(Event(
-                event_id=f"{task.video_id}:e0", video_id=task.video_id, tubelet_ids=[f"{task.video_id}:t0"],
-                start_s=0.0, end_s=(self.frames - 1) / fps, start_frame=0, end_frame=self.frames - 1, text="moves",
-            ))
+            task.tubelets.append(
+                Tubelet(
+                    tubelet_id=f"{task.video_id}:t0",
+                    video_id=task.video_id,
+                    category="thing",
+                    source="test",
+                    track_id="0",
+                    fps=fps,
+                    width=width,
+                    height=height,
+                    frames=frames,
+                    extra={"k": [1, 2]},
+                )
+            )
+            task.events.append(
+                Event(
+                    event_id=f"{task.video_id}:e0",
+                    video_id=task.video_id,
+                    tubelet_ids=[f"{task.video_id}:t0"],
+                    start_s=0.0,
+                    end_s=(self.frames - 1) / fps,
+                    start_frame=0,
+                    end_frame=self.frames - 1,
+                    text="moves",
+                )
+            )
         return batch
 
 
@@ -113,11 +144,16 @@ class Instruct(Stage):
         if len(batch) > self.batch_size:
             raise RuntimeError(f"got a batch of {len(batch)} > {self.batch_size}")
         for task in batch:
-            task.instructions.append(Instruction(
-                instruction_id=f"{task.video_id}:i0", video_id=task.video_id, task_type="caption",
-                messages=[Message("user", "What moves?"), Message("assistant", "a thing")],
-                answer=Answer(text="a thing", span_s=[0.0, 0.4]), generator_id="test",
-            ))
+            task.instructions.append(
+                Instruction(
+                    instruction_id=f"{task.video_id}:i0",
+                    video_id=task.video_id,
+                    task_type="caption",
+                    messages=[Message("user", "What moves?"), Message("assistant", "a thing")],
+                    answer=Answer(text="a thing", span_s=[0.0, 0.4]),
+                    generator_id="test",
+                )
+            )
         return batch
 
 
@@ -137,10 +173,17 @@ class Model(Stage):
         assert self.loaded == "weights", "process() before setup()"
         _note(self.notes, "process", str(len(batch)))
         for task in batch:
-            task.entities.append(Entity(
-                entity_id=f"{task.video_id}:n0", video_id=task.video_id, tubelet_id=f"{task.video_id}:t0",
-                category="thing", caption="a thing", model_id=self.model_id, attributes={"size": "small"},
-            ))
+            task.entities.append(
+                Entity(
+                    entity_id=f"{task.video_id}:n0",
+                    video_id=task.video_id,
+                    tubelet_id=f"{task.video_id}:t0",
+                    category="thing",
+                    caption="a thing",
+                    model_id=self.model_id,
+                    attributes={"size": "small"},
+                )
+            )
         return batch
 
     def teardown(self) -> None:
@@ -192,7 +235,17 @@ class Where(Stage):
         return batch
 
 
-STAGES = {"where": Where, "interrupt": Interrupt, "make": MakeVideo, "slow": Slow, "spin": Spin, "fail": FailOn, "instruct": Instruct, "model": Model, "gpu": OnGpu}
+STAGES = {
+    "where": Where,
+    "interrupt": Interrupt,
+    "make": MakeVideo,
+    "slow": Slow,
+    "spin": Spin,
+    "fail": FailOn,
+    "instruct": Instruct,
+    "model": Model,
+    "gpu": OnGpu,
+}
 
 
 def build(params: dict[str, Any]) -> Pipeline:

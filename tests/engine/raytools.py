@@ -12,7 +12,6 @@ import time
 from pathlib import Path
 
 
-
 def descendants(pid: int) -> set[int]:
     """``pid`` and every process below it (from /proc)."""
     children: dict[int, list[int]] = {}

@@ -8,11 +8,11 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 import pytest
 
-from engine.dataset import Dataset
-from engine.writer import ShardWriter
-from schemas.arrow import TABLE_SCHEMAS
-from schemas.info import SchemaVersionError
 from tests.engine.test_writer import tasks
+from tubelet.engine.dataset import Dataset
+from tubelet.engine.writer import ShardWriter
+from tubelet.schemas.arrow import TABLE_SCHEMAS
+from tubelet.schemas.info import SchemaVersionError
 
 
 @pytest.fixture
@@ -37,7 +37,9 @@ def test_views_for_every_table_even_empty_ones(dataset):
     n = con.execute("select sum(len(frames)) from tubelets").fetchone()[0]
     assert n == 4 * 5
     assert con.execute("select status, count(*) from ledger_items group by 1 order by 1").fetchall() == [
-        ("done", 4), ("failed", 1)]
+        ("done", 4),
+        ("failed", 1),
+    ]
 
 
 def test_status_plan_pending(dataset):
@@ -77,7 +79,9 @@ def test_read_table_fills_columns_an_older_file_lacks(dataset):
 def test_info_is_checked(dataset):
     with pytest.raises(FileNotFoundError):
         dataset.info()
-    (dataset.root / "meta" / "info.json").write_text(json.dumps({"schema_version": "99.0.0", "pipeline": "x", "config_hash": "y"}))
+    (dataset.root / "meta" / "info.json").write_text(
+        json.dumps({"schema_version": "99.0.0", "pipeline": "x", "config_hash": "y"})
+    )
     with pytest.raises(SchemaVersionError):
         dataset.info()
 

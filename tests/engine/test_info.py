@@ -6,15 +6,21 @@ import json
 
 import pytest
 
-from schemas.info import DatasetInfo, RunInfo, SchemaVersionError, read_info, write_info
-from schemas.version import SCHEMA_VERSION, parse_version
+from tubelet.schemas.info import DatasetInfo, RunInfo, SchemaVersionError, read_info, write_info
+from tubelet.schemas.version import SCHEMA_VERSION, parse_version
 
 
 def _info() -> DatasetInfo:
     return DatasetInfo(
-        pipeline="ingest", config_hash="abc", tubelet_version="0.1.0", params={"a": 1},
-        model_ids={"probe": "ffprobe"}, counts={"videos": 3}, created_at="2025-01-01T00:00:00+00:00",
-        updated_at="2025-01-01T00:00:00+00:00", runs=[RunInfo(run_id="r1", started_at="t", done=3)],
+        pipeline="ingest",
+        config_hash="abc",
+        tubelet_version="0.1.0",
+        params={"a": 1},
+        model_ids={"probe": "ffprobe"},
+        counts={"videos": 3},
+        created_at="2025-01-01T00:00:00+00:00",
+        updated_at="2025-01-01T00:00:00+00:00",
+        runs=[RunInfo(run_id="r1", started_at="t", done=3)],
     )
 
 
@@ -66,12 +72,15 @@ def test_schemas_import_nothing_of_the_project():
     import ast
     from pathlib import Path
 
-    import schemas
+    import tubelet.schemas
 
-    for path in Path(schemas.__file__).parent.glob("*.py"):
+    for path in Path(tubelet.schemas.__file__).parent.glob("*.py"):
         tree = ast.parse(path.read_text())
         for node in ast.walk(tree):
-            names = [a.name for a in node.names] if isinstance(node, ast.Import) else (
-                [node.module or ""] if isinstance(node, ast.ImportFrom) else [])
+            names = (
+                [a.name for a in node.names]
+                if isinstance(node, ast.Import)
+                else ([node.module or ""] if isinstance(node, ast.ImportFrom) else [])
+            )
             for name in names:
                 assert name.split(".")[0] not in {"engine", "annotators", "pipelines"}, f"{path.name} imports {name}"

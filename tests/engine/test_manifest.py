@@ -11,8 +11,8 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 import pytest
 
-from engine.config import VideoList
-from engine.manifest import ManifestError, expand_videos, load_manifest, stable_video_id
+from tubelet.engine.config import VideoList
+from tubelet.engine.manifest import ManifestError, expand_videos, load_manifest, stable_video_id
 
 
 def write(path: Path, text: str) -> Path:
@@ -31,7 +31,9 @@ def error_of(path: Path, overrides: tuple[str, ...] = ()) -> str:
 
 
 def test_bad_value_names_file_line_and_key(tmp_path: Path) -> None:
-    m = write(tmp_path / "m.yaml", """
+    m = write(
+        tmp_path / "m.yaml",
+        """
         pipeline: import
         output: out
         videos:
@@ -39,25 +41,31 @@ def test_bad_value_names_file_line_and_key(tmp_path: Path) -> None:
           - uri: b.mp4
           - uri: c.mp4
             fps: 0
-        """)
+        """,
+    )
     assert error_of(m) == f"{m}:7: videos[2].fps: Input should be greater than 0"
 
 
 def test_unknown_key_suggests_the_right_one(tmp_path: Path) -> None:
-    m = write(tmp_path / "m.yaml", """
+    m = write(
+        tmp_path / "m.yaml",
+        """
         pipeline: import
         output: out
         shard_sise: 4
         videos:
           - uri: a.mp4
-        """)
+        """,
+    )
     message = error_of(m)
     assert message.startswith(f"{m}:3: shard_sise: unknown key; did you mean 'shard_size'?")
     assert "base_dir" not in message  # loader-owned fields are not offered
 
 
 def test_unknown_nested_key_and_bad_type(tmp_path: Path) -> None:
-    m = write(tmp_path / "m.yaml", """
+    m = write(
+        tmp_path / "m.yaml",
+        """
         pipeline: import
         output: out
         shard_size: many
@@ -66,7 +74,8 @@ def test_unknown_nested_key_and_bad_type(tmp_path: Path) -> None:
         videos:
           - uri: a.mp4
             annotations: {format: davis, path: masks, colour: red}
-        """)
+        """,
+    )
     lines = error_of(m).splitlines()
     assert f"{m}:3: shard_size: Input should be a valid integer, unable to parse string as an integer" in lines
     assert any(line.startswith(f"{m}:5: ray.num_cpu: unknown key; did you mean 'num_cpus'?") for line in lines)
@@ -75,23 +84,29 @@ def test_unknown_nested_key_and_bad_type(tmp_path: Path) -> None:
 
 
 def test_missing_required_keys(tmp_path: Path) -> None:
-    m = write(tmp_path / "m.yaml", """
+    m = write(
+        tmp_path / "m.yaml",
+        """
         name: nothing
         videos:
           - uri: a.mp4
-        """)
+        """,
+    )
     lines = error_of(m).splitlines()
     assert lines == [f"{m}:1: pipeline: required key is missing", f"{m}:1: output: required key is missing"]
 
 
 def test_video_list_entry_errors_are_about_the_list(tmp_path: Path) -> None:
-    m = write(tmp_path / "m.yaml", """
+    m = write(
+        tmp_path / "m.yaml",
+        """
         pipeline: import
         output: out
         videos:
           - path: lists/v.jsonl
             bogus: 1
-        """)
+        """,
+    )
     write(tmp_path / "lists" / "v.jsonl", '{"uri": "a.mp4"}\n')
     # Only the VideoList reading of the entry is reported, not "uri is missing".
     assert error_of(m).splitlines() == [
@@ -100,34 +115,43 @@ def test_video_list_entry_errors_are_about_the_list(tmp_path: Path) -> None:
 
 
 def test_yaml_syntax_error_has_the_line(tmp_path: Path) -> None:
-    m = write(tmp_path / "m.yaml", """
+    m = write(
+        tmp_path / "m.yaml",
+        """
         pipeline: import
         output: out: x
         videos:
           - uri: a.mp4
-        """)
+        """,
+    )
     assert error_of(m) == f"{m}:2: YAML syntax error: mapping values are not allowed here"
 
 
 def test_duplicate_key_is_an_error(tmp_path: Path) -> None:
-    m = write(tmp_path / "m.yaml", """
+    m = write(
+        tmp_path / "m.yaml",
+        """
         pipeline: import
         output: out
         videos:
           - uri: a.mp4
         output: other
-        """)
+        """,
+    )
     assert error_of(m) == f"{m}:5: duplicate key 'output'"
 
 
 def test_missing_list_file_and_unknown_format(tmp_path: Path) -> None:
-    m = write(tmp_path / "m.yaml", """
+    m = write(
+        tmp_path / "m.yaml",
+        """
         pipeline: import
         output: out
         videos:
           - path: lists/none.jsonl
           - path: lists/v.txt
-        """)
+        """,
+    )
     write(tmp_path / "lists" / "v.txt", "a.mp4\n")
     lines = error_of(m).splitlines()
     assert lines[0] == f"{m}:4: videos[0].path: list file not found: {tmp_path / 'lists' / 'none.jsonl'}"
@@ -136,14 +160,17 @@ def test_missing_list_file_and_unknown_format(tmp_path: Path) -> None:
 
 def test_unknown_default_field(tmp_path: Path) -> None:
     write(tmp_path / "v.jsonl", '{"uri": "a.mp4"}\n')
-    m = write(tmp_path / "m.yaml", """
+    m = write(
+        tmp_path / "m.yaml",
+        """
         pipeline: import
         output: out
         videos:
           - path: v.jsonl
             defaults:
               fsp: 24
-        """)
+        """,
+    )
     assert error_of(m).startswith(f"{m}:6: videos[0].defaults.fsp: unknown field; did you mean 'fps'?")
 
 
@@ -157,15 +184,19 @@ def test_unreadable_and_empty_manifests(tmp_path: Path) -> None:
 
 
 def test_overrides_parse_yaml_scalars_and_create_keys(tmp_path: Path) -> None:
-    m = write(tmp_path / "m.yaml", """
+    m = write(
+        tmp_path / "m.yaml",
+        """
         pipeline: import
         output: out
         params: {decode_check: true}
         videos:
           - uri: a.mp4
-        """)
-    config = load_manifest(m, ["params.decode_check=false", "ray.num_cpus=2", "shard_size=8", "videos.0.fps=12.5",
-                               "name=my run"])
+        """,
+    )
+    config = load_manifest(
+        m, ["params.decode_check=false", "ray.num_cpus=2", "shard_size=8", "videos.0.fps=12.5", "name=my run"]
+    )
     assert config.params == {"decode_check": False}
     assert config.ray.num_cpus == 2
     assert config.shard_size == 8
@@ -176,12 +207,15 @@ def test_overrides_parse_yaml_scalars_and_create_keys(tmp_path: Path) -> None:
 
 
 def test_bad_override_names_the_override(tmp_path: Path) -> None:
-    m = write(tmp_path / "m.yaml", """
+    m = write(
+        tmp_path / "m.yaml",
+        """
         pipeline: import
         output: out
         videos:
           - uri: a.mp4
-        """)
+        """,
+    )
     assert error_of(m, ("shard_size=0",)) == f"{m}: --set shard_size=0: shard_size: Input should be greater than 0"
     assert "expected key=value" in error_of(m, ("shard_size",))
     assert "is not a mapping" in error_of(m, ("pipeline.x=1",))
@@ -192,7 +226,9 @@ def test_bad_override_names_the_override(tmp_path: Path) -> None:
 
 
 def test_inline_entries_resolve_against_the_manifest_folder(tmp_path: Path) -> None:
-    m = write(tmp_path / "manifests" / "m.yaml", """
+    m = write(
+        tmp_path / "manifests" / "m.yaml",
+        """
         pipeline: import
         output: ../out
         videos:
@@ -207,20 +243,26 @@ def test_inline_entries_resolve_against_the_manifest_folder(tmp_path: Path) -> N
             split: val
             extra: {weather: rain}
           - uri: s3://bucket/c.mp4
-        """)
+        """,
+    )
     tasks, rejects = expand_videos(load_manifest(m))
     assert rejects == []
     a, b, c = tasks
     assert a.uri == str(tmp_path / "videos" / "a.mp4")
-    assert a.annotations == {"format": "davis", "path": str(tmp_path / "gt" / "a"),
-                             "categories": {"1": "person", "2": "dog"}}
+    assert a.annotations == {
+        "format": "davis",
+        "path": str(tmp_path / "gt" / "a"),
+        "categories": {"1": "person", "2": "dog"},
+    }
     assert (b.video_id, b.uri, b.fps, b.split, b.extra) == ("bee", "/abs/b.mp4", 30.0, "val", {"weather": "rain"})
     assert c.uri == "s3://bucket/c.mp4"
     assert a.video_id == stable_video_id("../videos/a.mp4")
 
 
 def test_jsonl_list_rows_defaults_and_rejects(tmp_path: Path) -> None:
-    write(tmp_path / "lists" / "v.jsonl", """
+    write(
+        tmp_path / "lists" / "v.jsonl",
+        """
         {"uri": "clips/a.mp4", "annotations": {"path": "gt/a"}}
         {not json
 
@@ -230,8 +272,11 @@ def test_jsonl_list_rows_defaults_and_rejects(tmp_path: Path) -> None:
         ["a list"]
         {"uri": "clips/a.mp4", "annotations": {"path": "gt/a2"}}
         {"uri": "d.mp4", "colour": "red", "annotations": {"path": "gt/d"}}
-        """)
-    m = write(tmp_path / "m.yaml", """
+        """,
+    )
+    m = write(
+        tmp_path / "m.yaml",
+        """
         pipeline: import
         output: out
         videos:
@@ -240,13 +285,17 @@ def test_jsonl_list_rows_defaults_and_rejects(tmp_path: Path) -> None:
               fps: 24
               source: mine
               annotations: {format: davis, categories: {1: person}}
-        """)
+        """,
+    )
     tasks, rejects = expand_videos(load_manifest(m))
     assert [t.uri for t in tasks] == [str(tmp_path / "lists" / "clips" / "a.mp4"), str(tmp_path / "lists" / "b.mp4")]
     a, b = tasks
     assert (a.fps, a.source) == (24.0, "mine")  # defaults fill what a row does not set
-    assert a.annotations == {"format": "davis", "path": str(tmp_path / "lists" / "gt" / "a"),
-                             "categories": {"1": "person"}}
+    assert a.annotations == {
+        "format": "davis",
+        "path": str(tmp_path / "lists" / "gt" / "a"),
+        "categories": {"1": "person"},
+    }
     assert b.fps == 30.0 and b.annotations["format"] == "mot"  # a row's own values win
     by_item = {r.item: r.reason for r in rejects}
     assert all(r.stage == "manifest" for r in rejects)
@@ -264,17 +313,20 @@ def test_csv_list_with_dotted_and_json_columns(tmp_path: Path) -> None:
         "uri,fps,split,annotations.format,annotations.path,annotations.categories,extra\n"
         'a.mp4,25,train,davis,gt/a,"{""1"": ""person""}","{""k"": 1}"\n'
         "b.mp4,,,,,,\n"
-        'c.mp4,fast,,,,,\n'
+        "c.mp4,fast,,,,,\n"
         "d.mp4,1,2,3\n"
         '"multi\nline.mp4",10,,,,,\n'
     )
-    m = write(tmp_path / "m.yaml", """
+    m = write(
+        tmp_path / "m.yaml",
+        """
         pipeline: ingest
         output: out
         videos:
           - path: v.csv
             defaults: {split: test}
-        """)
+        """,
+    )
     tasks, rejects = expand_videos(load_manifest(m))
     a, b, multi = tasks
     assert (a.fps, a.split, a.extra) == (25.0, "train", {"k": 1})
@@ -288,20 +340,25 @@ def test_csv_list_with_dotted_and_json_columns(tmp_path: Path) -> None:
 
 
 def test_parquet_list_and_explicit_format(tmp_path: Path) -> None:
-    table = pa.table({
-        "uri": ["a.mp4", None, "c.mp4"],
-        "fps": [None, 10.0, 30.0],
-        "annotations": [{"format": "mot", "path": "gt/a.txt"}, None, None],
-    })
+    table = pa.table(
+        {
+            "uri": ["a.mp4", None, "c.mp4"],
+            "fps": [None, 10.0, 30.0],
+            "annotations": [{"format": "mot", "path": "gt/a.txt"}, None, None],
+        }
+    )
     pq.write_table(table, tmp_path / "videos.bin")
-    m = write(tmp_path / "m.yaml", """
+    m = write(
+        tmp_path / "m.yaml",
+        """
         pipeline: import
         output: out
         videos:
           - path: videos.bin
             format: parquet
             defaults: {fps: 24}
-        """)
+        """,
+    )
     tasks, rejects = expand_videos(load_manifest(m))
     assert [(t.uri, t.fps) for t in tasks] == [(str(tmp_path / "a.mp4"), 24.0), (str(tmp_path / "c.mp4"), 30.0)]
     assert tasks[0].annotations["path"] == str(tmp_path / "gt" / "a.txt")
@@ -310,13 +367,16 @@ def test_parquet_list_and_explicit_format(tmp_path: Path) -> None:
 
 def test_unreadable_list_is_one_reject_not_a_crash(tmp_path: Path) -> None:
     (tmp_path / "v.parquet").write_bytes(b"not parquet at all")
-    m = write(tmp_path / "m.yaml", """
+    m = write(
+        tmp_path / "m.yaml",
+        """
         pipeline: import
         output: out
         videos:
           - uri: a.mp4
           - path: v.parquet
-        """)
+        """,
+    )
     tasks, rejects = expand_videos(load_manifest(m))
     assert len(tasks) == 1
     assert len(rejects) == 1 and rejects[0].item == "v.parquet"
@@ -325,7 +385,9 @@ def test_unreadable_list_is_one_reject_not_a_crash(tmp_path: Path) -> None:
 
 def test_duplicate_inline_ids_are_rejected_with_the_manifest_line(tmp_path: Path, monkeypatch) -> None:
     monkeypatch.chdir(tmp_path)  # reject items name the manifest relative to the working folder
-    m = write(tmp_path / "m.yaml", """
+    m = write(
+        tmp_path / "m.yaml",
+        """
         pipeline: import
         output: out
         videos:
@@ -335,7 +397,8 @@ def test_duplicate_inline_ids_are_rejected_with_the_manifest_line(tmp_path: Path
             video_id: x
           - uri: again.mp4
             video_id: x
-        """)
+        """,
+    )
     tasks, rejects = expand_videos(load_manifest(m))
     assert len(tasks) == 2
     label = "m.yaml"
@@ -360,13 +423,16 @@ def test_stable_ids() -> None:
 def test_ids_survive_moving_manifest_and_videos_together(tmp_path: Path) -> None:
     def ids(root: Path) -> list[str]:
         write(root / "lists" / "v.jsonl", '{"uri": "../videos/a.mp4"}\n')
-        m = write(root / "m.yaml", """
+        m = write(
+            root / "m.yaml",
+            """
             pipeline: ingest
             output: out
             videos:
               - uri: videos/b.mp4
               - path: lists/v.jsonl
-            """)
+            """,
+        )
         tasks, _ = expand_videos(load_manifest(m))
         return [t.video_id for t in tasks]
 
@@ -377,12 +443,15 @@ def test_ids_survive_moving_manifest_and_videos_together(tmp_path: Path) -> None
 
 def test_list_entries_stay_video_lists(tmp_path: Path) -> None:
     write(tmp_path / "v.jsonl", '{"uri": "a.mp4"}\n')
-    m = write(tmp_path / "m.yaml", """
+    m = write(
+        tmp_path / "m.yaml",
+        """
         pipeline: ingest
         output: out
         videos:
           - path: v.jsonl
-        """)
+        """,
+    )
     config = load_manifest(m)
     assert isinstance(config.videos[0], VideoList)
     assert json.loads(config.model_dump_json())["videos"][0]["path"] == "v.jsonl"
@@ -403,7 +472,7 @@ def test_loader_owned_fields_cannot_be_set(tmp_path: Path) -> None:
 
 
 def test_config_built_in_code_resolves_against_its_base_dir(tmp_path: Path, monkeypatch) -> None:
-    from engine.config import RunConfig
+    from tubelet.engine.config import RunConfig
 
     monkeypatch.chdir(tmp_path)
     config = RunConfig(pipeline="ingest", output="out", videos=[{"uri": "a.mp4"}, {"uri": "b.mp4", "video_id": "a-x"}])

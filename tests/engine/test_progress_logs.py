@@ -9,8 +9,8 @@ import re
 
 import pytest
 
-from engine.logs import RunLogging, parse_level, read_log
-from engine.progress import Progress
+from tubelet.engine.logs import RunLogging, parse_level, read_log
+from tubelet.engine.progress import Progress
 
 
 class FakeTty(io.StringIO):
@@ -31,12 +31,12 @@ def test_progress_counts_rate_and_eta():
 
 
 def test_progress_logs_lines_when_not_a_terminal(caplog):
-    caplog.set_level(logging.INFO, logger="engine.progress")
+    caplog.set_level(logging.INFO, logger="tubelet.engine.progress")
     with Progress(3, stream=io.StringIO(), interval_s=0) as progress:
         progress.advance()
         progress.advance(failed=True)
         progress.advance()
-    lines = [r for r in caplog.records if r.name == "engine.progress"]
+    lines = [r for r in caplog.records if r.name == "tubelet.engine.progress"]
     assert len(lines) == 4  # one per video (interval 0) and a last one on close
     assert "done 2 · failed 1 · pending 0" in lines[-1].getMessage()
     assert lines[-1].event == "progress" and lines[-1].pending == 0
@@ -48,11 +48,11 @@ def test_progress_draws_a_bar_on_a_terminal(caplog):
         for _ in range(3):
             progress.advance()
     assert "3/3" in stream.getvalue() and "done=3" in stream.getvalue()
-    assert not [r for r in caplog.records if r.name == "engine.progress"]
+    assert not [r for r in caplog.records if r.name == "tubelet.engine.progress"]
 
 
 def test_run_logging_writes_json_lines_and_readable_stderr(tmp_path, capsys):
-    log = logging.getLogger("engine.some_module")
+    log = logging.getLogger("tubelet.engine.some_module")
     with RunLogging(tmp_path, "r1", level="info") as run_log:
         log.info("committed %d videos", 3, extra={"event": "shard_committed", "items": 3})
         log.debug("not at info level")
@@ -66,12 +66,21 @@ def test_run_logging_writes_json_lines_and_readable_stderr(tmp_path, capsys):
     assert [r["msg"] for r in records] == ["committed 3 videos", "stage failed"]
     first = records[0]
     assert (first["event"], first["items"], first["run_id"], first["level"], first["logger"]) == (
-        "shard_committed", 3, "r1", "INFO", "engine.some_module")
+        "shard_committed",
+        3,
+        "r1",
+        "INFO",
+        "tubelet.engine.some_module",
+    )
     assert "ValueError: bad" in records[1]["exc"]
     err = capsys.readouterr().err
-    ours = [line for line in err.splitlines() if re.match(r"\d\d:\d\d:\d\d [A-Z]+ +engine\.some_module: ", line)]
-    assert [line[9:] for line in ours] == ["INFO    engine.some_module: committed 3 videos",
-                                          "ERROR   engine.some_module: stage failed"]
+    ours = [
+        line for line in err.splitlines() if re.match(r"\d\d:\d\d:\d\d [A-Z]+ +tubelet\.engine\.some_module: ", line)
+    ]
+    assert [line[9:] for line in ours] == [
+        "INFO    tubelet.engine.some_module: committed 3 videos",
+        "ERROR   tubelet.engine.some_module: stage failed",
+    ]
     assert json.loads(run_log.path.read_text().splitlines()[0])["ts"].endswith("+00:00")
 
 

@@ -12,20 +12,20 @@ from pathlib import Path
 
 import pytest
 
-from engine.config import RunConfig
-from engine.dataset import Dataset
-from engine.ledger import read_entries
-from engine.logs import read_log
-from engine.run import run_manifest
 from tests.engine.raytools import session_pids
+from tubelet.engine.config import RunConfig
+from tubelet.engine.dataset import Dataset
+from tubelet.engine.ledger import read_entries
+from tubelet.engine.logs import read_log
+from tubelet.pipelines import run_manifest
 
 ROOT = Path(__file__).resolve().parents[2]
 N = 40
 
 DRIVER = """
 import json, sys
-from engine.config import RunConfig
-from engine.run import run_manifest
+from tubelet.engine.config import RunConfig
+from tubelet.pipelines import run_manifest
 run_manifest(RunConfig.model_validate(json.load(open(sys.argv[1]))), progress=False)
 """
 
@@ -48,13 +48,21 @@ def kill_part_way(tmp_path: Path, runner: str) -> None:
     path.write_text(json.dumps(config(tmp_path, runner)))
     env = {**os.environ, "RAY_ENABLE_WINDOWS_OR_OSX_CLUSTER": "0", "PYTHONPATH": str(ROOT)}
     log = open(tmp_path / "driver.log", "w")
-    proc = subprocess.Popen([sys.executable, "-c", DRIVER, str(path)], cwd=ROOT, env=env,
-                            stdout=log, stderr=subprocess.STDOUT, start_new_session=True)
+    proc = subprocess.Popen(
+        [sys.executable, "-c", DRIVER, str(path)],
+        cwd=ROOT,
+        env=env,
+        stdout=log,
+        stderr=subprocess.STDOUT,
+        start_new_session=True,
+    )
     ledger = tmp_path / "out" / "meta" / "ledger"
     deadline = time.monotonic() + 120
     try:
         while len(list(ledger.glob("*.json"))) < 2:
-            assert proc.poll() is None, f"the run ended before it was killed: {(tmp_path / 'driver.log').read_text()[-3000:]}"
+            assert proc.poll() is None, (
+                f"the run ended before it was killed: {(tmp_path / 'driver.log').read_text()[-3000:]}"
+            )
             assert time.monotonic() < deadline, "no shard committed in time"
             time.sleep(0.05)
         started = session_pids(proc.pid)
@@ -77,8 +85,11 @@ def resume_and_check(tmp_path: Path, runner: str) -> None:
     before = Dataset(out).item_status()
     assert 0 < len(before) < N, "the kill should land part-way"
     referenced = {str(f["path"]) for e in read_entries(out) for f in e.files.values()}
-    unreferenced = sorted(p.relative_to(out).as_posix() for p in (out / "data").rglob("*") if p.is_file()
-                          and p.relative_to(out).as_posix() not in referenced)
+    unreferenced = sorted(
+        p.relative_to(out).as_posix()
+        for p in (out / "data").rglob("*")
+        if p.is_file() and p.relative_to(out).as_posix() not in referenced
+    )
 
     summary = run_manifest(RunConfig.model_validate(config(tmp_path, runner)), progress=False, log_to_stderr=False)
 

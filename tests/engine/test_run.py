@@ -7,12 +7,13 @@ import json
 import pytest
 import yaml
 
-from engine.config import RunConfig
-from engine.dataset import Dataset
-from engine.logs import read_log
-from engine.run import ConfigMismatchError, run_manifest
-from engine.writer import ShardWriter
-from schemas.info import SchemaVersionError
+from tubelet.engine.config import RunConfig
+from tubelet.engine.dataset import Dataset
+from tubelet.engine.logs import read_log
+from tubelet.engine.run import ConfigMismatchError
+from tubelet.engine.writer import ShardWriter
+from tubelet.pipelines import run_manifest
+from tubelet.schemas.info import SchemaVersionError
 
 PIPELINE = "tests.engine.pipelines_for_tests:build"
 
@@ -20,9 +21,11 @@ PIPELINE = "tests.engine.pipelines_for_tests:build"
 def make_config(tmp_path, n: int = 7, *, params: dict | None = None, **kw) -> RunConfig:
     listing = tmp_path / "more.jsonl"
     listing.write_text(
-        json.dumps({"uri": "synthetic://w0", "video_id": "w000"}) + "\n"
+        json.dumps({"uri": "synthetic://w0", "video_id": "w000"})
+        + "\n"
         + "{broken json\n"
-        + json.dumps({"uri": "synthetic://w1", "video_id": "w001", "split": "val"}) + "\n"
+        + json.dumps({"uri": "synthetic://w1", "video_id": "w001", "split": "val"})
+        + "\n"
     )
     data = {
         "pipeline": PIPELINE,
@@ -41,7 +44,13 @@ def test_run_writes_dataset_meta_and_logs(tmp_path):
     summary = run_manifest(make_config(tmp_path), progress=False, log_to_stderr=False)
     out = tmp_path / "out"
     assert summary.output == out
-    assert (summary.planned, summary.skipped_already_done, summary.done, summary.failed, summary.rejected_rows) == (9, 0, 8, 1, 1)
+    assert (summary.planned, summary.skipped_already_done, summary.done, summary.failed, summary.rejected_rows) == (
+        9,
+        0,
+        8,
+        1,
+        1,
+    )
     assert summary.removed_orphans == []
 
     ds = Dataset(out)
@@ -62,7 +71,14 @@ def test_run_writes_dataset_meta_and_logs(tmp_path):
     assert info.counts == {"videos": 8, "tubelets": 8, "events": 8, "instructions": 8, "rejects": 2}
     assert [r.run_id for r in info.runs] == [summary.run_id]
     run = info.runs[0]
-    assert (run.status, run.done, run.failed, run.planned, run.rejected_rows, run.runner) == ("finished", 8, 1, 9, 1, "inline")
+    assert (run.status, run.done, run.failed, run.planned, run.rejected_rows, run.runner) == (
+        "finished",
+        8,
+        1,
+        9,
+        1,
+        "inline",
+    )
 
     manifest = yaml.safe_load((out / "meta" / "manifest.yaml").read_text())
     assert manifest["output"] == str(out) and manifest["pipeline"] == PIPELINE

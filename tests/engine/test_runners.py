@@ -9,17 +9,17 @@ from pathlib import Path
 
 import pytest
 
-from engine.dataset import Dataset
-from engine.pipeline import Pipeline
-from engine.resources import Resources
-from engine.runners import InlineRunner, RayRunner, make_runner
-from engine.runners.common import StageSetupError
-from engine.runners.ray_runner import ResourceError, num_blocks
-from engine.stage import Stage
-from engine.task import VideoTask
-from engine.writer import ShardWriter
-from schemas.arrow import TABLE_SCHEMAS
 from tests.engine.pipelines_for_tests import build
+from tubelet.engine.dataset import Dataset
+from tubelet.engine.pipeline import Pipeline
+from tubelet.engine.resources import Resources
+from tubelet.engine.runners import InlineRunner, RayRunner, make_runner
+from tubelet.engine.runners.common import StageSetupError
+from tubelet.engine.runners.ray_runner import ResourceError, num_blocks
+from tubelet.engine.stage import Stage
+from tubelet.engine.task import VideoTask
+from tubelet.engine.writer import ShardWriter
+from tubelet.schemas.arrow import TABLE_SCHEMAS
 
 N = 24
 
@@ -29,13 +29,17 @@ def fresh_tasks(n: int = N) -> list[VideoTask]:
 
 
 def full_pipeline(notes: Path) -> Pipeline:
-    return build({"stages": [
-        {"kind": "make"},
-        {"kind": "fail", "fail": ["v003", "v010"]},
-        {"kind": "model", "notes": str(notes)},
-        {"kind": "gpu", "notes": str(notes)},
-        {"kind": "instruct"},
-    ]})
+    return build(
+        {
+            "stages": [
+                {"kind": "make"},
+                {"kind": "fail", "fail": ["v003", "v010"]},
+                {"kind": "model", "notes": str(notes)},
+                {"kind": "gpu", "notes": str(notes)},
+                {"kind": "instruct"},
+            ]
+        }
+    )
 
 
 def run_into(runner, pipeline: Pipeline, out: Path, n: int = N) -> Dataset:
@@ -179,7 +183,9 @@ def test_ray_setup_failure_stops_the_run_with_the_error(ray_local, tmp_path):
         def process(self, batch):
             return batch
 
-    with pytest.raises(StageSetupError, match=r"^stage no_weights: setup\(\) failed: OSError: weights not found: /nope.pt$"):
+    with pytest.raises(
+        StageSetupError, match=r"^stage no_weights: setup\(\) failed: OSError: weights not found: /nope.pt$"
+    ):
         run_into(RayRunner(), Pipeline("p", [NoWeights()]), tmp_path / "out", n=3)
     assert Dataset(tmp_path / "out").item_status() == {}
 
@@ -187,7 +193,7 @@ def test_ray_setup_failure_stops_the_run_with_the_error(ray_local, tmp_path):
 LOOPBACK_CHECK = """
 import json, os
 import ray  # imported before anything set RAY_ENABLE_WINDOWS_OR_OSX_CLUSTER
-from engine.runners.ray_runner import ray_session
+from tubelet.engine.runners.ray_runner import ray_session
 from tests.engine.raytools import descendants, listeners, non_loopback
 with ray_session(None, 1, None):
     pids = descendants(os.getpid())
@@ -207,8 +213,9 @@ def test_a_local_instance_listens_on_loopback_only_even_if_ray_was_imported_firs
     root = Path(__file__).resolve().parents[2]
     env = {k: v for k, v in os.environ.items() if k != "RAY_ENABLE_WINDOWS_OR_OSX_CLUSTER"}
     env["PYTHONPATH"] = str(root)
-    done = subprocess.run([sys.executable, "-c", LOOPBACK_CHECK], cwd=root, env=env,
-                          capture_output=True, text=True, timeout=120)
+    done = subprocess.run(
+        [sys.executable, "-c", LOOPBACK_CHECK], cwd=root, env=env, capture_output=True, text=True, timeout=120
+    )
     assert done.returncode == 0, done.stderr[-3000:]
     found = json.loads(done.stdout.split("RESULT ", 1)[1])
     assert found["listening"] > 0 and found["exposed"] == []

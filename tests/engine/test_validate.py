@@ -1,4 +1,4 @@
-"""engine.validate: a clean dataset passes; each planted problem is found and named."""
+"""tubelet.engine.validate: a clean dataset passes; each planted problem is found and named."""
 
 from __future__ import annotations
 
@@ -9,10 +9,10 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 import pytest
 
-from engine.ledger import LedgerEntry, write_entry
-from engine.validate import validate_dataset
-from schemas.arrow import TABLE_SCHEMAS
 from tests.engine import tiny_dataset
+from tubelet.engine.ledger import LedgerEntry, write_entry
+from tubelet.engine.validate import validate_dataset
+from tubelet.schemas.arrow import TABLE_SCHEMAS
 
 
 def problems(root: Path, **kwargs) -> list[str]:
@@ -33,9 +33,18 @@ def test_clean_dataset_passes(tmp_path: Path) -> None:
     [
         ("duplicate_id", "[tubelets] tubelet_id 'a:test:1' appears 2 times"),
         ("dangling_video", "[tubelets] tubelet 'ghost:test:1' (row 3): video 'ghost' is not in the videos table"),
-        ("frame_beyond", "[tubelets] tubelet 'a:test:7' (row 2) frames[0] (frame_idx 12): frame_idx is not below the video's n_frames = 10"),
-        ("box_outside", "[tubelets] tubelet 'a:test:2' (row 1) frames[0] (frame_idx 2): box [50, 4, 70, 30] is outside the 64x48 frame"),
-        ("rle_size", "[tubelets] tubelet 'a:test:2' (row 1) frames[1] (frame_idx 3): mask size [48, 32] is not the frame size [48, 64] (height, width)"),
+        (
+            "frame_beyond",
+            "[tubelets] tubelet 'a:test:7' (row 2) frames[0] (frame_idx 12): frame_idx is not below the video's n_frames = 10",
+        ),
+        (
+            "box_outside",
+            "[tubelets] tubelet 'a:test:2' (row 1) frames[0] (frame_idx 2): box [50, 4, 70, 30] is outside the 64x48 frame",
+        ),
+        (
+            "rle_size",
+            "[tubelets] tubelet 'a:test:2' (row 1) frames[1] (frame_idx 3): mask size [48, 32] is not the frame size [48, 64] (height, width)",
+        ),
         ("dangling_tubelet", "[entities] entity_id 'b:e2': tubelet \"b:test:404\" is not in the tubelets table"),
     ],
 )
@@ -62,11 +71,19 @@ def test_schema_mismatch_and_missing_file(tmp_path: Path) -> None:
     root = tiny_dataset.build(tmp_path / "ds")
     bad = pa.table({"event_id": ["x"], "video_id": ["a"], "start_s": ["soon"]})
     pq.write_table(bad, root / "data" / "events" / "bad.parquet")
-    write_entry(root, LedgerEntry(
-        shard="zzz-bad", run_id="r", committed_at="2025-01-01T00:00:00+00:00", items={"x": "done"},
-        files={"events": {"path": "data/events/bad.parquet", "rows": 1},
-               "entities": {"path": "data/entities/gone.parquet", "rows": 1}},
-    ))
+    write_entry(
+        root,
+        LedgerEntry(
+            shard="zzz-bad",
+            run_id="r",
+            committed_at="2025-01-01T00:00:00+00:00",
+            items={"x": "done"},
+            files={
+                "events": {"path": "data/events/bad.parquet", "rows": 1},
+                "entities": {"path": "data/entities/gone.parquet", "rows": 1},
+            },
+        ),
+    )
     found = problems(root)
     assert "[events] data/events/bad.parquet: column 'start_s' is string, expected double" in found
     assert "[events] data/events/bad.parquet: column 'text' is missing" in found
@@ -113,7 +130,9 @@ def test_event_and_instruction_references(tmp_path: Path) -> None:
     vid = rows[0]["video_id"]
     assert f"[events] event_id '{vid}:ev1': tubelet \"nope\" is not in the tubelets table" in found
     assert f"[events] event_id '{vid}:ev1': frames 2..10 are not within the video's 0..9" in found
-    assert any(p.startswith(f"[instructions] instruction_id '{vid}:i1': answer box [0.0,0.0,65.0,10.0]") for p in found), found
+    assert any(
+        p.startswith(f"[instructions] instruction_id '{vid}:i1': answer box [0.0,0.0,65.0,10.0]") for p in found
+    ), found
     assert f"[instructions] instruction_id '{vid}:i1': frame 11 is not within the video's 0..9" in found
 
 

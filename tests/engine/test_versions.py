@@ -7,21 +7,21 @@ from pathlib import Path
 
 import pytest
 
-from engine.dataset import REPLACED_TABLE, Dataset
-from engine.ledger import LedgerEntry, read_entries, read_reverted_entries, replaced_by
-from engine.run import run_manifest
-from engine.versions import (
+from tests.engine import tiny_dataset
+from tests.engine.test_run import make_config
+from tubelet.engine.dataset import REPLACED_TABLE, Dataset
+from tubelet.engine.ledger import LedgerEntry, read_entries, read_reverted_entries, replaced_by
+from tubelet.engine.versions import (
     commit_revision,
     list_versions,
     revert,
     tag_version,
     versions_path,
 )
-from engine.writer import ShardWriter
-from schemas import Answer, Instruction, Message, Reject
-from schemas.arrow import TABLE_SCHEMAS
-from tests.engine import tiny_dataset
-from tests.engine.test_run import make_config
+from tubelet.engine.writer import ShardWriter
+from tubelet.pipelines import run_manifest
+from tubelet.schemas import Answer, Instruction, Message, Reject
+from tubelet.schemas.arrow import TABLE_SCHEMAS
 
 FILTERED = [t for t in TABLE_SCHEMAS if t != "rejects"]
 
@@ -29,11 +29,15 @@ FILTERED = [t for t in TABLE_SCHEMAS if t != "rejects"]
 def revised_a(category: str = "human", text: str = "Which one is the human?") -> list[object]:
     """Video ``a`` as a reviewer left it: one tubelet (not two), another instruction."""
     task = tiny_dataset._task("a", [category])
-    task.instructions = [Instruction(
-        instruction_id="a:reviewed", video_id="a", task_type="region_qa",
-        messages=[Message("user", text), Message("assistant", "<region0>")],
-        answer=Answer(text="the first one", tubelet_ids=[task.tubelets[0].tubelet_id]),
-    )]
+    task.instructions = [
+        Instruction(
+            instruction_id="a:reviewed",
+            video_id="a",
+            task_type="region_qa",
+            messages=[Message("user", text), Message("assistant", "<region0>")],
+            answer=Answer(text="the first one", tubelet_ids=[task.tubelets[0].tubelet_id]),
+        )
+    ]
     records = [r for table, rows in task.records().items() for r in rows]
     return records + [Reject(item="a", stage="review", reason="two tubelets merged", video_id="a")]
 
@@ -48,8 +52,10 @@ def sql(ds: Dataset, query: str) -> list[tuple]:
 
 def snapshot(ds: Dataset) -> dict[str, list[dict]]:
     """Every value of every table, order-independent."""
-    return {t: sorted(ds.read_table(t).to_pylist(), key=lambda r: json.dumps(r, sort_keys=True, default=str))
-            for t in TABLE_SCHEMAS}
+    return {
+        t: sorted(ds.read_table(t).to_pylist(), key=lambda r: json.dumps(r, sort_keys=True, default=str))
+        for t in TABLE_SCHEMAS
+    }
 
 
 @pytest.fixture
@@ -75,7 +81,9 @@ def test_revision_replaces_one_video_in_read_table_and_sql(root):
     ds = Dataset(root)
     tubelets = ds.read_table("tubelets")
     assert sorted(zip(tubelets.column("video_id").to_pylist(), tubelets.column("category").to_pylist())) == [
-        ("a", "human"), ("b", "cat")]
+        ("a", "human"),
+        ("b", "cat"),
+    ]
     instructions = ds.read_table("instructions")
     assert sorted(instructions.column("instruction_id").to_pylist()) == ["a:reviewed", "b:i1"]
     assert ds.read_table("videos").num_rows == 2  # not 3: the video row was replaced too
@@ -88,10 +96,15 @@ def test_revision_replaces_one_video_in_read_table_and_sql(root):
 
     assert sql(ds, "select video_id, category from tubelets order by 1") == [("a", "human"), ("b", "cat")]
     assert sql(ds, "select instruction_id, messages[1].content from instructions order by 1") == [
-        ("a:reviewed", "Which one is the human?"), ("b:i1", "When does <region0> move?")]
+        ("a:reviewed", "Which one is the human?"),
+        ("b:i1", "When does <region0> move?"),
+    ]
     assert sql(ds, "select count(*) from videos") == [(2,)]
     assert sql(ds, "select count(*) from rejects") == [(2,)]
-    assert sql(ds, "select key, status from ledger_items where key = 'a' order by shard") == [("a", "done"), ("a", "done")]
+    assert sql(ds, "select key, status from ledger_items where key = 'a' order by shard") == [
+        ("a", "done"),
+        ("a", "done"),
+    ]
     con = ds.connect()
     for table, schema in TABLE_SCHEMAS.items():  # no helper column leaks into a view
         assert [d[0] for d in con.execute(f"select * from {table} limit 0").description] == schema.names, table
@@ -120,7 +133,14 @@ def test_pre_revision_version_reads_the_old_rows_and_revert_restores_them(root):
     [parked] = read_reverted_entries(root)
     assert parked.replaces == ["a"] and all((root / str(f["path"])).is_file() for f in parked.files.values())
     assert snapshot(Dataset(root, version=after.name)) != original
-    assert Dataset(root, version=after.name).read_table("instructions").column("instruction_id").to_pylist().count("a:reviewed") == 1
+    assert (
+        Dataset(root, version=after.name)
+        .read_table("instructions")
+        .column("instruction_id")
+        .to_pylist()
+        .count("a:reviewed")
+        == 1
+    )
     # a writer opened later keeps the files of reverted entries (they are no orphans)
     with ShardWriter(root) as writer:
         assert writer.removed == []
@@ -211,7 +231,10 @@ def test_writer_add_revision_is_not_skipped_and_resume_keeps_it(root):
         assert [writer.add(tiny_dataset._task(v, ["x"])) for v in "abc"] == [False, False, False]
     assert writer.entries == []
     assert sql(Dataset(root), "select video_id, category from tubelets order by 1, 2") == [
-        ("a", "human"), ("b", "cat"), ("c", "cow")]
+        ("a", "human"),
+        ("b", "cat"),
+        ("c", "cow"),
+    ]
 
 
 def test_rerun_of_a_pipeline_after_a_revision(tmp_path):

@@ -1,4 +1,4 @@
-"""engine.video: probing, errors, time-based sampling and decoding."""
+"""tubelet.engine.video: probing, errors, time-based sampling and decoding."""
 
 from __future__ import annotations
 
@@ -12,8 +12,8 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from engine.video import VideoError, VideoMeta, VideoReader, open_video, probe, sample_indices
 from tests.engine.videos import cut, frame_pattern, make_audio_only, make_folder, make_mp4
+from tubelet.engine.video import VideoError, VideoMeta, VideoReader, open_video, probe, sample_indices
 
 # The table in ../shared/assets/README.md: file -> (width, height, fps, frames)
 SAM2_DEMO = {
@@ -25,8 +25,14 @@ SAM2_DEMO = {
     "05_default_juggle.mp4": (1280, 720, 24.0, 247),
 }
 DAVIS_FRAMES = {
-    "blackswan": 50, "car-shadow": 40, "dog": 60, "drift-chicane": 52,
-    "horsejump-high": 50, "kite-surf": 50, "libby": 49, "motocross-jump": 40,
+    "blackswan": 50,
+    "car-shadow": 40,
+    "dog": 60,
+    "drift-chicane": 52,
+    "horsejump-high": 50,
+    "kite-surf": 50,
+    "libby": 49,
+    "motocross-jump": 40,
 }
 
 

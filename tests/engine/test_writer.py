@@ -7,13 +7,13 @@ import json
 import pyarrow.parquet as pq
 import pytest
 
-import engine.writer as writer_module
-from engine.dataset import Dataset
-from engine.ledger import read_entries
-from engine.writer import DatasetLockedError, ShardWriter
-from schemas import Reject, VideoRecord
+import tubelet.engine.writer as writer_module
 from tests.engine.pipelines_for_tests import MakeVideo
-from engine.task import VideoTask
+from tubelet.engine.dataset import Dataset
+from tubelet.engine.ledger import read_entries
+from tubelet.engine.task import VideoTask
+from tubelet.engine.writer import DatasetLockedError, ShardWriter
+from tubelet.schemas import Reject, VideoRecord
 
 
 def tasks(n: int, start: int = 0) -> list[VideoTask]:
@@ -131,7 +131,9 @@ def test_a_second_writer_is_refused_while_the_first_is_open(tmp_path):
 
 def test_rows_that_do_not_fit_the_schema_fail_only_their_own(tmp_path):
     good, bad = tasks(2)
-    bad.video = VideoRecord(video_id="v001", uri="x", fps="fast", n_frames=1, duration_s=1, width=1, height=1, codec="x")  # type: ignore[arg-type]
+    bad.video = VideoRecord(
+        video_id="v001", uri="x", fps="fast", n_frames=1, duration_s=1, width=1, height=1, codec="x"
+    )  # type: ignore[arg-type]
     with ShardWriter(tmp_path) as w:
         w.add(good)
         w.add(bad)

@@ -12,11 +12,22 @@ from pathlib import Path
 
 import numpy as np
 
-from engine.task import VideoTask
-from engine.writer import ShardWriter
-from schemas import Answer, BoxAt, Entity, Event, Instruction, Message, RegionRef, Tubelet, TubeletFrame, VideoRecord
-from schemas.info import DatasetInfo, write_info
-from schemas.rle import encode_mask
+from tubelet.engine.task import VideoTask
+from tubelet.engine.writer import ShardWriter
+from tubelet.schemas import (
+    Answer,
+    BoxAt,
+    Entity,
+    Event,
+    Instruction,
+    Message,
+    RegionRef,
+    Tubelet,
+    TubeletFrame,
+    VideoRecord,
+)
+from tubelet.schemas.info import DatasetInfo, write_info
+from tubelet.schemas.rle import encode_mask
 
 W, H, N, FPS = 64, 48, 10, 10.0
 
@@ -30,35 +41,76 @@ def _mask(box: list[float], width: int = W, height: int = H) -> dict:
     return encode_mask(m)
 
 
-def _tubelet(video_id: str, track: str, category: str, frames: Iterable[int], *, tubelet_id: str | None = None) -> Tubelet:
+def _tubelet(
+    video_id: str, track: str, category: str, frames: Iterable[int], *, tubelet_id: str | None = None
+) -> Tubelet:
     rows = []
     for i in frames:
         box = [2.0 + i, 4.0, 20.0 + i, 30.0]
         rows.append(TubeletFrame(frame_idx=i, t_s=i / FPS, box_xyxy=box, mask_rle=_mask(box), score=0.9))
     return Tubelet(
-        tubelet_id=tubelet_id or f"{video_id}:test:{track}", video_id=video_id, category=category,
-        source="test", track_id=track, fps=FPS, width=W, height=H, frames=rows, score=0.9,
+        tubelet_id=tubelet_id or f"{video_id}:test:{track}",
+        video_id=video_id,
+        category=category,
+        source="test",
+        track_id=track,
+        fps=FPS,
+        width=W,
+        height=H,
+        frames=rows,
+        score=0.9,
     )
 
 
 def _task(video_id: str, categories: list[str]) -> VideoTask:
     task = VideoTask(video_id=video_id, uri=f"/videos/{video_id}.mp4", source="test", split="val")
     task.video = VideoRecord(
-        video_id=video_id, uri=task.uri, fps=FPS, n_frames=N, duration_s=N / FPS,
-        width=W, height=H, codec="h264", source="test", split="val",
+        video_id=video_id,
+        uri=task.uri,
+        fps=FPS,
+        n_frames=N,
+        duration_s=N / FPS,
+        width=W,
+        height=H,
+        codec="h264",
+        source="test",
+        split="val",
     )
     task.tubelets = [_tubelet(video_id, str(k + 1), c, range(2, 8)) for k, c in enumerate(categories)]
     first = task.tubelets[0]
-    task.entities = [Entity(entity_id=f"{video_id}:e1", video_id=video_id, tubelet_id=first.tubelet_id,
-                            category=first.category, referring_expression=f"the {first.category}")]
-    task.events = [Event(event_id=f"{video_id}:ev1", video_id=video_id, tubelet_ids=[first.tubelet_id],
-                         start_s=0.2, end_s=0.7, start_frame=2, end_frame=7, text="it moves right")]
-    task.instructions = [Instruction(
-        instruction_id=f"{video_id}:i1", video_id=video_id, task_type="temporal_grounding",
-        messages=[Message("user", "When does <region0> move?"), Message("assistant", "From 0.2 s to 0.7 s.")],
-        answer=Answer(span_s=[0.2, 0.7], boxes=[BoxAt(3, 0.3, [5.0, 4.0, 23.0, 30.0])], tubelet_ids=[first.tubelet_id]),
-        regions=[RegionRef("<region0>", first.tubelet_id, [2, 3])],
-    )]
+    task.entities = [
+        Entity(
+            entity_id=f"{video_id}:e1",
+            video_id=video_id,
+            tubelet_id=first.tubelet_id,
+            category=first.category,
+            referring_expression=f"the {first.category}",
+        )
+    ]
+    task.events = [
+        Event(
+            event_id=f"{video_id}:ev1",
+            video_id=video_id,
+            tubelet_ids=[first.tubelet_id],
+            start_s=0.2,
+            end_s=0.7,
+            start_frame=2,
+            end_frame=7,
+            text="it moves right",
+        )
+    ]
+    task.instructions = [
+        Instruction(
+            instruction_id=f"{video_id}:i1",
+            video_id=video_id,
+            task_type="temporal_grounding",
+            messages=[Message("user", "When does <region0> move?"), Message("assistant", "From 0.2 s to 0.7 s.")],
+            answer=Answer(
+                span_s=[0.2, 0.7], boxes=[BoxAt(3, 0.3, [5.0, 4.0, 23.0, 30.0])], tubelet_ids=[first.tubelet_id]
+            ),
+            regions=[RegionRef("<region0>", first.tubelet_id, [2, 3])],
+        )
+    ]
     return task
 
 

@@ -8,8 +8,8 @@ from pathlib import Path
 
 import pytest
 
-from engine.manifest import expand_videos, load_manifest
-from pipelines import build_pipeline
+from tubelet.engine.manifest import expand_videos, load_manifest
+from tubelet.pipelines import build_pipeline
 
 ROOT = Path(__file__).resolve().parents[2]
 
@@ -24,7 +24,7 @@ def test_build_validates_params() -> None:
         build_pipeline("import", {"mask_sample": 3})
 
 
-def _manifest(name: str, out: Path):  # noqa: ANN202 - RunConfig
+def _manifest(name: str, out: Path):
     config = load_manifest(ROOT / "manifests" / name, [f"output={out}", "runner=inline"])
     tasks, rejects = expand_videos(config)
     if rejects or not all(Path(t.uri).exists() for t in tasks):
@@ -45,16 +45,19 @@ def test_shipped_manifests_expand(assets: Path, tmp_path: Path) -> None:
 
 
 @pytest.mark.assets
-@pytest.mark.parametrize(("manifest", "videos", "tubelets", "frames"), [
-    ("davis-import.yaml", 8, 8, 391),
-    ("mot17-import.yaml", 7, 251, 1540),  # one frame per gt.txt row
-])
+@pytest.mark.parametrize(
+    ("manifest", "videos", "tubelets", "frames"),
+    [
+        ("davis-import.yaml", 8, 8, 391),
+        ("mot17-import.yaml", 7, 251, 1540),  # one frame per gt.txt row
+    ],
+)
 def test_import_run_writes_a_valid_dataset(
     assets: Path, tmp_path: Path, manifest: str, videos: int, tubelets: int, frames: int
 ) -> None:
-    from engine.dataset import Dataset
-    from engine.run import run_manifest
-    from engine.validate import validate_dataset
+    from tubelet.engine.dataset import Dataset
+    from tubelet.engine.validate import validate_dataset
+    from tubelet.pipelines import run_manifest
 
     config, _ = _manifest(manifest, tmp_path / "out")
     summary = run_manifest(config, progress=False, log_to_stderr=False)
@@ -62,16 +65,16 @@ def test_import_run_writes_a_valid_dataset(
     report = validate_dataset(tmp_path / "out", all_masks=True)
     assert report.ok, "\n".join(str(p) for p in report.problems)
     con = Dataset(tmp_path / "out").connect()
-    n_videos, = con.execute("SELECT count(*) FROM videos").fetchone()
+    (n_videos,) = con.execute("SELECT count(*) FROM videos").fetchone()
     n_tubelets, n_frames = con.execute("SELECT count(*), sum(n_frames) FROM tubelets").fetchone()
-    n_rejects, = con.execute("SELECT count(*) FROM rejects").fetchone()
+    (n_rejects,) = con.execute("SELECT count(*) FROM rejects").fetchone()
     assert (n_videos, n_tubelets, n_frames, n_rejects) == (videos, tubelets, frames, 0)
     if manifest.startswith("mot17"):
         # visibility is queryable next to the frames it belongs to
-        vis, = con.execute(
+        (vis,) = con.execute(
             "SELECT json_extract(extra, '$.visibility') FROM tubelets WHERE tubelet_id = 'MOT17-04-FRCNN:mot:1'"
         ).fetchone()
         assert json.loads(vis)[:2] == [0.86014, 0.86173]
     else:
-        swan, = con.execute("SELECT category FROM tubelets WHERE video_id = 'blackswan'").fetchone()
+        (swan,) = con.execute("SELECT category FROM tubelets WHERE video_id = 'blackswan'").fetchone()
         assert swan == "swan"

@@ -7,12 +7,12 @@ from pathlib import Path
 import pytest
 from PIL import Image
 
-from engine.probe import ProbeVideo
-from engine.stage import run_stage
-from engine.task import VideoTask
-from pipelines import build_pipeline
-from schemas import VideoRecord, records_to_table
 from tests.engine.videos import cut, frame_pattern, make_folder, make_mp4
+from tubelet.engine.probe import ProbeVideo
+from tubelet.engine.stage import run_stage
+from tubelet.engine.task import VideoTask
+from tubelet.pipelines import build_pipeline
+from tubelet.schemas import VideoRecord, records_to_table
 
 
 def test_build_validates_params() -> None:
@@ -51,7 +51,10 @@ def test_probe_stage_records_good_videos_and_rejects_bad_ones(tmp_path: Path) ->
     )
     folder = by_id["folder"].video
     assert folder is not None and (folder.fps, folder.n_frames, folder.codec, folder.fps_source) == (
-        5.0, 5, "png", "manifest"
+        5.0,
+        5,
+        "png",
+        "manifest",
     )
     expected = {
         "cut": "truncated: the container lists 48 frames",

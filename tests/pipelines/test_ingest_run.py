@@ -16,8 +16,8 @@ from pathlib import Path
 
 import pytest
 
-from engine.dataset import Dataset
 from tests.engine.videos import cut
+from tubelet.engine.dataset import Dataset
 
 ROOT = Path(__file__).resolve().parents[2]
 
@@ -29,16 +29,23 @@ SAM2_DEMO = {  # file: (width, height, fps, frames), from the assets' README
     "04_coffee.mp4": (1280, 720, 29.97, 287),
     "05_default_juggle.mp4": (1280, 720, 24.0, 247),
 }
-DAVIS = {"blackswan": 50, "car-shadow": 40, "dog": 60, "drift-chicane": 52,
-         "horsejump-high": 50, "kite-surf": 50, "libby": 49, "motocross-jump": 40}
+DAVIS = {
+    "blackswan": 50,
+    "car-shadow": 40,
+    "dog": 60,
+    "drift-chicane": 52,
+    "horsejump-high": 50,
+    "kite-surf": 50,
+    "libby": 49,
+    "motocross-jump": 40,
+}
 
 
 def _write_inputs(assets: Path, tmp: Path) -> Path:
     demo = assets / "videos" / "sam2-demo"
     rows = [{"video_id": f"sam2-{name}", "uri": str(demo / name)} for name in SAM2_DEMO]
     rows += [
-        {"video_id": f"davis-{seq}", "uri": str(assets / "davis2016/JPEGImages/480p" / seq), "fps": 24}
-        for seq in DAVIS
+        {"video_id": f"davis-{seq}", "uri": str(assets / "davis2016/JPEGImages/480p" / seq), "fps": 24} for seq in DAVIS
     ]
     for seq in sorted((assets / "mot17-mini/train").iterdir()):
         info = configparser.ConfigParser()
@@ -68,13 +75,14 @@ def _write_inputs(assets: Path, tmp: Path) -> Path:
 def test_ingest_run_over_real_assets_rejects_only_the_bad_files(assets: Path, tmp_path: Path) -> None:
     manifest = _write_inputs(assets, tmp_path)
     env = {**os.environ, "RAY_ENABLE_WINDOWS_OR_OSX_CLUSTER": "0"}
-    cmd = [sys.executable, "-m", "engine", "run", str(manifest), "--no-progress"]
+    cmd = [sys.executable, "-m", "tubelet", "run", str(manifest), "--no-progress"]
     done = subprocess.run(cmd, cwd=ROOT, env=env, capture_output=True, text=True, timeout=300)
     assert done.returncode == 1, done.stderr  # finished, some items rejected
 
     con = Dataset(tmp_path / "out").connect()
-    videos = {r[0]: r[1:] for r in con.execute(
-        "SELECT video_id, width, height, fps, n_frames, codec FROM videos").fetchall()}
+    videos = {
+        r[0]: r[1:] for r in con.execute("SELECT video_id, width, height, fps, n_frames, codec FROM videos").fetchall()
+    }
     for name, (w, h, fps, n) in SAM2_DEMO.items():
         width, height, got_fps, frames, codec = videos[f"sam2-{name}"]
         assert (width, height, frames, codec) == (w, h, n, "h264")

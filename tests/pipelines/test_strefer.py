@@ -12,12 +12,12 @@ from pathlib import Path
 
 import pytest
 
-from annotators.instructions import TASK_TYPES, check_instructions
-from engine.config import RunConfig
-from engine.dataset import Dataset
-from engine.run import run_manifest
-from engine.sample import write_sample
-from engine.validate import validate_dataset
+from tubelet.annotators.instructions import TASK_TYPES, check_instructions
+from tubelet.cli.sample import write_sample
+from tubelet.engine.config import RunConfig
+from tubelet.engine.dataset import Dataset
+from tubelet.engine.validate import validate_dataset
+from tubelet.pipelines import run_manifest
 
 pytest.importorskip("cv2")
 

@@ -12,19 +12,24 @@ from pathlib import Path
 
 import pytest
 
-from engine.config import RunConfig
-from engine.dataset import Dataset
-from engine.evaluation.report import evaluate_datasets
-from engine.run import run_manifest
-from engine.sample import write_sample
-from engine.validate import validate_dataset
+from tubelet.cli.sample import write_sample
+from tubelet.engine.config import RunConfig
+from tubelet.engine.dataset import Dataset
+from tubelet.engine.validate import validate_dataset
+from tubelet.evaluation.report import evaluate_datasets
+from tubelet.pipelines import run_manifest
 
 
 def _run(tmp: Path, pipeline: str, out: str, runner: str, **extra: object) -> None:
     entry = {"uri": str(tmp / "sample" / "scene.mp4"), "video_id": "scene", **extra}
-    config = RunConfig(pipeline=pipeline, output=str(tmp / out), runner=runner, videos=[entry],
-                       params={"profile": "lite", "keyframe_fps": 4} if pipeline == "track" else {},
-                       ray={"num_cpus": 2})
+    config = RunConfig(
+        pipeline=pipeline,
+        output=str(tmp / out),
+        runner=runner,
+        videos=[entry],
+        params={"profile": "lite", "keyframe_fps": 4} if pipeline == "track" else {},
+        ray={"num_cpus": 2},
+    )
     summary = run_manifest(config, progress=False, log_to_stderr=False)
     assert (summary.done, summary.failed) == (1, 0)
 
@@ -75,7 +80,12 @@ def test_full_profile_sam2_path_runs_end_to_end_with_random_weights(tmp_path: Pa
     assert produced + rejected >= 1  # the motion detector's objects reached the tracker
     sources = {s for (s,) in con.execute("SELECT DISTINCT source FROM tubelets").fetchall()}
     assert sources <= {"motion-mog2+sam2"}
-    tracked = {f for (f,) in con.execute("SELECT DISTINCT f.frame_idx FROM (SELECT unnest(frames) AS f FROM tubelets)").fetchall()}
+    tracked = {
+        f
+        for (f,) in con.execute(
+            "SELECT DISTINCT f.frame_idx FROM (SELECT unnest(frames) AS f FROM tubelets)"
+        ).fetchall()
+    }
     sampled = set(range(0, 72, 3))  # 8 of the sample's 24 fps
     assert tracked <= sampled | {k for k in range(72) if k % 6 == 0}  # tracked frames and keyframes only
     info = Dataset(tmp_path / "pred").info()

@@ -13,15 +13,15 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from annotators.instructions import GROUNDING_TASK_TYPES, check_instructions
-from annotators.instructions.derive import times_in
-from engine.config import RunConfig
-from engine.dataset import Dataset
-from engine.run import run_manifest
-from engine.sample import write_sample
-from engine.validate import validate_dataset
-from schemas.records import Instruction, Tubelet
-from schemas.rle import decode_rle
+from tubelet.annotators.instructions import GROUNDING_TASK_TYPES, check_instructions
+from tubelet.annotators.instructions.derive import times_in
+from tubelet.cli.sample import write_sample
+from tubelet.engine.config import RunConfig
+from tubelet.engine.dataset import Dataset
+from tubelet.engine.validate import validate_dataset
+from tubelet.pipelines import run_manifest
+from tubelet.schemas.records import Instruction, Tubelet
+from tubelet.schemas.rle import decode_rle
 
 
 def _run(out: Path, videos: list[dict], **params: object) -> Dataset:
@@ -59,9 +59,14 @@ def _assert_exact(insts: list[Instruction], tubes: list[Tubelet], gt_boxes=None)
 
 def test_unistg_on_the_sample_matches_the_masks_exactly(tmp_path: Path) -> None:
     sample = write_sample(tmp_path / "sample")
-    masks = {"format": "davis", "path": str(sample.masks_dir), "categories": {"1": "square", "2": "circle", "3": "triangle"}}
-    ds = _run(tmp_path / "out", [{"uri": str(sample.video), "video_id": "scene", "annotations": masks}],
-              max_per_task=10)
+    masks = {
+        "format": "davis",
+        "path": str(sample.masks_dir),
+        "categories": {"1": "square", "2": "circle", "3": "triangle"},
+    }
+    ds = _run(
+        tmp_path / "out", [{"uri": str(sample.video), "video_id": "scene", "annotations": masks}], max_per_task=10
+    )
     tubes = ds.records("tubelets")
     insts = ds.records("instructions")
     assert {i.task_type for i in insts} == set(GROUNDING_TASK_TYPES)
@@ -84,8 +89,15 @@ def test_unistg_on_the_sample_matches_the_masks_exactly(tmp_path: Path) -> None:
 def test_unistg_on_davis_ground_truth_matches_the_masks_exactly(assets: Path, tmp_path: Path) -> None:
     root = assets / "davis2016"
     seqs = ["blackswan", "car-shadow"]
-    videos = [{"uri": str(root / "JPEGImages" / "480p" / s), "video_id": s, "fps": 24,
-               "annotations": {"format": "davis", "path": str(root / "Annotations" / "480p" / s)}} for s in seqs]
+    videos = [
+        {
+            "uri": str(root / "JPEGImages" / "480p" / s),
+            "video_id": s,
+            "fps": 24,
+            "annotations": {"format": "davis", "path": str(root / "Annotations" / "480p" / s)},
+        }
+        for s in seqs
+    ]
     if not all(Path(v["uri"]).is_dir() for v in videos):
         pytest.skip("DAVIS-2016 sequences not in the assets")
     ds = _run(tmp_path / "out", videos, seed=1)
@@ -98,8 +110,8 @@ def test_unistg_on_davis_ground_truth_matches_the_masks_exactly(assets: Path, tm
 
 
 def test_the_davis_manifest_loads_and_builds() -> None:
-    from engine.manifest import load_manifest
-    from pipelines import build_pipeline
+    from tubelet.engine.manifest import load_manifest
+    from tubelet.pipelines import build_pipeline
 
     config = load_manifest(Path(__file__).resolve().parents[2] / "manifests" / "unistg-davis.yaml")
     pipeline = build_pipeline(config.pipeline, config.params)

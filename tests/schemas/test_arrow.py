@@ -11,7 +11,8 @@ import numpy as np
 import pyarrow.parquet as pq
 import pytest
 
-from schemas import (
+from tubelet.schemas import (
+    TABLE_SCHEMAS,
     Answer,
     BoxAt,
     Entity,
@@ -21,15 +22,14 @@ from schemas import (
     RegionRef,
     Reject,
     Review,
-    TABLE_SCHEMAS,
     Tubelet,
     TubeletFrame,
     VideoRecord,
     records_to_table,
     table_of,
 )
-from schemas.arrow import empty_table, record_to_row
-from schemas.rle import decode_rle, encode_mask
+from tubelet.schemas.arrow import empty_table, record_to_row
+from tubelet.schemas.rle import decode_rle, encode_mask
 
 
 def _mask(h: int, w: int, box: tuple[int, int, int, int]) -> np.ndarray:
@@ -54,12 +54,25 @@ def _tubelet(tid: str = "v1:davis:1", frames: list[TubeletFrame] | None = None) 
 def _records() -> dict[str, list[Any]]:
     return {
         "videos": [
-            VideoRecord("v1", "/data/v1", 24.0, 50, 50 / 24, 16, 12, "jpeg", "manifest", "davis", "val", "research", {"seq": 1}),
+            VideoRecord(
+                "v1", "/data/v1", 24.0, 50, 50 / 24, 16, 12, "jpeg", "manifest", "davis", "val", "research", {"seq": 1}
+            ),
             VideoRecord("v2", "/data/v2.mp4", 29.97, 300, 10.01, 1280, 720, "h264"),
         ],
         "tubelets": [_tubelet(), _tubelet("v1:davis:2", frames=[])],
         "entities": [
-            Entity("e1", "v1", "v1:davis:1", "dog", "the brown dog on the left", "dog", {"colour": "brown"}, "A dog.", "vlm-x", "p1"),
+            Entity(
+                "e1",
+                "v1",
+                "v1:davis:1",
+                "dog",
+                "the brown dog on the left",
+                "dog",
+                {"colour": "brown"},
+                "A dog.",
+                "vlm-x",
+                "p1",
+            ),
             Entity("e2", "v1", "v1:davis:2", "cat"),
         ],
         "events": [Event("ev1", "v1", ["v1:davis:1"], 0.0, 0.125, 0, 3, "the dog runs", "run", "vlm", "vlm-x")],
@@ -76,8 +89,23 @@ def _records() -> dict[str, list[Any]]:
             ),
             Instruction("i2", "v1", "caption", [], Answer()),
         ],
-        "reviews": [Review("r1", "v1", "tubelets", "v1:davis:1", "correct", "ann", "2026-01-01T00:00:00Z", "p", {"box": [1, 2, 3, 4]})],
-        "rejects": [Reject("/data/bad.mp4", "probe_video", "truncated: ...", None, "Traceback ..."), Reject("x", "manifest", "bad row")],
+        "reviews": [
+            Review(
+                "r1",
+                "v1",
+                "tubelets",
+                "v1:davis:1",
+                "correct",
+                "ann",
+                "2026-01-01T00:00:00Z",
+                "p",
+                {"box": [1, 2, 3, 4]},
+            )
+        ],
+        "rejects": [
+            Reject("/data/bad.mp4", "probe_video", "truncated: ...", None, "Traceback ..."),
+            Reject("x", "manifest", "bad row"),
+        ],
     }
 
 

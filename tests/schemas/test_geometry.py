@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from schemas.geometry import (
+from tubelet.schemas.geometry import (
     box_area,
     box_contains,
     box_inside,

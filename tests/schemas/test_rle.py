@@ -5,8 +5,8 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from schemas.geometry import mask_to_box
-from schemas.rle import (
+from tubelet.schemas.geometry import mask_to_box
+from tubelet.schemas.rle import (
     decode_rle,
     empty_rle,
     encode_mask,

@@ -9,10 +9,10 @@ import numpy as np
 import pyarrow as pa
 import pytest
 
-from schemas import Tubelet, TubeletFrame, VideoRecord
-from schemas.arrow import record_to_row, rows_to_table
-from schemas.rle import encode_mask
-from schemas.validation import check_tubelet, check_video, validate_tables, validate_tubelets, validate_videos
+from tubelet.schemas import Tubelet, TubeletFrame, VideoRecord
+from tubelet.schemas.arrow import record_to_row, rows_to_table
+from tubelet.schemas.rle import encode_mask
+from tubelet.schemas.validation import check_tubelet, check_video, validate_tables, validate_tubelets, validate_videos
 
 W, H = 16, 12
 
@@ -217,12 +217,25 @@ def test_many_problems_are_cut_and_counted() -> None:
 
 def test_large_table_locates_errors_across_batches() -> None:
     n = 70_000  # more than one record batch of 65,536 rows
-    frame = {"frame_idx": 0, "t_s": 0.0, "box_xyxy": [0.0, 0.0, 1.0, 1.0], "mask_rle": None,
-             "score": None, "visible": True, "amodal_xyxy": None}
+    frame = {
+        "frame_idx": 0,
+        "t_s": 0.0,
+        "box_xyxy": [0.0, 0.0, 1.0, 1.0],
+        "mask_rle": None,
+        "score": None,
+        "visible": True,
+        "amodal_xyxy": None,
+    }
     bad = dict(frame, box_xyxy=[0.0, 0.0, 1.0, 99.0])
     rows = [
-        {"tubelet_id": f"t{i}", "video_id": "v1", "width": W, "height": H, "fps": 24.0,
-         "frames": [bad if i == 66_000 else frame]}
+        {
+            "tubelet_id": f"t{i}",
+            "video_id": "v1",
+            "width": W,
+            "height": H,
+            "fps": 24.0,
+            "frames": [bad if i == 66_000 else frame],
+        }
         for i in range(n)
     ]
     tubelets, videos = _tables(rows)

@@ -2,11 +2,11 @@
 
 ``make_backend("transformers" | "openai", options)`` builds a backend; call
 ``setup()`` once per worker, ``generate(requests)`` per batch, ``close()`` at the end.
-``generate_structured`` (in ``annotators.language.backends.structured``) adds JSON
+``generate_structured`` (in ``tubelet.annotators.language.backends.structured``) adds JSON
 extraction, schema validation and re-asking on top of any backend.
 """
 
-from annotators.language.backends.base import (
+from tubelet.annotators.language.backends.base import (
     BACKENDS,
     VLMBackend,
     VLMRequest,

@@ -33,11 +33,18 @@ class VLMRequest:
         if self.max_new_tokens < 1:
             raise ValueError(f"request {self.request_id}: max_new_tokens must be >= 1, got {self.max_new_tokens}")
         for i, image in enumerate(self.images):
-            if not (isinstance(image, np.ndarray) and image.dtype == np.uint8 and image.ndim == 3
-                    and image.shape[2] == 3 and image.shape[0] > 0 and image.shape[1] > 0):
+            if not (
+                isinstance(image, np.ndarray)
+                and image.dtype == np.uint8
+                and image.ndim == 3
+                and image.shape[2] == 3
+                and image.shape[0] > 0
+                and image.shape[1] > 0
+            ):
                 got = f"{image.dtype} {image.shape}" if isinstance(image, np.ndarray) else type(image).__name__
                 raise ValueError(
-                    f"request {self.request_id}: image {i} must be an (H, W, 3) uint8 RGB array, got {got}")
+                    f"request {self.request_id}: image {i} must be an (H, W, 3) uint8 RGB array, got {got}"
+                )
 
 
 @dataclass
@@ -81,14 +88,15 @@ class VLMBackend(Protocol):
 
 def schema_instruction(schema: dict[str, Any]) -> str:
     """The text appended to a prompt when the backend cannot enforce ``schema`` itself."""
-    return ("\n\nAnswer with only a JSON object that conforms to this JSON Schema, no other text:\n"
-            + json.dumps(schema, separators=(",", ":"), sort_keys=True))
+    return "\n\nAnswer with only a JSON object that conforms to this JSON Schema, no other text:\n" + json.dumps(
+        schema, separators=(",", ":"), sort_keys=True
+    )
 
 
 #: Backend name -> "module:class". Modules are imported only when their backend is made.
 BACKENDS: dict[str, str] = {
-    "transformers": "annotators.language.backends.transformers_backend:TransformersVLM",
-    "openai": "annotators.language.backends.openai_backend:OpenAICompatibleVLM",
+    "transformers": "tubelet.annotators.language.backends.transformers_backend:TransformersVLM",
+    "openai": "tubelet.annotators.language.backends.openai_backend:OpenAICompatibleVLM",
 }
 
 

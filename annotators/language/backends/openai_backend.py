@@ -19,8 +19,9 @@ from dataclasses import dataclass, field
 from typing import Any
 
 import numpy as np
+from PIL import Image
 
-from annotators.language.backends.base import VLMRequest, VLMResponse, schema_instruction
+from tubelet.annotators.language.backends.base import VLMRequest, VLMResponse, schema_instruction
 
 log = logging.getLogger(__name__)
 
@@ -120,8 +121,12 @@ class OpenAICompatibleVLM:
                 return answer
             # The server may not do response_format: ask again with the schema in the
             # prompt, and stop sending response_format if that works.
-            log.warning("%s at %s rejected response_format (%s); retrying with the schema in the prompt",
-                        self.model_id, self.url, answer.error)
+            log.warning(
+                "%s at %s rejected response_format (%s); retrying with the schema in the prompt",
+                self.model_id,
+                self.url,
+                answer.error,
+            )
             fallback, _ = self._try(request, images, False, start)
             fallback.attempts += answer.attempts
             if fallback.ok:
@@ -130,8 +135,7 @@ class OpenAICompatibleVLM:
         except Exception as error:  # noqa: BLE001 - one bad request must not fail the batch
             return self._failed(request, f"{type(error).__name__}: {error}", 1, start)
 
-    def _try(self, request: VLMRequest, images: list[str], use_schema: bool,
-             start: float) -> tuple[VLMResponse, bool]:
+    def _try(self, request: VLMRequest, images: list[str], use_schema: bool, start: float) -> tuple[VLMResponse, bool]:
         """Post until success, a final failure or a rejected ``response_format``.
 
         Returns the response and whether it failed because the server rejected the
@@ -161,8 +165,15 @@ class OpenAICompatibleVLM:
             if not retryable or attempts > self.max_retries:
                 return self._failed(request, reason, attempts, start), False
             delay = self._backoff(attempts, retry_after)
-            log.warning("%s at %s: %s; retry %d/%d in %.2f s", self.model_id, self.url,
-                        self._redact(reason), attempts, self.max_retries, delay)
+            log.warning(
+                "%s at %s: %s; retry %d/%d in %.2f s",
+                self.model_id,
+                self.url,
+                self._redact(reason),
+                attempts,
+                self.max_retries,
+                delay,
+            )
             time.sleep(delay)
 
     def _payload(self, request: VLMRequest, images: list[str], use_schema: bool) -> dict[str, Any]:
@@ -175,11 +186,17 @@ class OpenAICompatibleVLM:
         if request.system:
             messages.append({"role": "system", "content": request.system})
         messages.append({"role": "user", "content": content})
-        payload: dict[str, Any] = {"model": self.model, "messages": messages,
-                                   "max_tokens": request.max_new_tokens, "temperature": self.temperature}
+        payload: dict[str, Any] = {
+            "model": self.model,
+            "messages": messages,
+            "max_tokens": request.max_new_tokens,
+            "temperature": self.temperature,
+        }
         if use_schema:
-            payload["response_format"] = {"type": "json_schema", "json_schema": {
-                "name": "response", "schema": request.json_schema, "strict": True}}
+            payload["response_format"] = {
+                "type": "json_schema",
+                "json_schema": {"name": "response", "schema": request.json_schema, "strict": True},
+            }
         payload.update(self.extra_body)
         return payload
 
@@ -194,17 +211,32 @@ class OpenAICompatibleVLM:
                 raise ValueError(f"no text content in the answer (got {type(content).__name__})")
             usage = body.get("usage") or {}
         except (ValueError, KeyError, IndexError, TypeError, AttributeError) as error:
-            return self._failed(request, f"malformed response ({type(error).__name__}: {error}): "
-                                         f"{_snippet(response.text)}", attempts, start)
-        return VLMResponse(request_id=request.request_id, text=content.strip(), model_id=self.model_id,
-                           prompt_tokens=int(usage.get("prompt_tokens") or 0),
-                           output_tokens=int(usage.get("completion_tokens") or 0),
-                           latency_s=time.perf_counter() - start, attempts=attempts)
+            return self._failed(
+                request,
+                f"malformed response ({type(error).__name__}: {error}): {_snippet(response.text)}",
+                attempts,
+                start,
+            )
+        return VLMResponse(
+            request_id=request.request_id,
+            text=content.strip(),
+            model_id=self.model_id,
+            prompt_tokens=int(usage.get("prompt_tokens") or 0),
+            output_tokens=int(usage.get("completion_tokens") or 0),
+            latency_s=time.perf_counter() - start,
+            attempts=attempts,
+        )
 
     def _failed(self, request: VLMRequest, reason: str, attempts: int, start: float) -> VLMResponse:
         error = f"{self.model_id} at {self.url}: {reason} (after {attempts} attempt{'s' if attempts > 1 else ''})"
-        return VLMResponse(request_id=request.request_id, text="", model_id=self.model_id,
-                           latency_s=time.perf_counter() - start, attempts=attempts, error=self._redact(error))
+        return VLMResponse(
+            request_id=request.request_id,
+            text="",
+            model_id=self.model_id,
+            latency_s=time.perf_counter() - start,
+            attempts=attempts,
+            error=self._redact(error),
+        )
 
     def _backoff(self, retry: int, retry_after: float | None) -> float:
         # Exponential with "equal jitter": half fixed, half random, so that many clients
@@ -220,8 +252,6 @@ class OpenAICompatibleVLM:
         return text.replace(self._api_key, "[redacted]") if self._api_key else text
 
     def _data_url(self, image: np.ndarray) -> str:
-        from PIL import Image
-
         buffer = io.BytesIO()
         if self.image_format == "jpeg":
             Image.fromarray(image).save(buffer, format="JPEG", quality=self.jpeg_quality)

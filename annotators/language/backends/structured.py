@@ -17,7 +17,7 @@ from typing import Any
 
 import jsonschema
 
-from annotators.language.backends.base import VLMBackend, VLMRequest, VLMResponse
+from tubelet.annotators.language.backends.base import VLMBackend, VLMRequest, VLMResponse
 
 _FENCE = re.compile(r"```(?:json|JSON)?[ \t]*\n?(.*?)```", re.DOTALL)
 
@@ -101,8 +101,9 @@ def validation_error(value: Any, validator: jsonschema.protocols.Validator) -> s
     return f"schema violation at {where}: {error.message[:300]}"
 
 
-def generate_structured(backend: VLMBackend, requests: list[VLMRequest], schema: dict[str, Any],
-                        retries: int = 2) -> StructuredResults:
+def generate_structured(
+    backend: VLMBackend, requests: list[VLMRequest], schema: dict[str, Any], retries: int = 2
+) -> StructuredResults:
     """Ask ``backend`` for JSON matching ``schema`` and validate every answer.
 
     Each request is sent with ``json_schema=schema``. An answer without valid JSON is
@@ -148,8 +149,7 @@ def generate_structured(backend: VLMBackend, requests: list[VLMRequest], schema:
     order = {r.request_id: i for i, r in enumerate(requests)}
     results.values = dict(sorted(results.values.items(), key=lambda kv: order[kv[0]]))
     results.failures = [
-        StructuredFailure(request_id=rid, reason=reasons[rid], asks=asks[rid],
-                          last_text=results.responses[rid].text)
+        StructuredFailure(request_id=rid, reason=reasons[rid], asks=asks[rid], last_text=results.responses[rid].text)
         for rid in sorted(reasons, key=order.__getitem__)
     ]
     return results
@@ -157,6 +157,8 @@ def generate_structured(backend: VLMBackend, requests: list[VLMRequest], schema:
 
 def _reask(request: VLMRequest, problem: str, previous: str) -> VLMRequest:
     # Re-ask from the original prompt (not the last re-ask) so notes do not pile up.
-    note = (f"\n\nYour previous answer was rejected ({problem}). Previous answer: "
-            f"{previous[:500]!r}\nReply again with only a JSON value that fixes this.")
+    note = (
+        f"\n\nYour previous answer was rejected ({problem}). Previous answer: "
+        f"{previous[:500]!r}\nReply again with only a JSON value that fixes this."
+    )
     return dataclasses.replace(request, prompt=request.prompt + note)

@@ -8,7 +8,9 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from annotators.language.backends.base import VLMRequest, VLMResponse, schema_instruction
+from PIL import Image
+
+from tubelet.annotators.language.backends.base import VLMRequest, VLMResponse, schema_instruction
 
 log = logging.getLogger(__name__)
 
@@ -61,8 +63,11 @@ class TransformersVLM:
         from transformers import AutoModelForImageTextToText, AutoProcessor
 
         device = self.device or ("cuda" if torch.cuda.is_available() else "cpu")
-        dtype = getattr(torch, self.dtype) if self.dtype else (
-            torch.bfloat16 if device.startswith("cuda") else torch.float32)
+        dtype = (
+            getattr(torch, self.dtype)
+            if self.dtype
+            else (torch.bfloat16 if device.startswith("cuda") else torch.float32)
+        )
         hub = {"local_files_only": not self.allow_download, "revision": self.revision}
         pixels = {k: v for k, v in (("min_pixels", self.min_pixels), ("max_pixels", self.max_pixels)) if v}
         # transformers renamed torch_dtype to dtype in 4.56
@@ -78,7 +83,8 @@ class TransformersVLM:
             raise OSError(
                 f"VLM {self.model!r} could not be loaded as a {where} (downloads are "
                 f"{'allowed' if self.allow_download else 'off: allow_download=False'}); "
-                f"give a local path or pre-download it: {error}") from error
+                f"give a local path or pre-download it: {error}"
+            ) from error
         tokenizer = processor.tokenizer
         tokenizer.padding_side = "left"  # decoder-only batching: prompts end where generation starts
         if tokenizer.pad_token_id is None:
@@ -108,7 +114,7 @@ class TransformersVLM:
             groups.setdefault(request.max_new_tokens, []).append(i)
         for indices in groups.values():
             for start in range(0, len(indices), self.batch_size):
-                chunk = indices[start:start + self.batch_size]
+                chunk = indices[start : start + self.batch_size]
                 for i, response in zip(chunk, self._generate_isolated([requests[i] for i in chunk])):
                     out[i] = response
         return [r for r in out if r is not None]
@@ -126,7 +132,6 @@ class TransformersVLM:
 
     def build_inputs(self, requests: list[VLMRequest]) -> Any:
         """Processor outputs for one batch, on the model's device (floats in its dtype)."""
-        from PIL import Image
 
         texts = [self.render_prompt(r) for r in requests]
         images = [Image.fromarray(image) for r in requests for image in r.images]
@@ -135,8 +140,11 @@ class TransformersVLM:
 
     def generate_kwargs(self, max_new_tokens: int) -> dict[str, Any]:
         """Keyword arguments for ``model.generate`` (shared with the benchmark's bare loop)."""
-        kwargs: dict[str, Any] = {"max_new_tokens": max_new_tokens, "do_sample": self.do_sample,
-                                  "pad_token_id": self.processor.tokenizer.pad_token_id}
+        kwargs: dict[str, Any] = {
+            "max_new_tokens": max_new_tokens,
+            "do_sample": self.do_sample,
+            "pad_token_id": self.processor.tokenizer.pad_token_id,
+        }
         if self.do_sample and self.temperature is not None:
             kwargs["temperature"] = self.temperature
         if not self.do_sample:  # silence sampling knobs a model's generation config may carry
@@ -150,8 +158,7 @@ class TransformersVLM:
             self._free_cuda()
             if len(batch) == 1:
                 return [self._failed(batch[0], error, attempts=1)]
-            log.warning("VLM batch of %d failed (%s: %s); retrying one by one",
-                        len(batch), type(error).__name__, error)
+            log.warning("VLM batch of %d failed (%s: %s); retrying one by one", len(batch), type(error).__name__, error)
         responses = []
         for request in batch:
             try:
@@ -170,14 +177,20 @@ class TransformersVLM:
         inputs = self.build_inputs(batch)
         with torch.inference_mode():
             output = self.hf_model.generate(**inputs, **self.generate_kwargs(batch[0].max_new_tokens))
-        new_tokens = output[:, inputs["input_ids"].shape[1]:].tolist()
+        new_tokens = output[:, inputs["input_ids"].shape[1] :].tolist()
         prompt_tokens = inputs["attention_mask"].sum(dim=1).tolist()
         kept = [self._until_eos(row) for row in new_tokens]
         texts = self.processor.tokenizer.batch_decode([k[0] for k in kept], skip_special_tokens=True)
         latency = time.perf_counter() - start
         return [
-            VLMResponse(request_id=r.request_id, text=text.strip(), model_id=self.model_id,
-                        prompt_tokens=int(p), output_tokens=n, latency_s=latency)
+            VLMResponse(
+                request_id=r.request_id,
+                text=text.strip(),
+                model_id=self.model_id,
+                prompt_tokens=int(p),
+                output_tokens=n,
+                latency_s=latency,
+            )
             for r, text, p, (_, n) in zip(batch, texts, prompt_tokens, kept)
         ]
 
@@ -190,8 +203,13 @@ class TransformersVLM:
         return row, len(row)
 
     def _failed(self, request: VLMRequest, error: Exception, attempts: int) -> VLMResponse:
-        return VLMResponse(request_id=request.request_id, text="", model_id=self.model_id, attempts=attempts,
-                           error=f"{self.model_id}: {type(error).__name__}: {error}")
+        return VLMResponse(
+            request_id=request.request_id,
+            text="",
+            model_id=self.model_id,
+            attempts=attempts,
+            error=f"{self.model_id}: {type(error).__name__}: {error}",
+        )
 
     @staticmethod
     def _free_cuda() -> None:

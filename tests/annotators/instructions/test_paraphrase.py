@@ -10,14 +10,14 @@ from typing import Any
 
 import pytest
 
-from annotators.instructions import derive as d
-from annotators.instructions.checks import check_instructions, question_of
-from annotators.instructions.paraphrase import PARAPHRASE_QUESTION, LLMParaphraser, clean_rewrite
-from annotators.instructions.stage import GenerateInstructions
-from annotators.language.backends.base import VLMRequest, VLMResponse
-from engine.task import VideoTask
 from tests.annotators.instructions import scripted as s
 from tests.annotators.language.fake_server import CallbackChatServer, FakeChatServer
+from tubelet.annotators.instructions import derive as d
+from tubelet.annotators.instructions.checks import check_instructions, question_of
+from tubelet.annotators.instructions.paraphrase import PARAPHRASE_QUESTION, LLMParaphraser, clean_rewrite
+from tubelet.annotators.instructions.stage import GenerateInstructions
+from tubelet.annotators.language.backends.base import VLMRequest, VLMResponse
+from tubelet.engine.task import VideoTask
 
 pytest.importorskip("httpx")
 
@@ -59,6 +59,7 @@ def _task() -> VideoTask:
 
 
 # -- the paraphraser ------------------------------------------------------------------
+
 
 class RecordingBackend:
     """A backend that answers ``reply(prompt)`` and records each ``generate`` call."""
@@ -115,8 +116,9 @@ def test_errors_and_empty_answers_keep_the_question() -> None:
 
 
 def test_clean_rewrite() -> None:
-    assert clean_rewrite('Rephrased question: "When does <region0> stop?"\nNote: kept it.') == \
-        "When does <region0> stop?"
+    assert (
+        clean_rewrite('Rephrased question: "When does <region0> stop?"\nNote: kept it.') == "When does <region0> stop?"
+    )
     assert clean_rewrite("\n\n  Question: Is it red?  ") == "Is it red?"
     assert clean_rewrite("“Where is it at 1.5s?”") == "Where is it at 1.5s?"
     assert clean_rewrite("  \n ") == ""
@@ -132,6 +134,7 @@ def test_the_released_prompt_is_pinned() -> None:
 
 
 # -- the stage ------------------------------------------------------------------------
+
 
 def test_stage_paraphrases_questions_and_never_answers() -> None:
     plain = GenerateInstructions(seed=5).process([_task()])[0]
@@ -168,8 +171,12 @@ def test_stage_paraphrases_questions_and_never_answers() -> None:
 
 def test_stage_batches_all_tasks_of_a_batch_in_one_call() -> None:
     with ParaphraseServer(reword) as server:
-        stage = GenerateInstructions(seed=1, task_types=("timestamp_qa", "counting"),
-                                     paraphrase_backend="openai", paraphrase_options=_options(server))
+        stage = GenerateInstructions(
+            seed=1,
+            task_types=("timestamp_qa", "counting"),
+            paraphrase_backend="openai",
+            paraphrase_options=_options(server),
+        )
         stage.setup()
         calls: list[int] = []
         generate = stage._backend.generate  # type: ignore[union-attr]

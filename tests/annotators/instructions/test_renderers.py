@@ -7,8 +7,9 @@ import json
 import numpy as np
 import pytest
 
-from annotators.instructions import GeneratorConfig, VideoTables, generate_instructions
-from annotators.instructions.renderers import (
+from tests.annotators.instructions import scripted as s
+from tubelet.annotators.instructions import GeneratorConfig, VideoTables, generate_instructions
+from tubelet.annotators.instructions.renderers import (
     TimeFormat,
     bin_to_time,
     box_tolerance,
@@ -19,8 +20,7 @@ from annotators.instructions.renderers import (
     to_unistg,
     to_videorefer,
 )
-from schemas.rle import decode_rle, encode_mask
-from tests.annotators.instructions import scripted as s
+from tubelet.schemas.rle import decode_rle, encode_mask
 
 
 def _with_masks():
@@ -88,8 +88,9 @@ def test_open_o3_tags_round_trip(insts, time) -> None:
         assert parsed["objects"] == [names[i] for i in inst.answer.tubelet_ids]
         if inst.answer.span_s:
             assert parsed["span_s"] == pytest.approx(inst.answer.span_s, abs=time.tolerance())
-        assert [b for _, b in parsed["boxes"]] == [pytest.approx(b.box_xyxy, abs=box_tolerance(s.W, s.H, "thousand"))
-                                                  for b in inst.answer.boxes]
+        assert [b for _, b in parsed["boxes"]] == [
+            pytest.approx(b.box_xyxy, abs=box_tolerance(s.W, s.H, "thousand")) for b in inst.answer.boxes
+        ]
     text_inst = next(i for i in insts if i.task_type == "entity_order")
     assert to_open_o3(text_inst, names, s.W, s.H)["answer"].startswith("<obj>")
 

@@ -6,9 +6,9 @@ import importlib.util
 
 import pytest
 
-from annotators.instructions.stage import GenerateInstructions
-from engine.task import VideoTask
 from tests.annotators.instructions import scripted as s
+from tubelet.annotators.instructions.stage import GenerateInstructions
+from tubelet.engine.task import VideoTask
 
 
 def _task() -> VideoTask:

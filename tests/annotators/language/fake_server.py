@@ -18,8 +18,8 @@ import json
 import threading
 import time
 from collections import Counter
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from collections.abc import Callable
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 
 
@@ -58,7 +58,7 @@ class FakeChatServer:
             def log_message(self, *args: object) -> None:  # keep pytest output clean
                 pass
 
-            def do_POST(self) -> None:  # noqa: N802 - http.server's naming
+            def do_POST(self) -> None:
                 with server._lock:
                     server.in_flight += 1
                     server.max_in_flight = max(server.max_in_flight, server.in_flight)
@@ -96,12 +96,18 @@ class FakeChatServer:
                 if case == "echokey":
                     return self._send(500, {"error": "internal", "headers": dict(self.headers)})
                 content = prompt.split(None, 1)[1] if case == "json" else f"echo: {prompt} ({n})"
-                self._send(200, {
-                    "id": "cmpl-1", "object": "chat.completion", "model": body["model"],
-                    "choices": [{"index": 0, "message": {"role": "assistant", "content": content},
-                                 "finish_reason": "stop"}],
-                    "usage": {"prompt_tokens": len(prompt.split()), "completion_tokens": len(content.split())},
-                })
+                self._send(
+                    200,
+                    {
+                        "id": "cmpl-1",
+                        "object": "chat.completion",
+                        "model": body["model"],
+                        "choices": [
+                            {"index": 0, "message": {"role": "assistant", "content": content}, "finish_reason": "stop"}
+                        ],
+                        "usage": {"prompt_tokens": len(prompt.split()), "completion_tokens": len(content.split())},
+                    },
+                )
 
             def _send(self, status: int, payload: dict[str, Any], headers: dict[str, str] | None = None) -> None:
                 data = json.dumps(payload).encode()
@@ -139,9 +145,17 @@ class CallbackChatServer(FakeChatServer):
                 content = server.answer(prompt)
                 if isinstance(content, int):
                     return self._send(content, {"error": "scripted failure"})
-                self._send(200, {"id": "c", "object": "chat.completion", "model": body["model"],
-                                 "choices": [{"index": 0, "message": {"role": "assistant", "content": content},
-                                              "finish_reason": "stop"}],
-                                 "usage": {"prompt_tokens": 1, "completion_tokens": 1}})
+                self._send(
+                    200,
+                    {
+                        "id": "c",
+                        "object": "chat.completion",
+                        "model": body["model"],
+                        "choices": [
+                            {"index": 0, "message": {"role": "assistant", "content": content}, "finish_reason": "stop"}
+                        ],
+                        "usage": {"prompt_tokens": 1, "completion_tokens": 1},
+                    },
+                )
 
         return Handler

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from annotators.language.backends import VLMRequest, VLMResponse
+from tubelet.annotators.language.backends import VLMRequest, VLMResponse
 
 
 class ScriptedBackend:
@@ -23,6 +23,12 @@ class ScriptedBackend:
         out = []
         for r in requests:
             text = self.script[r.request_id].pop(0)
-            out.append(VLMResponse(request_id=r.request_id, text=text or "", model_id=self.model_id,
-                                   error="server at http://x: HTTP 503" if text is None else None))
+            out.append(
+                VLMResponse(
+                    request_id=r.request_id,
+                    text=text or "",
+                    model_id=self.model_id,
+                    error="server at http://x: HTTP 503" if text is None else None,
+                )
+            )
         return out

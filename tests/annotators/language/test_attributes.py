@@ -11,8 +11,8 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from annotators.importers.stage import ImportAnnotations
-from annotators.language.attributes import (
+from tubelet.annotators.importers.stage import ImportAnnotations
+from tubelet.annotators.language.attributes import (
     AttributeConfig,
     colour_histogram,
     colour_name,
@@ -21,14 +21,14 @@ from annotators.language.attributes import (
     position_of,
     relations,
 )
-from annotators.language.visual_prompt import frames_needed
-from engine.probe import ProbeVideo
-from engine.sample import write_sample
-from engine.stage import run_stage
-from engine.task import VideoTask
-from engine.video import VideoReader
-from schemas import Tubelet, TubeletFrame
-from schemas.rle import encode_mask
+from tubelet.annotators.language.visual_prompt import frames_needed
+from tubelet.cli.sample import write_sample
+from tubelet.engine.probe import ProbeVideo
+from tubelet.engine.stage import run_stage
+from tubelet.engine.task import VideoTask
+from tubelet.engine.video import VideoReader
+from tubelet.schemas import Tubelet, TubeletFrame
+from tubelet.schemas.rle import encode_mask
 
 # -- helpers shared with test_entities -----------------------------------------------
 
@@ -36,8 +36,14 @@ from schemas.rle import encode_mask
 SceneObject = tuple[str, tuple[int, int, int], int, Callable[[int], tuple[float, float]]]
 
 
-def make_scene(root: Path, objects: list[SceneObject], n: int = 12, size: tuple[int, int] = (320, 180),
-               fps: float = 10.0, video_id: str = "scene") -> VideoTask:
+def make_scene(
+    root: Path,
+    objects: list[SceneObject],
+    n: int = 12,
+    size: tuple[int, int] = (320, 180),
+    fps: float = 10.0,
+    video_id: str = "scene",
+) -> VideoTask:
     """A lossless PNG-folder video of flat squares on a grey background, and a task with
     one exact-mask tubelet per object (the PNGs keep colours exact)."""
     width, height = size
@@ -67,9 +73,19 @@ def make_scene(root: Path, objects: list[SceneObject], n: int = 12, size: tuple[
                 continue
             box = [float(xs.min()), float(ys.min()), float(xs.max() + 1), float(ys.max() + 1)]
             rows.append(TubeletFrame(frame_idx=i, t_s=i / fps, box_xyxy=box, mask_rle=encode_mask(mask)))
-        task.tubelets.append(Tubelet(tubelet_id=f"{video_id}:t:{k}", video_id=video_id, category=category,
-                                     source="test", track_id=str(k), fps=fps, width=width, height=height,
-                                     frames=rows))
+        task.tubelets.append(
+            Tubelet(
+                tubelet_id=f"{video_id}:t:{k}",
+                video_id=video_id,
+                category=category,
+                source="test",
+                track_id=str(k),
+                fps=fps,
+                width=width,
+                height=height,
+                frames=rows,
+            )
+        )
     return task
 
 
@@ -77,8 +93,9 @@ def import_sample(root: Path) -> VideoTask:
     """The synthetic sample's mp4 with its exact masks imported as tubelets (import pipeline)."""
     info = write_sample(root)
     row = json.loads(info.video_list.read_text().splitlines()[0])
-    task = VideoTask(video_id=row["video_id"], uri=str(info.video),
-                     annotations={**row["annotations"], "path": str(info.masks_dir)})
+    task = VideoTask(
+        video_id=row["video_id"], uri=str(info.video), annotations={**row["annotations"], "path": str(info.masks_dir)}
+    )
     [task] = run_stage(ImportAnnotations(), run_stage(ProbeVideo(), [task]))
     assert not task.failed and len(task.tubelets) == 3
     return task
@@ -91,6 +108,7 @@ def read_frames(task: VideoTask, n_frames: int = 4) -> dict[int, np.ndarray]:
 
 
 # -- the sample ----------------------------------------------------------------------
+
 
 @pytest.fixture(scope="module")
 def sample_attrs(tmp_path_factory: pytest.TempPathFactory) -> dict[str, dict]:
@@ -130,12 +148,26 @@ def test_size_position_and_relations_of_the_sample(sample_attrs: dict[str, dict]
 
 # -- colour names --------------------------------------------------------------------
 
-@pytest.mark.parametrize(("rgb", "name"), [
-    ((215, 40, 40), "red"), ((168, 31, 31), "red"), ((50, 190, 60), "green"), ((30, 90, 205), "blue"),
-    ((0, 0, 128), "blue"), ((135, 206, 235), "blue"), ((255, 215, 0), "yellow"), ((255, 140, 0), "orange"),
-    ((128, 0, 128), "purple"), ((255, 182, 193), "pink"), ((100, 50, 20), "brown"), ((10, 10, 10), "black"),
-    ((250, 250, 250), "white"), ((128, 128, 128), "grey"),
-])
+
+@pytest.mark.parametrize(
+    ("rgb", "name"),
+    [
+        ((215, 40, 40), "red"),
+        ((168, 31, 31), "red"),
+        ((50, 190, 60), "green"),
+        ((30, 90, 205), "blue"),
+        ((0, 0, 128), "blue"),
+        ((135, 206, 235), "blue"),
+        ((255, 215, 0), "yellow"),
+        ((255, 140, 0), "orange"),
+        ((128, 0, 128), "purple"),
+        ((255, 182, 193), "pink"),
+        ((100, 50, 20), "brown"),
+        ((10, 10, 10), "black"),
+        ((250, 250, 250), "white"),
+        ((128, 128, 128), "grey"),
+    ],
+)
 def test_colour_names(rgb: tuple[int, int, int], name: str) -> None:
     assert colour_name(np.array([rgb], np.uint8)) == name
 
@@ -165,12 +197,16 @@ def test_boundary_pixels_are_ignored(tmp_path: Path) -> None:
 
 # -- geometry --------------------------------------------------------------------------
 
+
 def test_still_object_sizes_and_positions(tmp_path: Path) -> None:
-    task = make_scene(tmp_path / "v", [
-        ("big", (40, 80, 200), 60, lambda i: (250.0, 140.0)),  # 120x120 of 320x180: 25 %
-        ("dot", (200, 30, 30), 4, lambda i: (30.0 + 0.1 * (i % 2), 20.0)),  # jitters in place
-        ("mid", (40, 160, 60), 20, lambda i: (160.0, 90.0)),
-    ])
+    task = make_scene(
+        tmp_path / "v",
+        [
+            ("big", (40, 80, 200), 60, lambda i: (250.0, 140.0)),  # 120x120 of 320x180: 25 %
+            ("dot", (200, 30, 30), 4, lambda i: (30.0 + 0.1 * (i % 2), 20.0)),  # jitters in place
+            ("mid", (40, 160, 60), 20, lambda i: (160.0, 90.0)),
+        ],
+    )
     big, dot, mid = (measure_video(task.tubelets, read_frames(task))[t.tubelet_id] for t in task.tubelets)
     assert (big["size"], dot["size"], mid["size"]) == ("large", "small", "medium")
     assert big["position"] == {"horizontal": "right", "vertical": "bottom"}
@@ -181,10 +217,14 @@ def test_still_object_sizes_and_positions(tmp_path: Path) -> None:
 
 
 def test_diagonal_motion_and_depth(tmp_path: Path) -> None:
-    task = make_scene(tmp_path / "v", [
-        ("a", (200, 30, 30), 10, lambda i: (300.0 - 20 * i, 20.0 + 10 * i)),  # left and down
-        ("b", (40, 80, 200), 10, lambda i: (160.0, 90.0)),
-    ], n=12)
+    task = make_scene(
+        tmp_path / "v",
+        [
+            ("a", (200, 30, 30), 10, lambda i: (300.0 - 20 * i, 20.0 + 10 * i)),  # left and down
+            ("b", (40, 80, 200), 10, lambda i: (160.0, 90.0)),
+        ],
+        n=12,
+    )
     # b grows: 20 px -> 60 px wide over the clip
     grow = make_scene(tmp_path / "g", [("c", (40, 80, 200), 1, lambda i: (160.0, 90.0))], n=12)
     for k, row in enumerate(grow.tubelets[0].frames):
@@ -200,14 +240,23 @@ def test_diagonal_motion_and_depth(tmp_path: Path) -> None:
 
 def test_direction_and_position_helpers() -> None:
     assert [direction_of(*v) for v in [(1, 0), (0, 1), (-1, 0), (0, -1), (1, -1), (-1, 0.3)]] == [
-        "right", "down", "left", "up", "up-right", "left"]
+        "right",
+        "down",
+        "left",
+        "up",
+        "up-right",
+        "left",
+    ]
     assert position_of(0.1, 0.9) == ("left", "bottom") and position_of(0.5, 0.5) == ("centre", "middle")
 
 
 def test_no_shared_frames_no_relations(tmp_path: Path) -> None:
-    task = make_scene(tmp_path / "v", [
-        ("a", (200, 30, 30), 10, lambda i: (30.0, 90.0) if i < 5 else (-100.0, -100.0)),
-        ("b", (40, 80, 200), 10, lambda i: (290.0, 90.0) if i >= 6 else (-100.0, -100.0)),
-    ])
+    task = make_scene(
+        tmp_path / "v",
+        [
+            ("a", (200, 30, 30), 10, lambda i: (30.0, 90.0) if i < 5 else (-100.0, -100.0)),
+            ("b", (40, 80, 200), 10, lambda i: (290.0, 90.0) if i >= 6 else (-100.0, -100.0)),
+        ],
+    )
     a, b = task.tubelets
     assert relations(a, b) == [] and relations(b, a) == []

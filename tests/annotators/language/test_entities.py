@@ -10,14 +10,14 @@ from typing import Any
 
 import pytest
 
-from annotators.importers.stage import ImportAnnotations
-from annotators.language.entities import DescribeEntities, generalized_noun, normalise_expression, ordinal
-from annotators.language.prompts import ENTITY_DESCRIBE
-from engine.probe import ProbeVideo
-from engine.stage import run_stage
-from engine.task import VideoTask
 from tests.annotators.language.fake_server import CallbackChatServer, FakeChatServer
 from tests.annotators.language.test_attributes import import_sample, make_scene
+from tubelet.annotators.importers.stage import ImportAnnotations
+from tubelet.annotators.language.entities import DescribeEntities, generalized_noun, normalise_expression, ordinal
+from tubelet.annotators.language.prompts import ENTITY_DESCRIBE
+from tubelet.engine.probe import ProbeVideo
+from tubelet.engine.stage import run_stage
+from tubelet.engine.task import VideoTask
 
 
 @pytest.fixture(scope="module")
@@ -43,6 +43,7 @@ def _expressions(task: VideoTask) -> dict[str, str]:
 
 # -- lite ---------------------------------------------------------------------------
 
+
 def test_lite_entities_of_the_sample(sample_root: Path) -> None:
     task = _run(DescribeEntities(), _sample(sample_root))
     assert [e.entity_id for e in task.entities] == [f"{t.tubelet_id}:entity" for t in task.tubelets]
@@ -65,12 +66,15 @@ def test_same_category_is_told_apart_by_colour(sample_root: Path) -> None:
 
 def test_same_colour_falls_back_to_position_then_motion_then_ordinal(tmp_path: Path) -> None:
     red = (200, 30, 30)
-    task = make_scene(tmp_path / "v", [
-        ("person", red, 10, lambda i: (30.0, 90.0)),  # left, still
-        ("person", red, 10, lambda i: (160.0, 60.0 + 2 * i)),  # centre, moving down
-        ("person", red, 10, lambda i: (170.0, 120.0 - 2 * i)),  # centre, moving up
-        ("dog", (40, 80, 200), 10, lambda i: (290.0, 90.0)),
-    ])
+    task = make_scene(
+        tmp_path / "v",
+        [
+            ("person", red, 10, lambda i: (30.0, 90.0)),  # left, still
+            ("person", red, 10, lambda i: (160.0, 60.0 + 2 * i)),  # centre, moving down
+            ("person", red, 10, lambda i: (170.0, 120.0 - 2 * i)),  # centre, moving up
+            ("dog", (40, 80, 200), 10, lambda i: (290.0, 90.0)),
+        ],
+    )
     task = _run(DescribeEntities(), task)
     got = _expressions(task)
     assert got["scene:t:0"] == "the red person on the left"
@@ -80,25 +84,34 @@ def test_same_colour_falls_back_to_position_then_motion_then_ordinal(tmp_path: P
     assert task.entities[3].generalized_noun == "animal"
     assert len({normalise_expression(v) for v in got.values()}) == 4
 
-    twins = make_scene(tmp_path / "w", [
-        ("person", red, 8, lambda i: (140.0, 90.0)),
-        ("person", red, 8, lambda i: (190.0, 90.0)),
-    ])
+    twins = make_scene(
+        tmp_path / "w",
+        [
+            ("person", red, 8, lambda i: (140.0, 90.0)),
+            ("person", red, 8, lambda i: (190.0, 90.0)),
+        ],
+    )
     twins = _run(DescribeEntities(), twins)
-    assert _expressions(twins) == {"scene:t:0": "the first person from the left",
-                                   "scene:t:1": "the second person from the left"}
-    assert all(e.attributes["expression"] == {"method": "ordinal", "used": ["ordinal"], "unique": True}
-               for e in twins.entities)
+    assert _expressions(twins) == {
+        "scene:t:0": "the first person from the left",
+        "scene:t:1": "the second person from the left",
+    }
+    assert all(
+        e.attributes["expression"] == {"method": "ordinal", "used": ["ordinal"], "unique": True} for e in twins.entities
+    )
 
 
 def test_relation_to_a_named_object_disambiguates(tmp_path: Path) -> None:
     red = (200, 30, 30)
     # two red cars in the same place class and both still; only one is above the dog
-    task = make_scene(tmp_path / "v", [
-        ("car", red, 8, lambda i: (130.0, 70.0)),
-        ("car", red, 8, lambda i: (200.0, 115.0)),
-        ("dog", (40, 80, 200), 8, lambda i: (130.0, 110.0) if i < 6 else (-50.0, -50.0)),
-    ])
+    task = make_scene(
+        tmp_path / "v",
+        [
+            ("car", red, 8, lambda i: (130.0, 70.0)),
+            ("car", red, 8, lambda i: (200.0, 115.0)),
+            ("dog", (40, 80, 200), 8, lambda i: (130.0, 110.0) if i < 6 else (-50.0, -50.0)),
+        ],
+    )
     got = _expressions(_run(DescribeEntities(base_attributes=()), task))
     assert got["scene:t:0"] == "the car above the dog"
     assert got["scene:t:1"] != got["scene:t:0"] and got["scene:t:2"] == "the dog"
@@ -114,7 +127,12 @@ def test_tubelet_without_visible_frames_is_a_reject(tmp_path: Path) -> None:
 
 def test_nouns_ordinals_and_config_errors() -> None:
     assert [generalized_noun(c) for c in ("person", "Dog", "car", "pizza", "swan")] == [
-        "person", "animal", "vehicle", "food", "swan"]
+        "person",
+        "animal",
+        "vehicle",
+        "food",
+        "swan",
+    ]
     assert [ordinal(n) for n in (1, 3, 11, 12, 22)] == ["first", "third", "11th", "12th", "22nd"]
     assert normalise_expression("The red  car, on the left.") == "red car on the left"
     with pytest.raises(ValueError, match="mode"):
@@ -134,14 +152,25 @@ def _hint(prompt: str) -> str:
 
 
 def _answer(category: str, expression: str) -> str:
-    return json.dumps({"category": category.split()[-1], "generalized_noun": "shape",
-                       "referring_expression": expression, "attributes": [category.split()[0], "moving"],
-                       "caption": f"a {category} sliding across the frame"})
+    return json.dumps(
+        {
+            "category": category.split()[-1],
+            "generalized_noun": "shape",
+            "referring_expression": expression,
+            "attributes": [category.split()[0], "moving"],
+            "caption": f"a {category} sliding across the frame",
+        }
+    )
 
 
 def _vlm_stage(server: FakeChatServer, **kw: Any) -> DescribeEntities:
-    return DescribeEntities(mode="vlm", backend="openai", n_frames=2, backend_options={
-        "base_url": server.base_url, "model": "fake-vlm", "api_key_env": None, "max_retries": 0}, **kw)
+    return DescribeEntities(
+        mode="vlm",
+        backend="openai",
+        n_frames=2,
+        backend_options={"base_url": server.base_url, "model": "fake-vlm", "api_key_env": None, "max_retries": 0},
+        **kw,
+    )
 
 
 def test_vlm_answers_fill_the_entities(sample_root: Path) -> None:
@@ -204,22 +233,33 @@ def test_duplicated_expressions_are_asked_again_then_measured(sample_root: Path)
         task = _run(_vlm_stage(server), _sample(sample_root))
     by_cat = {e.category: e for e in task.entities}
     assert by_cat["red square"].referring_expression == "the shape (red)"
-    assert by_cat["red square"].attributes["expression"] == {"method": "model+measured", "used": ["colour"],
-                                                              "unique": True}
+    assert by_cat["red square"].attributes["expression"] == {
+        "method": "model+measured",
+        "used": ["colour"],
+        "unique": True,
+    }
     assert len({normalise_expression(e.referring_expression) for e in task.entities}) == 3
 
 
 # -- VLM: the tiny random model --------------------------------------------------------
 
-def test_tiny_random_model_output_is_retried_then_rejected_cleanly(sample_root: Path,
-                                                                   tmp_path_factory: pytest.TempPathFactory) -> None:
+
+def test_tiny_random_model_output_is_retried_then_rejected_cleanly(
+    sample_root: Path, tmp_path_factory: pytest.TempPathFactory
+) -> None:
     pytest.importorskip("torch")
     pytest.importorskip("transformers")
     from tests.annotators.language.tiny_vlm import build_tiny_qwen25_vl
 
     path = build_tiny_qwen25_vl(tmp_path_factory.mktemp("tiny-vlm"))
-    stage = DescribeEntities(mode="vlm", backend="transformers", n_frames=2, retries=1, max_new_tokens=12,
-                             backend_options={"model": str(path), "device": "cpu", "batch_size": 4})
+    stage = DescribeEntities(
+        mode="vlm",
+        backend="transformers",
+        n_frames=2,
+        retries=1,
+        max_new_tokens=12,
+        backend_options={"model": str(path), "device": "cpu", "batch_size": 4},
+    )
     task = _run(stage, _sample(sample_root))
     stage.teardown()
     assert task.entities == []
@@ -229,16 +269,25 @@ def test_tiny_random_model_output_is_retried_then_rejected_cleanly(sample_root: 
 
 # -- DAVIS ----------------------------------------------------------------------------------
 
+
 def test_lite_entities_on_davis_ground_truth(assets: Path) -> None:
     rows = [json.loads(line) for line in (Path(__file__).parents[3] / "manifests/lists/davis2016.jsonl").open()]
     tasks = []
     for row in rows:
         if row["video_id"] not in ("dog", "car-shadow"):
             continue
-        local = {key: str(assets / value.split("shared/assets/", 1)[1])
-                 for key, value in (("uri", row["uri"]), ("path", row["annotations"]["path"]))}
-        tasks.append(VideoTask(video_id=row["video_id"], uri=local["uri"], fps=24,
-                               annotations={**row["annotations"], "path": local["path"]}))
+        local = {
+            key: str(assets / value.split("shared/assets/", 1)[1])
+            for key, value in (("uri", row["uri"]), ("path", row["annotations"]["path"]))
+        }
+        tasks.append(
+            VideoTask(
+                video_id=row["video_id"],
+                uri=local["uri"],
+                fps=24,
+                annotations={**row["annotations"], "path": local["path"]},
+            )
+        )
     done = run_stage(DescribeEntities(), run_stage(ImportAnnotations(), run_stage(ProbeVideo(), tasks)))
     entities = {t.video_id: t.entities for t in done}
     [dog], [car] = entities["dog"], entities["car-shadow"]

@@ -6,13 +6,14 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from annotators.language.visual_prompt import highlight
+from tubelet.annotators.language.visual_prompt import highlight
 
 cv2 = pytest.importorskip("cv2")
 
 
-def full_frame(image: np.ndarray, mask: np.ndarray, colour: tuple[int, int, int], alpha: float,
-               outline_px: int) -> np.ndarray:
+def full_frame(
+    image: np.ndarray, mask: np.ndarray, colour: tuple[int, int, int], alpha: float, outline_px: int
+) -> np.ndarray:
     """The reference: blend and dilate over the whole frame."""
     out = image.copy()
     tint = np.asarray(colour, dtype=np.float32)
@@ -32,7 +33,7 @@ def test_highlight_equals_the_full_frame_reference() -> None:
         mask = np.zeros((h, w), dtype=bool)
         for _ in range(int(rng.integers(0, 4))):  # 0-3 blobs, possibly touching the edges
             y, x = int(rng.integers(-5, h)), int(rng.integers(-5, w))
-            mask[max(0, y):y + int(rng.integers(1, 25)), max(0, x):x + int(rng.integers(1, 25))] = True
+            mask[max(0, y) : y + int(rng.integers(1, 25)), max(0, x) : x + int(rng.integers(1, 25))] = True
         for outline in (0, 1, 3, 6):
             got = highlight(image, mask, (0, 255, 0), 0.4, outline)
             assert np.array_equal(got, full_frame(image, mask, (0, 255, 0), 0.4, outline))

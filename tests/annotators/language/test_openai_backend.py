@@ -16,9 +16,9 @@ from PIL import Image
 
 pytest.importorskip("httpx")
 
-from annotators.language.backends import VLMRequest, make_backend  # noqa: E402
-from annotators.language.backends.openai_backend import OpenAICompatibleVLM  # noqa: E402
-from tests.annotators.language.fake_server import FakeChatServer  # noqa: E402
+from tests.annotators.language.fake_server import FakeChatServer
+from tubelet.annotators.language.backends import VLMRequest, make_backend
+from tubelet.annotators.language.backends.openai_backend import OpenAICompatibleVLM
 
 KEY = "sk-test-5f2c9d1e-never-log-me"
 
@@ -30,8 +30,15 @@ def server() -> Iterator[FakeChatServer]:
 
 
 def _client(base_url: str, **options: object) -> OpenAICompatibleVLM:
-    defaults = {"model": "tiny-vlm", "base_url": base_url, "timeout_s": 5.0, "max_retries": 2,
-                "backoff_s": 0.01, "backoff_max_s": 0.1, "api_key_env": "TUBELET_TEST_VLM_KEY"}
+    defaults = {
+        "model": "tiny-vlm",
+        "base_url": base_url,
+        "timeout_s": 5.0,
+        "max_retries": 2,
+        "backoff_s": 0.01,
+        "backoff_max_s": 0.1,
+        "api_key_env": "TUBELET_TEST_VLM_KEY",
+    }
     backend = make_backend("openai", {**defaults, **options})
     backend.setup()
     return backend
@@ -45,8 +52,12 @@ def test_answers_in_order_with_images_and_usage(server: FakeChatServer) -> None:
     image = np.random.default_rng(0).integers(0, 256, (20, 30, 3), dtype=np.uint8)
     backend = _client(server.base_url)
     try:
-        responses = backend.generate([_req(str(i), f"ok request {i}", images=[image] * (i % 3),
-                                           system="be brief", max_new_tokens=7) for i in range(6)])
+        responses = backend.generate(
+            [
+                _req(str(i), f"ok request {i}", images=[image] * (i % 3), system="be brief", max_new_tokens=7)
+                for i in range(6)
+            ]
+        )
     finally:
         backend.close()
     assert [r.request_id for r in responses] == [str(i) for i in range(6)]
@@ -67,8 +78,9 @@ def test_answers_in_order_with_images_and_usage(server: FakeChatServer) -> None:
 def test_retries_transient_failures_but_not_400(server: FakeChatServer) -> None:
     backend = _client(server.base_url, timeout_s=0.5)
     try:
-        flaky, rate, slow, bad = backend.generate([_req("a", "flaky500 x"), _req("b", "rate429 x"),
-                                                   _req("c", "slow x"), _req("d", "bad400 x")])
+        flaky, rate, slow, bad = backend.generate(
+            [_req("a", "flaky500 x"), _req("b", "rate429 x"), _req("c", "slow x"), _req("d", "bad400 x")]
+        )
     finally:
         backend.close()
     assert flaky.ok and flaky.attempts == 2 and flaky.text == "echo: flaky500 x (2)"
@@ -115,8 +127,9 @@ def test_concurrency_limit_is_observed_by_the_server(server: FakeChatServer) -> 
     assert 2 <= server.max_in_flight <= 3
 
 
-def test_api_key_is_sent_but_never_logged_or_reported(server: FakeChatServer, monkeypatch: pytest.MonkeyPatch,
-                                                      caplog: pytest.LogCaptureFixture) -> None:
+def test_api_key_is_sent_but_never_logged_or_reported(
+    server: FakeChatServer, monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
+) -> None:
     monkeypatch.setenv("TUBELET_TEST_VLM_KEY", KEY)
     caplog.set_level(logging.DEBUG)
     backend = _client(server.base_url)

@@ -5,10 +5,10 @@ from __future__ import annotations
 import jsonschema
 import pytest
 
-from annotators.language.backends import VLMRequest, make_backend
-from annotators.language.backends.structured import extract_json, generate_structured
 from tests.annotators.language.fake_server import FakeChatServer
 from tests.annotators.language.scripted_backend import ScriptedBackend
+from tubelet.annotators.language.backends import VLMRequest, make_backend
+from tubelet.annotators.language.backends.structured import extract_json, generate_structured
 
 SCHEMA = {
     "type": "object",
@@ -23,22 +23,28 @@ def _requests(*ids: str) -> list[VLMRequest]:
 
 
 def test_fenced_json_with_prose_is_accepted_first_time() -> None:
-    backend = ScriptedBackend({
-        "a": ['Sure! Here is the description:\n```json\n{"caption": "a red car {old}", "moving": true}\n```'],
-        "b": ['{"caption": "a dog", "moving": false} I hope this helps.'],
-    })
+    backend = ScriptedBackend(
+        {
+            "a": ['Sure! Here is the description:\n```json\n{"caption": "a red car {old}", "moving": true}\n```'],
+            "b": ['{"caption": "a dog", "moving": false} I hope this helps.'],
+        }
+    )
     results = generate_structured(backend, _requests("a", "b"), SCHEMA)
-    assert results.values == {"a": {"caption": "a red car {old}", "moving": True},
-                              "b": {"caption": "a dog", "moving": False}}
+    assert results.values == {
+        "a": {"caption": "a red car {old}", "moving": True},
+        "b": {"caption": "a dog", "moving": False},
+    }
     assert results.failures == [] and len(backend.seen) == 2
     assert all(r.json_schema == SCHEMA for r in backend.seen)  # the backend is asked for structure
 
 
 def test_malformed_json_is_reasked_then_rejected_with_a_reason() -> None:
-    backend = ScriptedBackend({
-        "ok": ['{"caption": "a cup", "moving": false}'],
-        "bad": ['{"caption": "a man", moving: true', "```json\n{caption}\n```", "no idea"],
-    })
+    backend = ScriptedBackend(
+        {
+            "ok": ['{"caption": "a cup", "moving": false}'],
+            "bad": ['{"caption": "a man", moving: true', "```json\n{caption}\n```", "no idea"],
+        }
+    )
     results = generate_structured(backend, _requests("bad", "ok"), SCHEMA, retries=2)
     assert list(results.values) == ["ok"]
     [failure] = results.failures
@@ -91,14 +97,20 @@ def test_extract_json_edge_cases() -> None:
 def test_through_the_openai_backend() -> None:
     pytest.importorskip("httpx")
     with FakeChatServer() as server:
-        backend = make_backend("openai", {"model": "m", "base_url": server.base_url, "backoff_s": 0.01,
-                                          "api_key_env": None})
+        backend = make_backend(
+            "openai", {"model": "m", "base_url": server.base_url, "backoff_s": 0.01, "api_key_env": None}
+        )
         backend.setup()
         try:
-            results = generate_structured(backend, [
-                VLMRequest(request_id="1", prompt='json ```json\n{"caption": "kite", "moving": true}\n```'),
-                VLMRequest(request_id="2", prompt='json {"caption": "kite"}'),
-            ], SCHEMA, retries=1)
+            results = generate_structured(
+                backend,
+                [
+                    VLMRequest(request_id="1", prompt='json ```json\n{"caption": "kite", "moving": true}\n```'),
+                    VLMRequest(request_id="2", prompt='json {"caption": "kite"}'),
+                ],
+                SCHEMA,
+                retries=1,
+            )
         finally:
             backend.close()
     assert results.values == {"1": {"caption": "kite", "moving": True}}

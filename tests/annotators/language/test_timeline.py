@@ -8,18 +8,19 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from annotators.language.motion_states import MotionConfig
-from annotators.language.timeline import ActionTimeline, event_id
-from annotators.language.timeline_lite import lite_items
-from engine.stage import run_stage
-from engine.task import VideoTask
-from schemas import Tubelet, TubeletFrame, VideoRecord
+from tubelet.annotators.language.motion_states import MotionConfig
+from tubelet.annotators.language.timeline import ActionTimeline, event_id
+from tubelet.annotators.language.timeline_lite import lite_items
+from tubelet.engine.stage import run_stage
+from tubelet.engine.task import VideoTask
+from tubelet.schemas import Tubelet, TubeletFrame, VideoRecord
 
 W, H, FPS = 640, 360, 24.0
 
 
-def make_tubelet(centres: list[tuple[float, float] | None], size: float | list[float] = 40.0,
-                 start: int = 0, tid: str = "v:t:1") -> Tubelet:
+def make_tubelet(
+    centres: list[tuple[float, float] | None], size: float | list[float] = 40.0, start: int = 0, tid: str = "v:t:1"
+) -> Tubelet:
     """A tubelet from per-frame centres (None = invisible), square boxes clipped to the frame."""
     sizes = size if isinstance(size, list) else [size] * len(centres)
     frames, last = [], None
@@ -50,7 +51,7 @@ def still_right_still(speed_px_s: float = 200.0, jitter: float = 0.0, seed: int 
     return [(x + dx, 180.0 + dy) for x, (dx, dy) in zip(xs, noise)]
 
 
-def motion_labels(items) -> list[tuple[str, int, int]]:  # noqa: ANN001
+def motion_labels(items) -> list[tuple[str, int, int]]:
     return [(i.label, i.start_frame, i.end_frame) for i in items if i.kind == "segment"]
 
 
@@ -97,10 +98,10 @@ def test_direction_change_starts_a_segment_and_scale_gives_towards() -> None:
     right = [(100 + 200 * k / FPS, 180.0) for k in range(36)]
     down = [(right[-1][0], 180 + 150 * (k + 1) / FPS) for k in range(30)]
     assert [s[0] for s in motion_labels(lite_items(make_tubelet(right + down), 66))] == ["move_right", "move_down"]
-    growing = make_tubelet([(320.0, 180.0)] * 48, size=[40 * 1.03 ** k for k in range(48)])
+    growing = make_tubelet([(320.0, 180.0)] * 48, size=[40 * 1.03**k for k in range(48)])
     [seg] = lite_items(growing, 48)
     assert (seg.label, seg.text) == ("move_towards", "moves towards the camera")
-    shrinking = make_tubelet([(320.0, 180.0)] * 48, size=[160 * 0.97 ** k for k in range(48)])
+    shrinking = make_tubelet([(320.0, 180.0)] * 48, size=[160 * 0.97**k for k in range(48)])
     assert lite_items(shrinking, 48)[0].label == "move_away"
 
 
@@ -108,8 +109,12 @@ def test_gap_gives_leave_and_reenter() -> None:
     centres = [(300.0, 180.0)] * 30 + [None] * 10 + [(320.0, 190.0)] * 20
     items = lite_items(make_tubelet(centres, start=5), n_frames=100)
     presence = [(i.label, i.start_frame, i.text) for i in items if i.kind != "segment"]
-    assert presence == [("appear", 5, "appears"), ("leave", 34, "disappears from view"),
-                        ("reenter", 45, "reappears"), ("leave", 64, "disappears from view")]
+    assert presence == [
+        ("appear", 5, "appears"),
+        ("leave", 34, "disappears from view"),
+        ("reenter", 45, "reappears"),
+        ("leave", 64, "disappears from view"),
+    ]
     # motion segments never bridge the gap
     assert [s[1:] for s in motion_labels(items)] == [(5, 34), (45, 64)]
     leave = next(i for i in items if i.label == "leave")
@@ -142,7 +147,13 @@ def test_stage_events_ids_and_fields() -> None:
         assert all(e.source == "lite" and e.model_id is None and e.video_id == "v" for e in events)
         assert all(e.start_s == e.start_frame / FPS and e.end_s == e.end_frame / FPS for e in events)
     assert [e.label for e in task.events if e.tubelet_ids == ["v:t:b"]] == [
-        "appear", "still", "leave", "reenter", "still", "leave"]
+        "appear",
+        "still",
+        "leave",
+        "reenter",
+        "still",
+        "leave",
+    ]
     [again] = run_stage(ActionTimeline(), [task_with(a, b, n_frames=84)])
     assert again.events == task.events  # deterministic
 
@@ -169,10 +180,11 @@ def test_needs_the_probed_video() -> None:
 
 # -- the synthetic sample, through the import pipeline's stages ---------------------------
 
+
 def import_sample(root: Path) -> VideoTask:
     """The sample's mp4 with its masks, through the ``import`` pipeline's stages."""
-    from engine.sample import write_sample
-    from pipelines import build_pipeline
+    from tubelet.cli.sample import write_sample
+    from tubelet.pipelines import build_pipeline
 
     info = write_sample(root)
     row = json.loads(info.video_list.read_text().splitlines()[0])
@@ -196,7 +208,7 @@ def test_sample_appear_leave_reenter(sample_dir: Path) -> None:
     [task] = run_stage(ActionTimeline(), [task])
     assert not task.failed and task.rejects == []
 
-    def events(i: int) -> list:  # noqa: ANN202
+    def events(i: int) -> list:
         return [e for e in task.events if e.tubelet_ids == [task.tubelets[i].tubelet_id]]
 
     square, circle, triangle = events(0), events(1), events(2)
@@ -220,10 +232,11 @@ def test_sample_appear_leave_reenter(sample_dir: Path) -> None:
 
 # -- DAVIS --------------------------------------------------------------------------------
 
+
 def import_davis_sequence(root: Path, seq: str) -> VideoTask:
-    from annotators.importers.davis import davis_sequence_entries
-    from annotators.importers.stage import ImportAnnotations
-    from engine.probe import probe_task
+    from tubelet.annotators.importers.davis import davis_sequence_entries
+    from tubelet.annotators.importers.stage import ImportAnnotations
+    from tubelet.engine.probe import probe_task
 
     [entry] = [e for e in davis_sequence_entries(root) if e["video_id"] == seq]
     task = VideoTask(video_id=seq, uri=entry["uri"], fps=24.0, annotations=entry["annotations"])

@@ -8,14 +8,20 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from annotators.language.timeline import ActionTimeline
-from annotators.language.timeline_vlm import ACTION_WINDOW, highlight, make_windows, window_item, window_template
-from engine.stage import run_stage
-from engine.task import VideoTask
-from schemas import TubeletFrame
 from tests.annotators.language.fake_server import FakeChatServer
 from tests.annotators.language.scripted_backend import ScriptedBackend
 from tests.annotators.language.test_timeline import import_sample, make_tubelet
+from tubelet.annotators.language.timeline import ActionTimeline
+from tubelet.annotators.language.timeline_vlm import (
+    ACTION_WINDOW,
+    highlight,
+    make_windows,
+    window_item,
+    window_template,
+)
+from tubelet.engine.stage import run_stage
+from tubelet.engine.task import VideoTask
+from tubelet.schemas import TubeletFrame
 
 pytest.importorskip("cv2")  # the sample video and visual_prompt need OpenCV
 
@@ -45,6 +51,7 @@ def answer(label: str, action: str | None = None) -> str:
 
 # -- pure parts -------------------------------------------------------------------------
 
+
 def test_windows_cover_each_visible_run_and_never_span_a_gap() -> None:
     # visible 0-23, gap 24-59 (1.5 s), visible 60-71; 0.5 s windows
     tube = make_tubelet([(300.0, 180.0)] * 24 + [None] * 36 + [(300.0, 180.0)] * 12)
@@ -63,7 +70,7 @@ def test_highlight_marks_the_object_only() -> None:
     image = np.zeros((90, 160, 3), np.uint8)
     mask = np.zeros((180, 320), np.uint8)
     mask[60:120, 100:200] = 1
-    from schemas.rle import encode_mask
+    from tubelet.schemas.rle import encode_mask
 
     frame = TubeletFrame(0, 0.0, [100.0, 60.0, 200.0, 120.0], mask_rle=encode_mask(mask))
     out = highlight(image, frame, (320, 180))
@@ -84,12 +91,20 @@ def test_template_placeholders_are_checked() -> None:
 
 # -- scripted backend: merging and rejects per window -----------------------------------
 
+
 def test_adjacent_windows_merge_and_a_bad_window_is_rejected(sample: VideoTask) -> None:
     # The green circle is visible on all 72 frames: six 0.5 s windows.
-    backend = ScriptedBackend(model_id="scripted-vlm", script={
-        "0": [answer("roll")], "1": [answer("Roll", "rolls on")], "2": [answer("bounce")],
-        "3": ["{broken", "still broken", "nope"], "4": [answer("roll")], "5": [answer("roll")],
-    })
+    backend = ScriptedBackend(
+        model_id="scripted-vlm",
+        script={
+            "0": [answer("roll")],
+            "1": [answer("Roll", "rolls on")],
+            "2": [answer("bounce")],
+            "3": ["{broken", "still broken", "nope"],
+            "4": [answer("roll")],
+            "5": [answer("roll")],
+        },
+    )
     stage = scripted_stage(backend, window_s=0.5, retries=2)
     [task] = run_stage(stage, [fresh(sample, keep=[1])])
     assert not task.failed
@@ -109,16 +124,24 @@ def test_adjacent_windows_merge_and_a_bad_window_is_rejected(sample: VideoTask) 
 
 # -- the fake OpenAI-compatible server --------------------------------------------------
 
+
 def test_fake_server_merges_valid_windows_and_rejects_malformed(sample: VideoTask) -> None:
     # The fake server answers "json X" with X: the category carries each tubelet's script.
     valid = '{"action": "slides to the right", "label": "Slide Right"}'
     malformed = '{"action": "rolls", label: roll'
     task = fresh(sample, categories=[valid, malformed, valid])
     with FakeChatServer() as server:
-        stage = ActionTimeline(mode="vlm", backend="openai", window_s=0.5, stride_s=0.25, retries=1,
-                               frames_per_window=2, image_max_side=160, prompt="json {category}",
-                               backend_options={"model": "fake-vlm", "base_url": server.base_url,
-                                                "api_key_env": None, "max_retries": 0})
+        stage = ActionTimeline(
+            mode="vlm",
+            backend="openai",
+            window_s=0.5,
+            stride_s=0.25,
+            retries=1,
+            frames_per_window=2,
+            image_max_side=160,
+            prompt="json {category}",
+            backend_options={"model": "fake-vlm", "base_url": server.base_url, "api_key_env": None, "max_retries": 0},
+        )
         stage.setup()
         try:
             [task] = run_stage(stage, [task])
@@ -129,7 +152,9 @@ def test_fake_server_merges_valid_windows_and_rejects_malformed(sample: VideoTas
     square, circle, triangle = by_tube.values()
     # every overlapping window of the square said the same: one event over its whole life
     assert [(e.label, e.start_frame, e.end_frame, e.source) for e in square] == [
-        ("appear", 27, 27, "lite"), ("slide_right", 27, 71, "fake-vlm")]
+        ("appear", 27, 27, "lite"),
+        ("slide_right", 27, 71, "fake-vlm"),
+    ]
     assert square[1].text == "slides to the right" and square[1].model_id == "fake-vlm"
     # the circle's windows all failed twice (asked, re-asked): rejected, no events
     circle_windows = make_windows(task.tubelets[1], 0.5, 0.25, 2)
@@ -146,15 +171,23 @@ def test_fake_server_merges_valid_windows_and_rejects_malformed(sample: VideoTas
 
 # -- a tiny random Qwen2.5-VL, end to end -----------------------------------------------
 
+
 def test_tiny_random_model_runs_and_garbage_is_rejected(sample: VideoTask, tmp_path: Path) -> None:
     pytest.importorskip("torch")
     pytest.importorskip("transformers")
     from tests.annotators.language.tiny_vlm import build_tiny_qwen25_vl
 
     path = build_tiny_qwen25_vl(tmp_path / "tiny")
-    stage = ActionTimeline(mode="vlm", backend="transformers", window_s=1.0, retries=1, frames_per_window=2,
-                           image_max_side=112, max_new_tokens=12,
-                           backend_options={"model": str(path), "device": "cpu", "batch_size": 4})
+    stage = ActionTimeline(
+        mode="vlm",
+        backend="transformers",
+        window_s=1.0,
+        retries=1,
+        frames_per_window=2,
+        image_max_side=112,
+        max_new_tokens=12,
+        backend_options={"model": str(path), "device": "cpu", "batch_size": 4},
+    )
     [task] = run_stage(stage, [fresh(sample, keep=[2])])  # process() sets the model up
     stage.teardown()
     assert not task.failed and stage.model_id == "tiny"

@@ -13,9 +13,9 @@ import pytest
 pytest.importorskip("torch")
 pytest.importorskip("transformers")
 
-from annotators.language.backends import VLMRequest, make_backend  # noqa: E402
-from annotators.language.backends.transformers_backend import TransformersVLM  # noqa: E402
-from tests.annotators.language.tiny_vlm import build_tiny_qwen25_vl  # noqa: E402
+from tests.annotators.language.tiny_vlm import build_tiny_qwen25_vl
+from tubelet.annotators.language.backends import VLMRequest, make_backend
+from tubelet.annotators.language.backends.transformers_backend import TransformersVLM
 
 ROOT = Path(__file__).resolve().parents[3]
 
@@ -42,9 +42,13 @@ def _image(h: int, w: int, seed: int) -> np.ndarray:
 def _requests() -> list[VLMRequest]:
     sizes = [[(64, 64)], [(120, 80), (30, 200)], [], [(224, 224)], [(50, 90)], [(64, 64)]]
     return [
-        VLMRequest(request_id=f"r{i}", prompt=f"Describe the highlighted region {i}.",
-                   system="You describe objects." if i % 2 else None,
-                   images=[_image(h, w, 10 * i + k) for k, (h, w) in enumerate(shapes)], max_new_tokens=8)
+        VLMRequest(
+            request_id=f"r{i}",
+            prompt=f"Describe the highlighted region {i}.",
+            system="You describe objects." if i % 2 else None,
+            images=[_image(h, w, 10 * i + k) for k, (h, w) in enumerate(shapes)],
+            max_new_tokens=8,
+        )
         for i, shapes in enumerate(sizes)
     ]
 
@@ -70,8 +74,7 @@ def test_token_counts_match_the_model(vlm: TransformersVLM) -> None:
     import torch
 
     base = VLMRequest(request_id="a", prompt="Describe the object.", max_new_tokens=8)
-    with_image = VLMRequest(request_id="b", prompt="Describe the object.", images=[_image(64, 64, 1)],
-                            max_new_tokens=8)
+    with_image = VLMRequest(request_id="b", prompt="Describe the object.", images=[_image(64, 64, 1)], max_new_tokens=8)
     r_text, r_image = vlm.generate([base, with_image])
     # 64x64 -> 56x56 px -> 4x4 patches of 14 px -> 2x2 merged: 4 image tokens + start/end
     assert r_image.prompt_tokens == r_text.prompt_tokens + 4 + 2
@@ -79,7 +82,7 @@ def test_token_counts_match_the_model(vlm: TransformersVLM) -> None:
     assert inputs["input_ids"].shape[1] == r_image.prompt_tokens
     with torch.inference_mode():
         out = vlm.hf_model.generate(**inputs, **vlm.generate_kwargs(8))
-    new = out[0, inputs["input_ids"].shape[1]:].tolist()  # one row: generate stops at EOS, no padding
+    new = out[0, inputs["input_ids"].shape[1] :].tolist()  # one row: generate stops at EOS, no padding
     assert r_image.output_tokens == len(new)
     eos = set(vlm.hf_model.generation_config.eos_token_id)
     body = new[:-1] if new[-1] in eos else new
@@ -87,16 +90,21 @@ def test_token_counts_match_the_model(vlm: TransformersVLM) -> None:
 
 
 def test_mixed_max_new_tokens_keep_order(vlm: TransformersVLM) -> None:
-    requests = [VLMRequest(request_id=str(i), prompt=f"Caption {i}.", images=[_image(64, 64, i)],
-                           max_new_tokens=n) for i, n in enumerate([2, 8, 2, 5, 8])]
+    requests = [
+        VLMRequest(request_id=str(i), prompt=f"Caption {i}.", images=[_image(64, 64, i)], max_new_tokens=n)
+        for i, n in enumerate([2, 8, 2, 5, 8])
+    ]
     responses = vlm.generate(requests)
     assert [r.request_id for r in responses] == ["0", "1", "2", "3", "4"]
     for request, response in zip(requests, responses):
         assert response.ok and 1 <= response.output_tokens <= request.max_new_tokens
     # Greedy decoding is a prefix of itself: the 2-token answer starts the 8-token one.
-    long, short = vlm.generate([
-        VLMRequest(request_id="L", prompt="Caption 0.", images=[_image(64, 64, 0)], max_new_tokens=8),
-        VLMRequest(request_id="S", prompt="Caption 0.", images=[_image(64, 64, 0)], max_new_tokens=2)])
+    long, short = vlm.generate(
+        [
+            VLMRequest(request_id="L", prompt="Caption 0.", images=[_image(64, 64, 0)], max_new_tokens=8),
+            VLMRequest(request_id="S", prompt="Caption 0.", images=[_image(64, 64, 0)], max_new_tokens=2),
+        ]
+    )
     assert long.text.startswith(short.text)
 
 
@@ -114,8 +122,9 @@ def test_one_bad_request_does_not_fail_the_batch(vlm: TransformersVLM) -> None:
 
 def test_schema_is_written_into_the_prompt(vlm: TransformersVLM) -> None:
     schema = {"type": "object", "properties": {"caption": {"type": "string"}}, "required": ["caption"]}
-    text = vlm.render_prompt(VLMRequest(request_id="s", prompt="Describe.", images=[_image(64, 64, 0)],
-                                        json_schema=schema))
+    text = vlm.render_prompt(
+        VLMRequest(request_id="s", prompt="Describe.", images=[_image(64, 64, 0)], json_schema=schema)
+    )
     assert '"required":["caption"]' in text and text.endswith("<|im_start|>assistant\n")
     assert text.count("<|image_pad|>") == 1 and "You are a helpful assistant." in text
 
@@ -139,8 +148,10 @@ def test_make_backend_rejects_unknown_names_and_options() -> None:
 
 
 def test_importing_the_backends_does_not_import_torch() -> None:
-    code = ("import sys, annotators.language.backends as b, annotators.language.backends.structured, "
-            "annotators.language.backends.transformers_backend, annotators.language.backends.openai_backend; "
-            "b.make_backend('transformers', {}); b.make_backend('openai', {}); "
-            "heavy = {'torch', 'transformers', 'httpx'} & set(sys.modules); assert not heavy, heavy")
+    code = (
+        "import sys, tubelet.annotators.language.backends as b, tubelet.annotators.language.backends.structured, "
+        "tubelet.annotators.language.backends.transformers_backend, tubelet.annotators.language.backends.openai_backend; "
+        "b.make_backend('transformers', {}); b.make_backend('openai', {}); "
+        "heavy = {'torch', 'transformers', 'httpx'} & set(sys.modules); assert not heavy, heavy"
+    )
     subprocess.run([sys.executable, "-c", code], cwd=ROOT, check=True)

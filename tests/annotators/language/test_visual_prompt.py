@@ -7,8 +7,14 @@ import jsonschema
 import numpy as np
 import pytest
 
-from annotators.language.prompts import ENTITY_DESCRIBE, ENTITY_DISAMBIGUATE, TEMPLATES, PromptTemplate, get_template
-from annotators.language.visual_prompt import (
+from tubelet.annotators.language.prompts import (
+    ENTITY_DESCRIBE,
+    ENTITY_DISAMBIGUATE,
+    TEMPLATES,
+    PromptTemplate,
+    get_template,
+)
+from tubelet.annotators.language.visual_prompt import (
     VisualPromptConfig,
     crop_box,
     fit,
@@ -17,15 +23,15 @@ from annotators.language.visual_prompt import (
     sample_frames,
     visual_prompt,
 )
-from schemas import Tubelet, TubeletFrame
-from schemas.rle import encode_mask
+from tubelet.schemas import Tubelet, TubeletFrame
+from tubelet.schemas.rle import encode_mask
 
 H, W = 120, 160
 
 
 def _square(x1: int, y1: int, side: int = 20) -> np.ndarray:
     mask = np.zeros((H, W), dtype=bool)
-    mask[y1:y1 + side, x1:x1 + side] = True
+    mask[y1 : y1 + side, x1 : x1 + side] = True
     return mask
 
 
@@ -38,10 +44,20 @@ def _tubelet(masks: dict[int, np.ndarray | None], with_masks: bool = True, fps: 
             continue
         ys, xs = np.nonzero(m)
         box = [float(xs.min()), float(ys.min()), float(xs.max() + 1), float(ys.max() + 1)]
-        rows.append(TubeletFrame(frame_idx=i, t_s=i / fps, box_xyxy=box,
-                                 mask_rle=encode_mask(m) if with_masks else None))
-    return Tubelet(tubelet_id="v:t:1", video_id="v", category="thing", source="test", track_id="1",
-                   fps=fps, width=W, height=H, frames=rows)
+        rows.append(
+            TubeletFrame(frame_idx=i, t_s=i / fps, box_xyxy=box, mask_rle=encode_mask(m) if with_masks else None)
+        )
+    return Tubelet(
+        tubelet_id="v:t:1",
+        video_id="v",
+        category="thing",
+        source="test",
+        track_id="1",
+        fps=fps,
+        width=W,
+        height=H,
+        frames=rows,
+    )
 
 
 def _grey_frames(indices: list[int]) -> dict[int, np.ndarray]:
@@ -83,7 +99,7 @@ def test_visual_prompt_highlights_each_sampled_frame_where_the_object_is() -> No
 def _grow(mask: np.ndarray, px: int) -> np.ndarray:
     ys, xs = np.nonzero(mask)
     out = np.zeros_like(mask)
-    out[max(0, ys.min() - px):ys.max() + px + 1, max(0, xs.min() - px):xs.max() + px + 1] = True
+    out[max(0, ys.min() - px) : ys.max() + px + 1, max(0, xs.min() - px) : xs.max() + px + 1] = True
     return out
 
 
@@ -99,9 +115,11 @@ def test_box_only_tubelets_highlight_their_box() -> None:
 def test_crop_holds_the_object_with_its_margin_and_stays_in_the_frame() -> None:
     masks = {0: _square(100, 30, 20)}
     frames = _grey_frames([0])
-    prompt = visual_prompt(_tubelet(masks), frames,
-                           VisualPromptConfig(n_frames=1, views=("highlight", "crop"), crop_margin=0.5,
-                                              max_side=None))
+    prompt = visual_prompt(
+        _tubelet(masks),
+        frames,
+        VisualPromptConfig(n_frames=1, views=("highlight", "crop"), crop_margin=0.5, max_side=None),
+    )
     assert prompt.views == ["highlight", "crop"]
     crop = prompt.images[1]
     assert crop.shape == (40, 40, 3)  # 20 px + 50 % on each side
@@ -146,8 +164,9 @@ def test_templates_render_their_fields_and_schemas_are_valid() -> None:
     for template in TEMPLATES.values():
         jsonschema.Draft202012Validator.check_schema(template.schema)
     assert ENTITY_DESCRIBE.fields == {"marker", "image_guide", "category_hint", "start_s", "end_s", "others"}
-    text = ENTITY_DISAMBIGUATE.render(marker="red", image_guide="Image 1", expression="the dog",
-                                      competing='"the dog" (a dog)')
+    text = ENTITY_DISAMBIGUATE.render(
+        marker="red", image_guide="Image 1", expression="the dog", competing='"the dog" (a dog)'
+    )
     assert 'described as "the dog"' in text
     with pytest.raises(KeyError, match="missing fields"):
         ENTITY_DESCRIBE.render(marker="red")

@@ -1,0 +1,23 @@
+"""Evaluation of tubelets against ground truth (``tubelet eval PRED GT``).
+
+Modules, one job each: ``tracks`` (tubelets table → per-frame tracks), ``davis`` (J and
+F of one frame), ``masks`` (J and F of a tubelet), ``temporal`` (box IoU, tIoU, vIoU),
+``matching`` (Hungarian matching of tubelets), ``identity`` (MOTA/IDF1 via motmetrics,
+box recall), ``report`` (``evaluate``), ``table`` (the printed form).
+"""
+
+from tubelet.evaluation.davis import BOUND_TH, contour_accuracy, region_similarity
+from tubelet.evaluation.report import EvalReport, ObjectResult, VideoResult, evaluate, evaluate_datasets
+from tubelet.evaluation.table import format_table
+
+__all__ = [
+    "BOUND_TH",
+    "EvalReport",
+    "ObjectResult",
+    "VideoResult",
+    "contour_accuracy",
+    "evaluate",
+    "evaluate_datasets",
+    "format_table",
+    "region_similarity",
+]

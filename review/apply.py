@@ -1,0 +1,408 @@
+"""Apply one reviewed task to its video's rows: the new rows, and a ``reviews`` row per verdict.
+
+Compared with the rows that were pushed:
+
+* a track whose boxes moved by more than the push tolerance is **corrected**: its boxes
+  become the reviewer's on every frame, and the tracker, prompted with the keyframes the
+  reviewer changed, regenerates its masks (``retrack``);
+* a track that is gone was **rejected**: the tubelet, its entity and the events it alone
+  takes part in leave the dataset; a track the reviewer drew is a new ``review`` tubelet;
+* an event span or label that changed is corrected, a deleted one rejected, a new one added;
+* a changed referring expression or caption replaces the entity's text;
+* a ticked instruction is rejected, and stays out when instructions are regenerated;
+* everything else is **accepted** as it was.
+
+When anything other than an instruction rejection changed, the video's instructions are
+generated again from the reviewed rows (``regenerate``). Review ids are hashes of the
+annotation and the item, so applying the same annotation twice gives the same rows.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from collections import Counter
+from collections.abc import Callable, Collection, Sequence
+from dataclasses import dataclass, field, replace
+from typing import Any
+
+from tubelet.review.results import ReviewedEvent, ReviewedTask, ReviewedTrack
+from tubelet.review.tasks import VideoRows
+from tubelet.schemas.records import (
+    Entity,
+    Event,
+    Instruction,
+    Reject,
+    Review,
+    Tubelet,
+    TubeletFrame,
+)
+
+STAGE = "review"
+
+#: (tubelet, reviewed boxes by frame, prompt frames) -> the re-tracked tubelet
+Retrack = Callable[[Tubelet, dict[int, list[float] | None], list[int]], Tubelet]
+#: (reviewed rows of the video) -> its instructions
+Regenerate = Callable[[VideoRows], list[Instruction]]
+
+
+@dataclass
+class Applied:
+    """The video's rows after the review, its ``reviews`` rows, and what could not be applied."""
+
+    rows: VideoRows
+    reviews: list[Review] = field(default_factory=list)
+    rejects: list[Reject] = field(default_factory=list)
+    counts: Counter[str] = field(default_factory=Counter)
+
+    @property
+    def changed(self) -> bool:
+        """Whether any row differs from before (accepts alone change nothing)."""
+        return any(r.verdict != "accept" for r in self.reviews)
+
+
+def apply_review(
+    rows: VideoRows,
+    reviewed: ReviewedTask,
+    *,
+    project: str,
+    tolerance_px: float,
+    retrack: Retrack | None = None,
+    regenerate: Regenerate | None = None,
+    rejected_before: Collection[str] = (),
+) -> Applied:
+    """The rows of ``rows.video`` once ``reviewed`` is applied (``rows`` is not modified).
+
+    ``tolerance_px``: the push's keyframe tolerance; a box within it (plus rounding) of
+    the pushed one is unchanged. ``rejected_before``: instruction ids rejected by
+    earlier reviews, kept out of regenerated instructions.
+    """
+    out = Applied(rows=VideoRows(video=rows.video))
+    verdict = _Verdicts(project, reviewed, out)
+    out.rejects += [
+        Reject(item=f"task {reviewed.task_id}", stage=STAGE, reason=p, video_id=reviewed.video_id)
+        for p in reviewed.problems
+    ]
+    tubelets = _apply_tracks(rows, reviewed, tolerance_px, retrack, verdict, out)
+    kept = {t.tubelet_id for t in tubelets}
+    out.rows.tubelets = tubelets
+    out.rows.entities = _apply_texts(rows, reviewed, kept, tubelets, verdict, out)
+    out.rows.events = _apply_events(rows, reviewed, kept, tubelets, verdict, out)
+    rejected = set(rejected_before) | set(reviewed.rejected_instructions)
+    for inst_id in reviewed.rejected_instructions:
+        verdict.add("instructions", inst_id, "reject")
+    if any(r.verdict != "accept" and r.item_table != "instructions" for r in out.reviews) and regenerate:
+        fresh = regenerate(out.rows)
+        out.counts["instructions_regenerated"] = len(fresh)
+    else:
+        fresh = list(rows.instructions)
+    out.rows.instructions = [i for i in fresh if i.instruction_id not in rejected]
+    out.counts["instructions_before"] = len(rows.instructions)
+    out.counts["instructions_after"] = len(out.rows.instructions)
+    return out
+
+
+class _Verdicts:
+    """Makes the ``reviews`` rows of one annotation."""
+
+    def __init__(self, project: str, reviewed: ReviewedTask, out: Applied) -> None:
+        self.project, self.reviewed, self.out = project, reviewed, out
+
+    def add(self, table: str, item_id: str, verdict: str, **payload: Any) -> None:
+        r = self.reviewed
+        # the annotation's update time too: a reviewer who comes back makes new verdicts
+        key = f"{self.project}|{r.task_id}|{r.annotation_id}|{r.reviewed_at}|{table}|{item_id}"
+        self.out.reviews.append(
+            Review(
+                review_id="review:" + hashlib.sha1(key.encode("utf-8")).hexdigest()[:16],
+                video_id=r.video_id,
+                item_table=table,
+                item_id=item_id,
+                verdict=verdict,
+                reviewer=r.reviewer,
+                reviewed_at=r.reviewed_at,
+                project=self.project,
+                payload={"task_id": r.task_id, "annotation_id": r.annotation_id, **payload},
+            )
+        )
+        self.out.counts[f"{table}_{verdict}"] += 1
+
+
+# ------------------------------------------------------------------------- tracks
+
+
+def _apply_tracks(
+    rows: VideoRows,
+    reviewed: ReviewedTask,
+    tolerance_px: float,
+    retrack: Retrack | None,
+    verdict: _Verdicts,
+    out: Applied,
+) -> list[Tubelet]:
+    by_tubelet = {t.tubelet_id: t for t in reviewed.tracks if t.tubelet_id}
+    result: list[Tubelet] = []
+    for tube in rows.tubelets:
+        track = by_tubelet.get(tube.tubelet_id)
+        if track is None:
+            if any(f.visible for f in tube.frames):  # it was pushed, and the reviewer deleted it
+                verdict.add("tubelets", tube.tubelet_id, "reject")
+            else:
+                result.append(tube)  # never shown, so never reviewed
+            continue
+        category = track.category or tube.category
+        boxes = _reviewed_boxes(tube, track)
+        moved = _moved_frames(tube, boxes, tolerance_px)
+        if not moved:
+            if category != tube.category:
+                verdict.add("tubelets", tube.tubelet_id, "correct", category=[tube.category, category])
+                tube = replace(tube, category=category)
+            else:
+                verdict.add("tubelets", tube.tubelet_id, "accept")
+            result.append(tube)
+            continue
+        prompts = sorted({f for f in track.keyframes if f in moved or f not in _listed(tube)})
+        fixed = _retracked(replace(tube, category=category), boxes, prompts, retrack, out, reviewed.video_id)
+        verdict.add(
+            "tubelets",
+            tube.tubelet_id,
+            "correct",
+            frames_changed=len(moved),
+            prompt_frames=prompts,
+            **({"category": [tube.category, category]} if category != tube.category else {}),
+        )
+        result.append(fixed)
+    for track in reviewed.tracks:
+        if track.tubelet_id is None:
+            new = _new_tubelet(rows, track)
+            boxes: dict[int, list[float] | None] = dict(track.boxes)
+            result.append(_retracked(new, boxes, sorted(track.keyframes), retrack, out, reviewed.video_id))
+            verdict.add("tubelets", new.tubelet_id, "add", frames=len(track.boxes))
+    return result
+
+
+def _listed(tube: Tubelet) -> set[int]:
+    return {f.frame_idx for f in tube.frames}
+
+
+def _stride(tube: Tubelet) -> int:
+    frames = sorted(_listed(tube))
+    steps = [b - a for a, b in zip(frames, frames[1:]) if b > a]
+    return min(steps) if steps else 1
+
+
+def _reviewed_boxes(tube: Tubelet, track: ReviewedTrack) -> dict[int, list[float] | None]:
+    """The reviewer's box (None: out of view) on the tubelet's frame grid over the reviewed span.
+
+    The grid is the tubelet's own frames plus, where the reviewer extended the track,
+    frames at the tubelet's stride, plus every reviewer keyframe.
+    """
+    if not track.boxes:
+        return {}
+    first, last = min(track.boxes), max(track.boxes)
+    listed = _listed(tube)
+    stride, anchor = _stride(tube), min(listed, default=first)
+    lo, hi = (min(listed), max(listed)) if listed else (first, first - 1)  # no frames: all is new
+    grid = {f for f in listed if first <= f <= last}
+    grid |= {f for f in range(first, last + 1) if (f - anchor) % stride == 0 and not lo <= f <= hi}
+    grid |= {f for f in track.keyframes if first <= f <= last}
+    return {f: track.boxes.get(f) for f in sorted(grid)}
+
+
+def _moved_frames(tube: Tubelet, boxes: dict[int, list[float] | None], tolerance_px: float) -> set[int]:
+    """Frames whose box or visibility differs from the tubelet's (frames it gained or lost count)."""
+    before = {f.frame_idx: (list(f.box_xyxy) if f.visible else None) for f in tube.frames}
+    limit = tolerance_px + 0.05  # percent rounding on the way through Label Studio
+    moved = set()
+    for frame in set(before) | set(boxes):
+        a, b = before.get(frame), boxes.get(frame)
+        if frame not in boxes and a is None:
+            continue  # an out-of-view row past the reviewed span: still out of view
+        if (a is None) != (b is None) or (a is not None and max(abs(x - y) for x, y in zip(a, b)) > limit):
+            moved.add(frame)
+    return moved
+
+
+def _retracked(
+    tube: Tubelet,
+    boxes: dict[int, list[float] | None],
+    prompts: list[int],
+    retrack: Retrack | None,
+    out: Applied,
+    video_id: str,
+) -> Tubelet:
+    if retrack is not None:
+        try:
+            fixed = retrack(tube, boxes, prompts)
+            out.counts["masks_regenerated"] += 1
+            return fixed
+        except Exception as error:  # noqa: BLE001 - one tubelet's failure must not lose the review
+            out.rejects.append(
+                Reject(
+                    item=tube.tubelet_id,
+                    stage=STAGE,
+                    video_id=video_id,
+                    reason=f"masks not regenerated ({type(error).__name__}: {error}); "
+                    "the reviewed boxes are kept without masks",
+                )
+            )
+    return _boxes_only(tube, boxes)
+
+
+def _boxes_only(tube: Tubelet, boxes: dict[int, list[float] | None]) -> Tubelet:
+    times = {f.frame_idx: f.t_s for f in tube.frames}
+    frames, last = [], None
+    for frame, box in sorted(boxes.items()):
+        last = box or last
+        if last is None:
+            continue
+        frames.append(
+            TubeletFrame(
+                frame_idx=frame, t_s=times.get(frame, frame / tube.fps), box_xyxy=list(last), visible=box is not None
+            )
+        )
+    return replace(tube, frames=frames, extra={**tube.extra, "reviewed": True})
+
+
+def _new_tubelet(rows: VideoRows, track: ReviewedTrack) -> Tubelet:
+    v = rows.video
+    return Tubelet(
+        tubelet_id=f"{v.video_id}:review:{track.region_id}",
+        video_id=v.video_id,
+        category=track.category or "object",
+        source="review",
+        track_id=track.region_id,
+        fps=v.fps,
+        width=v.width,
+        height=v.height,
+        frames=[],
+        extra={"reviewed": True},
+    )
+
+
+# ------------------------------------------------------------------- entities (texts)
+
+
+def _apply_texts(
+    rows: VideoRows,
+    reviewed: ReviewedTask,
+    kept: set[str],
+    tubelets: Sequence[Tubelet],
+    verdict: _Verdicts,
+    out: Applied,
+) -> list[Entity]:
+    region_of = {t.tubelet_id: t.region_id for t in reviewed.tracks if t.tubelet_id}
+    region_of.update({tube.tubelet_id: tube.track_id for tube in tubelets if tube.source == "review"})
+    category = {t.tubelet_id: t.category for t in tubelets}
+    result = []
+    for entity in rows.entities:
+        if entity.tubelet_id not in kept:
+            continue
+        rid = region_of.get(entity.tubelet_id)
+        changes: dict[str, list[Any]] = {}
+        updated = entity
+        for field_name, texts in (("referring_expression", reviewed.expressions), ("caption", reviewed.captions)):
+            if rid is None or rid not in texts:
+                continue
+            old, new = getattr(entity, field_name), texts[rid] or None
+            if (old or None) != new:
+                changes[field_name] = [old, new]
+                updated = replace(updated, **{field_name: new})
+        if category.get(entity.tubelet_id) and category[entity.tubelet_id] != entity.category:
+            changes["category"] = [entity.category, category[entity.tubelet_id]]
+            updated = replace(updated, category=category[entity.tubelet_id])
+        if changes:
+            updated = replace(updated, attributes={**updated.attributes, "reviewed": True})
+        verdict.add("entities", entity.entity_id, "correct" if changes else "accept", **changes)
+        result.append(updated)
+    described = {e.tubelet_id for e in result}
+    for tube in tubelets:
+        rid = tube.track_id
+        text = reviewed.expressions.get(rid) if tube.source == "review" else None
+        if tube.tubelet_id not in described and text:
+            entity = Entity(
+                entity_id=f"{tube.tubelet_id}:entity",
+                video_id=tube.video_id,
+                tubelet_id=tube.tubelet_id,
+                category=tube.category,
+                referring_expression=text,
+                caption=reviewed.captions.get(rid) or None,
+                model_id="review",
+            )
+            verdict.add("entities", entity.entity_id, "add")
+            result.append(entity)
+    return result
+
+
+# -------------------------------------------------------------------------- events
+
+
+def _apply_events(
+    rows: VideoRows,
+    reviewed: ReviewedTask,
+    kept: set[str],
+    tubelets: Sequence[Tubelet],
+    verdict: _Verdicts,
+    out: Applied,
+) -> list[Event]:
+    times = _frame_times(rows, tubelets)
+    spans: dict[str, list[ReviewedEvent]] = {}
+    for span in reviewed.events:
+        spans.setdefault(span.event_id or "", []).append(span)
+    result = []
+    for event in rows.events:
+        reviewed_spans = spans.pop(event.event_id, [])
+        participants = [t for t in event.tubelet_ids if t in kept]
+        if event.tubelet_ids and not participants:
+            out.counts["events_dropped_with_their_tubelets"] += 1
+            continue
+        if not reviewed_spans:
+            verdict.add("events", event.event_id, "reject")
+            continue
+        first, *extra = reviewed_spans
+        updated = replace(event, tubelet_ids=participants)
+        changes: dict[str, list[Any]] = {}
+        if (first.start_frame, first.end_frame) != (event.start_frame, event.end_frame):
+            changes["frames"] = [[event.start_frame, event.end_frame], [first.start_frame, first.end_frame]]
+            updated = replace(
+                updated,
+                start_frame=first.start_frame,
+                end_frame=first.end_frame,
+                start_s=times(first.start_frame),
+                end_s=times(first.end_frame),
+            )
+        if first.label and first.label != (event.label or event.text):
+            changes["label"] = [event.label, first.label]
+            updated = replace(updated, label=first.label, text=first.label)
+        verdict.add("events", event.event_id, "correct" if changes else "accept", **changes)
+        result.append(updated)
+        for n, span in enumerate(extra, start=1):
+            result.append(_new_event(rows, f"{event.event_id}:{n}", span, event.tubelet_ids, times))
+            verdict.add("events", result[-1].event_id, "add")
+    for new_spans in spans.values():
+        for n, span in enumerate(new_spans):
+            event = _new_event(rows, f"{rows.video.video_id}:event:review:{span.region_id}:{n}", span, [], times)
+            verdict.add("events", event.event_id, "add")
+            result.append(event)
+    return result
+
+
+def _frame_times(rows: VideoRows, tubelets: Sequence[Tubelet]) -> Callable[[int], float]:
+    known = {f.frame_idx: f.t_s for t in [*rows.tubelets, *tubelets] for f in t.frames}
+    fps = rows.video.fps
+    return lambda frame: float(known.get(frame, frame / fps))
+
+
+def _new_event(
+    rows: VideoRows, event_id: str, span: ReviewedEvent, tubelet_ids: list[str], times: Callable[[int], float]
+) -> Event:
+    return Event(
+        event_id=event_id,
+        video_id=rows.video.video_id,
+        tubelet_ids=list(tubelet_ids),
+        start_s=times(span.start_frame),
+        end_s=times(span.end_frame),
+        start_frame=span.start_frame,
+        end_frame=span.end_frame,
+        text=span.label,
+        label=span.label,
+        source="review",
+    )
