@@ -13,9 +13,9 @@ A ``--to`` ending in ``.png`` with ``--video`` writes the contact sheet only.
 from __future__ import annotations
 
 import argparse
-from collections.abc import Callable
 from pathlib import Path
 
+from tubelet.cli.common import AddCommand
 from tubelet.preview.contact_sheet import render_contact_sheet
 from tubelet.preview.instruction_view import render_instruction
 from tubelet.preview.overlay import VideoRows
@@ -23,7 +23,7 @@ from tubelet.preview.report import write_report
 from tubelet.preview.video_preview import open_dataset, render_preview
 
 
-def add_commands(add: Callable[[str, str], argparse.ArgumentParser], common: argparse.ArgumentParser) -> None:
+def add_commands(add: AddCommand) -> None:
     """Register ``preview`` and ``report`` on the main parser."""
     preview = add(
         "preview",

@@ -12,14 +12,14 @@ from __future__ import annotations
 
 import argparse
 import json
-from collections.abc import Callable
 
+from tubelet.cli.common import AddCommand
 from tubelet.release.build import ReleaseOptions, release
 from tubelet.release.diff import diff_releases, format_diff
 from tubelet.release.splits import parse_splits
 
 
-def add_commands(add: Callable[[str, str], argparse.ArgumentParser], common: argparse.ArgumentParser) -> None:
+def add_commands(add: AddCommand) -> None:
     """Register ``release`` and ``diff`` on the main parser."""
     rel = add("release", "write an immutable, versioned, split, checksummed release of a dataset")
     rel.add_argument("out", help="the dataset folder")

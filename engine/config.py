@@ -54,7 +54,6 @@ class RayOptions(_Strict):
     address: str | None = None  # join an existing cluster; None starts a local instance
     num_cpus: int | None = None  # local instance only
     num_gpus: float | None = None  # local instance only; declare GPUs Ray cannot detect
-    max_in_flight: int | None = None  # videos decoded/annotated ahead of the writer
 
 
 class RunConfig(_Strict):

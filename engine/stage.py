@@ -2,9 +2,13 @@
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import re
+from collections.abc import Iterator
 from typing import ClassVar
+
+from typing_extensions import Self
 
 from tubelet.engine.resources import Resources
 from tubelet.engine.task import VideoTask
@@ -19,16 +23,23 @@ class Stage:
     override ``process`` and, when they hold a model, ``setup``/``teardown``. Import
     model libraries inside ``setup()`` so importing the stage never needs them.
 
-    A runner calls ``setup()`` once per worker, then ``process`` on batches of up to
-    ``batch_size`` tasks. Stages that override ``setup`` or need a GPU run in an actor
-    pool (the model stays loaded); the others run as stateless tasks.
+    The contract every runner keeps (inline, Ray tasks and Ray actors alike): ``setup()``
+    runs once per worker before its first batch, then ``process`` on batches of up to
+    ``batch_size`` tasks, then ``teardown()`` when the worker is done. A stage never calls
+    its own ``setup()``; outside a runner, use ``with stage.started(): ...``. Stages that
+    keep state (``needs_actor``: a ``setup()`` of their own or a GPU) run in an actor pool
+    on Ray, so the model stays loaded; the others run as tasks.
     """
 
     name: ClassVar[str] = ""
     resources: Resources = Resources()
     batch_size: int = 1
-    #: Identifier of the model (and revision) this stage uses, recorded in meta/info.json.
-    model_id: str | None = None
+
+    @property
+    def model_id(self) -> str | None:
+        """Identifier of the model (and revision) this stage uses, recorded in
+        meta/info.json; None for a stage without a model. Known at configuration time."""
+        return None
 
     def __init_subclass__(cls, **kwargs: object) -> None:
         super().__init_subclass__(**kwargs)
@@ -45,6 +56,15 @@ class Stage:
 
     def teardown(self) -> None:
         """Release what ``setup`` acquired."""
+
+    @contextlib.contextmanager
+    def started(self) -> Iterator[Self]:
+        """``setup()`` now and ``teardown()`` on leaving: run a stage by hand, outside a runner."""
+        self.setup()
+        try:
+            yield self
+        finally:
+            self.teardown()
 
     @property
     def needs_actor(self) -> bool:

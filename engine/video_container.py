@@ -40,7 +40,6 @@ class ContainerInfo:
 
 def inspect(path: Path) -> ContainerInfo:
     """Read the container's headers (no decoding); raise ``ContainerError`` if unreadable."""
-
     try:
         with av.open(str(path)) as container:
             if not container.streams.video:

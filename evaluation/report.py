@@ -187,6 +187,5 @@ def evaluate(
 
 def evaluate_datasets(pred_root: str, gt_root: str, **kwargs: Any) -> EvalReport:
     """``evaluate`` on two dataset folders (their committed ``tubelets``; the GT's ``videos``)."""
-
     pred, gt = Dataset(pred_root), Dataset(gt_root)
     return evaluate(pred.read_table("tubelets"), gt.read_table("tubelets"), gt_videos=gt.read_table("videos"), **kwargs)

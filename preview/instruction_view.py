@@ -114,7 +114,6 @@ def render_instruction(
     rows: VideoRows | None = None,
 ) -> tuple[Image.Image, InstructionLayout]:
     """The picture of one instruction (saved as PNG to ``to`` when given) and its layout."""
-
     dataset = open_dataset(root) if instruction is None or rows is None else None
     if instruction is None:
         matches = [i for i in dataset.records("instructions") if i.instruction_id == instruction_id]

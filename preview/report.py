@@ -48,7 +48,6 @@ def sample_videos(video_ids: list[str], n: int) -> list[str]:
 
 def dataset_stats(root: str | os.PathLike[str]) -> dict[str, Any]:
     """Rows per table, task types, categories, video durations and tubelet lengths."""
-
     dataset = Dataset(root)
     con = dataset.connect()
 
@@ -92,7 +91,6 @@ def write_report(
     root: str | os.PathLike[str], out_dir: str | os.PathLike[str], *, n_videos: int = 6, sheet_frames: int = 8
 ) -> ReportResult:
     """Write ``out_dir/index.html`` and its ``assets/``; returns what was written."""
-
     out = Path(out_dir)
     assets = out / "assets"
     assets.mkdir(parents=True, exist_ok=True)

@@ -45,8 +45,11 @@ class MotionDetector(KeyframeDetector):
             raise ValueError(f"method must be one of {METHODS}, got {self.method!r}")
         if self.prime_frames < 1 or self.kernel < 1 or not 0 <= self.learning_rate <= 1:
             raise ValueError("prime_frames and kernel must be >= 1, learning_rate in [0, 1]")
-        self.model_id = f"motion-{self.method}"
         self._subtractor: Any = None
+
+    @property
+    def model_id(self) -> str:
+        return f"motion-{self.method}"
 
     def begin_video(self, video: VideoReader, keyframes: list[int], size: Size) -> None:
         import cv2

@@ -76,10 +76,13 @@ class OpenVocabDetector(KeyframeDetector):
         self.categories = parse_prompts(self.prompts)
         if self.device and self.device.startswith("cuda") and self.resources.gpus == 0:
             self.resources = dataclasses.replace(self.resources, gpus=1.0)
-        name = Path(self.model).name if Path(self.model).exists() else self.model
-        self.model_id = f"{name}@{self.revision}" if self.revision else name
         self._model: Any = None
         self._processor: Any = None
+
+    @property
+    def model_id(self) -> str:
+        name = Path(self.model).name if Path(self.model).exists() else self.model
+        return f"{name}@{self.revision}" if self.revision else name
 
     def setup(self) -> None:
         import torch

@@ -55,9 +55,12 @@ class YoloDetector(KeyframeDetector):
         if self.device and self.device.startswith("cuda") and self.resources.gpus == 0:
             # the scheduler must place this worker on a GPU, or CUDA is not visible to it
             self.resources = dataclasses.replace(self.resources, gpus=1.0)
-        self.model_id = Path(str(self.weights)).name
         self._model: Any = None
         self._class_ids: list[int] | None = None
+
+    @property
+    def model_id(self) -> str:
+        return Path(str(self.weights)).name
 
     def setup(self) -> None:
         # Ultralytics reads these at import: no pip installs, no downloads, no telemetry.

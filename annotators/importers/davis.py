@@ -42,7 +42,6 @@ DEFAULT_CATEGORY = "object"
 
 def read_mask_png(path: Path) -> tuple[np.ndarray, str]:
     """A mask PNG as an array and how its values read: ``"palette"`` or ``"gray"``."""
-
     with Image.open(path) as image:
         mode = image.mode
         if mode == "P":

@@ -3,7 +3,9 @@
 ``check_instructions`` re-derives every answer with ``tubelet.annotators.instructions.derive``
 from the rows an instruction names (its regions, answer tubelets and provenance) and
 the stated time in its question, and reports each mismatch; it also flags answers
-leaked into the question and reports per-task balance (counts, yes/no). Near-duplicate
+leaked into the question and reports per-task balance (counts, yes/no). Each task type
+has one check in ``_ANSWER_CHECKS``, as it has one family in the generator's
+``_FAMILIES``; an instruction of any other task type is a "question" problem. Near-duplicate
 questions are removed by ``dedup_instructions`` (``tubelet.annotators.instructions.dedup``,
 re-exported here), which needs the optional ``dedup`` extra.
 """
@@ -13,7 +15,7 @@ from __future__ import annotations
 import math
 import re
 from collections import Counter
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -21,7 +23,7 @@ from tubelet.annotators.instructions import derive as d
 from tubelet.annotators.instructions.dedup import DedupResult, dedup_instructions, load_sentence_encoder
 from tubelet.annotators.instructions.generator import answer_message
 from tubelet.annotators.instructions.templates import attribute_asked
-from tubelet.schemas.records import Entity, Event, Instruction, Tubelet
+from tubelet.schemas.records import BoxAt, Entity, Event, Instruction, Tubelet, TubeletFrame
 
 __all__ = [
     "CheckReport",
@@ -89,8 +91,8 @@ class CheckReport:
 
     def yes_ratio(self, task_type: str) -> float | None:
         """Share of "yes" answers among the yes/no answers of a task type."""
-        counts = self.yes_no.get(task_type)
-        total = sum(counts.values()) if counts else 0
+        counts = self.yes_no.get(task_type) or {}
+        total = sum(counts.values())
         return counts["yes"] / total if total else None
 
     def of_kind(self, kind: str) -> list[Problem]:
@@ -214,24 +216,181 @@ def _close(a: float, b: float, tol: float) -> bool:
     return abs(a - b) <= tol + 1e-9
 
 
+def _expect_text(got: str | None, want: str | None) -> list[str]:
+    if want is None:
+        return ["the tables hold no value for what is asked"]
+    return [] if (got or "").strip() == want.strip() else [f"answer {got!r} but the tables say {want!r}"]
+
+
+# ---------------------------------------------------------------- answers
+
+#: Re-derives the answer of one task type from the tables and says what is wrong with the
+#: given one; raises ``_UnresolvedError`` when the instruction does not name its inputs.
+_AnswerCheck = Callable[[Instruction, d.VideoTables], list[str]]
+#: Reads one attribute of a region_qa question's tubelet from the tables (None: no value).
+_AttributeReader = Callable[[Instruction, Tubelet, d.VideoTables], str | None]
+
+
+def _check_one(inst: Instruction, tables: d.VideoTables) -> list[str]:
+    """Problems with the instruction's answer, found by the check of its task type."""
+    _require_known_provenance(inst, tables)
+    check = _ANSWER_CHECKS.get(inst.task_type)
+    if check is None:
+        raise _UnresolvedError(f"unknown task type {inst.task_type!r}", "question")
+    return check(inst, tables)
+
+
+def _require_known_provenance(inst: Instruction, tables: d.VideoTables) -> None:
+    """Every row the instruction says it came from must be in the tables."""
+    known = (tables.tubelets, tables.entities, tables.events)
+    missing = [i for i in inst.provenance if not any(i in table for table in known)]
+    if missing:
+        raise _UnresolvedError(f"provenance names rows not in the tables: {missing}")
+
+
+# ---------------------------------------------------------------- region questions
+
+
+def _check_region_description(inst: Instruction, tables: d.VideoTables) -> list[str]:
+    """The region's description: what it is and what it does, from its entity and events."""
+    return _expect_text(inst.answer.text, d.describe_region(_tubelet(inst, tables).tubelet_id, tables))
+
+
+def _check_region_qa(inst: Instruction, tables: d.VideoTables) -> list[str]:
+    """The one attribute of the region that the question asks about."""
+    tube = _tubelet(inst, tables)
+    read = _attribute_reader(inst)
+    return _expect_text(inst.answer.text, read(inst, tube, tables))
+
+
+def _attribute_reader(inst: Instruction) -> _AttributeReader:
+    """How to read the asked attribute: the one in the query, else the one the wording names."""
+    attribute = inst.query.get("attribute") or attribute_asked(question_of(inst))
+    read = _ATTRIBUTE_READERS.get(attribute) if isinstance(attribute, str) else None  # a query is free-form JSON
+    if read is None:
+        raise _UnresolvedError("cannot tell which attribute the question asks about", "question")
+    return read
+
+
+def _category_of(inst: Instruction, tube: Tubelet, tables: d.VideoTables) -> str | None:
+    return tube.category
+
+
+def _colour_of(inst: Instruction, tube: Tubelet, tables: d.VideoTables) -> str | None:
+    return d.colour_of(tables.entity_of.get(tube.tubelet_id))
+
+
+def _position_of(inst: Instruction, tube: Tubelet, tables: d.VideoTables) -> str | None:
+    """Where in the picture the region is on the frame the question shows (it moves)."""
+    frame = _shown_frame(inst, tube)
+    return d.position_word(frame.box_xyxy, tube.width, tube.height)
+
+
+def _shown_frame(inst: Instruction, tube: Tubelet) -> TubeletFrame:
+    """The visible frame a position question shows: its region's first (and only) frame."""
+    frames = inst.regions[0].frame_idx if inst.regions else []
+    frame = next((f for f in tube.frames if frames and f.frame_idx == frames[0] and f.visible), None)
+    if frame is None:
+        raise _UnresolvedError("a position question needs its region on one visible frame")
+    return frame
+
+
+#: The attributes a region_qa question may ask about (the generator's ``region_qa.*`` templates).
+_ATTRIBUTE_READERS: dict[str, _AttributeReader] = {
+    "category": _category_of,
+    "colour": _colour_of,
+    "position": _position_of,
+}
+
+
+# ---------------------------------------------------------------- questions at a time
+
+
+def _check_timestamp_qa(inst: Instruction, tables: d.VideoTables) -> list[str]:
+    """What happens in the video at the stated time."""
+    return _expect_text(inst.answer.text, d.happening_at(inst.video_id, _time(inst), tables))
+
+
+def _check_mask_time_qa(inst: Instruction, tables: d.VideoTables) -> list[str]:
+    """What the region does at the stated time."""
+    return _expect_text(inst.answer.text, d.region_at_time(_tubelet(inst, tables).tubelet_id, _time(inst), tables))
+
+
+def _check_timestamp_verification(inst: Instruction, tables: d.VideoTables) -> list[str]:
+    """Yes or no: whether the asked statement holds at the stated time."""
+    tube, t = _tubelet(inst, tables), _time(inst)
+    return _expect_text(inst.answer.text, "yes" if _holds_at(inst, tube, t, tables) else "no")
+
+
+def _holds_at(inst: Instruction, tube: Tubelet, t: float, tables: d.VideoTables) -> bool:
+    """The tubelet does the action its provenance events name at ``t``; without events: it is visible."""
+    texts = {e.text for e in _provenance_events(inst, tables)}
+    if len(texts) > 1:
+        raise _UnresolvedError(f"provenance names events with different texts: {sorted(texts)}")
+    if texts:
+        return d.doing_at(tube.tubelet_id, texts.pop(), t, tables)
+    return d.visible_at(tube, t)
+
+
+# ---------------------------------------------------------------- grounding
+
+
+def _check_temporal_grounding(inst: Instruction, tables: d.VideoTables) -> list[str]:
+    """The span of the tubelet's event, or of its visibility."""
+    tube = _tubelet(inst, tables)
+    return _span_problems(inst.answer.span_s, _expected_span(inst, tube, tables), d.half_frame(tube))
+
+
+def _check_spatial_grounding(inst: Instruction, tables: d.VideoTables) -> list[str]:
+    """One box: the tubelet's, on its frame at the stated time."""
+    tube, t = _tubelet(inst, tables), _time(inst)
+    frame = d.frame_at(tube, t)
+    if frame is None or not frame.visible:
+        return [f"{tube.tubelet_id} is not visible at {t}s, yet the answer gives a box"]
+    boxes = inst.answer.boxes
+    if len(boxes) != 1:
+        return [f"expected one box, got {len(boxes)}"]
+    if boxes[0].frame_idx != frame.frame_idx:
+        return [f"box at frame {boxes[0].frame_idx}, but {t}s is frame {frame.frame_idx}"]
+    return _box_problems(boxes[0], tube)
+
+
+def _check_st_grounding(inst: Instruction, tables: d.VideoTables) -> list[str]:
+    """The span as in temporal grounding, and the tubelet's boxes within it."""
+    tube = _tubelet(inst, tables)
+    span, tol = _expected_span(inst, tube, tables), d.half_frame(tube)
+    return _span_problems(inst.answer.span_s, span, tol) + _track_problems(inst.answer.boxes, tube, span, tol)
+
+
 def _expected_span(inst: Instruction, tube: Tubelet, tables: d.VideoTables) -> list[float]:
+    """The first provenance event's span, else the tubelet's visible span (as the generator picks them)."""
     events = _provenance_events(inst, tables)
     if events:
         return [events[0].start_s, events[0].end_s]
     return d.visible_span(tube)
 
 
-def _check_span(inst: Instruction, tube: Tubelet, tables: d.VideoTables) -> list[str]:
-    span, want = inst.answer.span_s, _expected_span(inst, tube, tables)
+def _span_problems(span: list[float] | None, want: list[float], tol: float) -> list[str]:
+    """A span is right when both ends are within ``tol`` (half a frame) of the tables'."""
     if not span or len(span) != 2:
         return ["no answer span"]
-    tol = d.half_frame(tube)
     if not (_close(span[0], want[0], tol) and _close(span[1], want[1], tol)):
         return [f"span {span} differs from the tables' {want} by more than half a frame"]
     return []
 
 
-def _check_box(box: Any, tube: Tubelet) -> list[str]:
+def _track_problems(boxes: list[BoxAt], tube: Tubelet, span: list[float], tol: float) -> list[str]:
+    """Boxes that are not the tubelet's, or lie outside the span; no box at all is one problem."""
+    problems = [] if boxes else ["no boxes"]
+    for box in boxes:
+        problems += _box_problems(box, tube)
+        if not span[0] - tol <= box.t_s <= span[1] + tol:
+            problems.append(f"box at {box.t_s}s is outside the span {span}")
+    return problems
+
+
+def _box_problems(box: BoxAt, tube: Tubelet) -> list[str]:
+    """A box must be the tubelet's stored box on a visible frame, at that frame's time."""
     frame = next((f for f in tube.frames if f.frame_idx == box.frame_idx), None)
     if frame is None or not frame.visible:
         return [f"frame {box.frame_idx} is not a visible frame of {tube.tubelet_id}"]
@@ -243,90 +402,58 @@ def _check_box(box: Any, tube: Tubelet) -> list[str]:
     return problems
 
 
-def _expect_text(got: str | None, want: str | None) -> list[str]:
-    if want is None:
-        return ["the tables hold no value for what is asked"]
-    return [] if (got or "").strip() == want.strip() else [f"answer {got!r} but the tables say {want!r}"]
+# ---------------------------------------------------------------- several tubelets
 
 
-def _check_one(inst: Instruction, tables: d.VideoTables) -> list[str]:
-    missing = [
-        i for i in inst.provenance if i not in tables.tubelets and i not in tables.entities and i not in tables.events
-    ]
-    if missing:
-        raise _UnresolvedError(f"provenance names rows not in the tables: {missing}")
-    task, ans = inst.task_type, inst.answer
-    if task == "region_description":
-        return _expect_text(ans.text, d.describe_region(_tubelet(inst, tables).tubelet_id, tables))
-    if task == "region_qa":
-        tube = _tubelet(inst, tables)
-        attribute = inst.query.get("attribute") or attribute_asked(question_of(inst))
-        if attribute == "category":
-            return _expect_text(ans.text, tube.category)
-        if attribute == "colour":
-            return _expect_text(ans.text, d.colour_of(tables.entity_of.get(tube.tubelet_id)))
-        if attribute == "position":
-            frames = inst.regions[0].frame_idx if inst.regions else []
-            frame = next((f for f in tube.frames if frames and f.frame_idx == frames[0] and f.visible), None)
-            if frame is None:
-                raise _UnresolvedError("a position question needs its region on one visible frame")
-            return _expect_text(ans.text, d.position_word(frame.box_xyxy, tube.width, tube.height))
-        raise _UnresolvedError("cannot tell which attribute the question asks about", "question")
-    if task == "timestamp_qa":
-        return _expect_text(ans.text, d.happening_at(inst.video_id, _time(inst), tables))
-    if task == "mask_time_qa":
-        return _expect_text(ans.text, d.region_at_time(_tubelet(inst, tables).tubelet_id, _time(inst), tables))
-    if task == "temporal_grounding":
-        return _check_span(inst, _tubelet(inst, tables), tables)
-    if task == "spatial_grounding":
-        tube, t = _tubelet(inst, tables), _time(inst)
-        frame = d.frame_at(tube, t)
-        if frame is None or not frame.visible:
-            return [f"{tube.tubelet_id} is not visible at {t}s, yet the answer gives a box"]
-        if len(ans.boxes) != 1:
-            return [f"expected one box, got {len(ans.boxes)}"]
-        if ans.boxes[0].frame_idx != frame.frame_idx:
-            return [f"box at frame {ans.boxes[0].frame_idx}, but {t}s is frame {frame.frame_idx}"]
-        return _check_box(ans.boxes[0], tube)
-    if task == "st_grounding":
-        tube = _tubelet(inst, tables)
-        problems = _check_span(inst, tube, tables)
-        if not ans.boxes:
-            problems.append("no boxes")
-        want, tol = _expected_span(inst, tube, tables), d.half_frame(tube)
-        for box in ans.boxes:
-            problems += _check_box(box, tube)
-            if not want[0] - tol <= box.t_s <= want[1] + tol:
-                problems.append(f"box at {box.t_s}s is outside the span {want}")
-        return problems
-    if task == "timestamp_verification":
-        tube, t = _tubelet(inst, tables), _time(inst)
-        texts = {e.text for e in _provenance_events(inst, tables)}
-        if len(texts) > 1:
-            raise _UnresolvedError(f"provenance names events with different texts: {sorted(texts)}")
-        truth = d.doing_at(tube.tubelet_id, texts.pop(), t, tables) if texts else d.visible_at(tube, t)
-        return _expect_text(ans.text, "yes" if truth else "no")
-    if task == "entity_order":
-        ids = [i for i in inst.provenance if i in tables.tubelets]
-        if len(ids) != 2:
-            raise _UnresolvedError(f"entity_order needs two tubelets in provenance, got {len(ids)}")
-        first = d.earliest(ids, tables)
-        if first is None:
-            return ["the two first appear within a frame of each other: no order"]
-        problems = _expect_text(ans.text, tables.name(first))
-        if list(ans.tubelet_ids) != [first]:
-            problems.append(f"answer tubelets {ans.tubelet_ids}, but {first} appears first")
-        return problems
-    if task == "counting":
-        categories = {tables.tubelets[i].category for i in inst.provenance if i in tables.tubelets}
-        if len(categories) != 1:
-            raise _UnresolvedError(f"counting needs tubelets of one category in provenance, got {sorted(categories)}")
-        ids = d.counted(categories.pop(), inst.video_id, tables)
-        problems = _expect_text(ans.text, str(len(ids)))
-        if sorted(ans.tubelet_ids) != sorted(ids):
-            problems.append(f"answer tubelets {sorted(ans.tubelet_ids)} but the tables count {sorted(ids)}")
-        return problems
-    raise _UnresolvedError(f"unknown task type {task!r}", "question")
+def _check_entity_order(inst: Instruction, tables: d.VideoTables) -> list[str]:
+    """Which of the two tubelets appears first: its name, and it alone as answer tubelet."""
+    first = d.earliest(_compared_pair(inst, tables), tables)
+    if first is None:
+        return ["the two first appear within a frame of each other: no order"]
+    problems = _expect_text(inst.answer.text, tables.name(first))
+    if list(inst.answer.tubelet_ids) != [first]:
+        problems.append(f"answer tubelets {inst.answer.tubelet_ids}, but {first} appears first")
+    return problems
+
+
+def _compared_pair(inst: Instruction, tables: d.VideoTables) -> list[str]:
+    """The two tubelets an entity_order question compares: those in its provenance."""
+    ids = [i for i in inst.provenance if i in tables.tubelets]
+    if len(ids) != 2:
+        raise _UnresolvedError(f"entity_order needs two tubelets in provenance, got {len(ids)}")
+    return ids
+
+
+def _check_counting(inst: Instruction, tables: d.VideoTables) -> list[str]:
+    """How many tubelets of the category the video holds, and which ones."""
+    ids = d.counted(_counted_category(inst, tables), inst.video_id, tables)
+    problems = _expect_text(inst.answer.text, str(len(ids)))
+    if sorted(inst.answer.tubelet_ids) != sorted(ids):
+        problems.append(f"answer tubelets {sorted(inst.answer.tubelet_ids)} but the tables count {sorted(ids)}")
+    return problems
+
+
+def _counted_category(inst: Instruction, tables: d.VideoTables) -> str:
+    """The category a counting question asks about: the one its provenance tubelets share."""
+    categories = {tables.tubelets[i].category for i in inst.provenance if i in tables.tubelets}
+    if len(categories) != 1:
+        raise _UnresolvedError(f"counting needs tubelets of one category in provenance, got {sorted(categories)}")
+    return categories.pop()
+
+
+#: One check per task type, as the generator keeps one family per task type.
+_ANSWER_CHECKS: dict[str, _AnswerCheck] = {
+    "region_description": _check_region_description,
+    "region_qa": _check_region_qa,
+    "timestamp_qa": _check_timestamp_qa,
+    "mask_time_qa": _check_mask_time_qa,
+    "temporal_grounding": _check_temporal_grounding,
+    "spatial_grounding": _check_spatial_grounding,
+    "st_grounding": _check_st_grounding,
+    "timestamp_verification": _check_timestamp_verification,
+    "entity_order": _check_entity_order,
+    "counting": _check_counting,
+}
 
 
 # ---------------------------------------------------------------- leaks

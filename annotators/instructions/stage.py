@@ -58,7 +58,7 @@ class GenerateInstructions(Stage):
         self._paraphraser: LLMParaphraser | None = None
 
     @property
-    def model_id(self) -> str | None:  # type: ignore[override]
+    def model_id(self) -> str | None:
         return None if self._backend is None else self._backend.model_id
 
     @property
@@ -90,7 +90,7 @@ class GenerateInstructions(Stage):
         config, originals = self._config(), None
         if self._backend is not None:
             if self._paraphraser is None:
-                self.setup()
+                raise RuntimeError(f"stage {self.name}: setup() was not called (a runner calls it once per worker)")
             config, originals = self._paraphrasing_config(batch, config)
         for task in batch:
             self.generate_task(task, config, originals)

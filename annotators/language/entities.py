@@ -361,11 +361,11 @@ class DescribeEntities(ModelLifecycle, Stage):
         self._ready = False
 
     @property
-    def model_id(self) -> str | None:  # type: ignore[override]
+    def model_id(self) -> str | None:
         return LITE_MODEL_ID if self._backend is None else self._backend.model_id
 
     def process(self, batch: list[VideoTask]) -> list[VideoTask]:
-        self.ensure_ready()
+        self.check_ready()
         for task in batch:
             self.describe(task)
         return batch

@@ -125,11 +125,11 @@ class ActionTimeline(ModelLifecycle, Stage):
             self._backend = make_backend(self.backend, self.backend_options)
 
     @property
-    def model_id(self) -> str | None:  # type: ignore[override]
+    def model_id(self) -> str | None:
         return self._backend.model_id if self.mode == "vlm" and self._backend is not None else None
 
     def process(self, batch: list[VideoTask]) -> list[VideoTask]:
-        self.ensure_ready()
+        self.check_ready()
         for task in batch:
             self.timeline(task)
         return batch

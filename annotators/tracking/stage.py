@@ -51,7 +51,7 @@ class TrackMasklets(Stage):
         self._propagator: Propagator | None = None
 
     @property
-    def model_id(self) -> str | None:  # type: ignore[override]
+    def model_id(self) -> str | None:
         return self.tracker_options.get("checkpoint") or self.tracker_options.get("config") or self.tracker
 
     def setup(self) -> None:
@@ -62,7 +62,7 @@ class TrackMasklets(Stage):
 
     def process(self, batch: list[VideoTask]) -> list[VideoTask]:
         if self._propagator is None:
-            self.setup()
+            raise RuntimeError(f"stage {self.name}: setup() was not called (a runner calls it once per worker)")
         for task in batch:
             self._track(task)
         return batch

@@ -8,12 +8,14 @@ them to the single ShardWriter, which is what makes the output exactly-once.
 
 from __future__ import annotations
 
+import atexit
 import contextlib
 import logging
 import math
 import os
 import pickle
 import re
+import secrets
 from collections.abc import Iterator
 from typing import Any
 
@@ -123,10 +125,7 @@ class StageWorker:
     def __del__(self) -> None:
         # Ray Data drops the UDF on graceful actor shutdown, which lands here.
         if getattr(self, "_ready", False):
-            try:
-                self.stage.teardown()
-            except Exception:
-                log.exception("teardown of stage %s failed", self.stage.name)
+            _teardown(self.stage)
 
 
 def worker_class(stage: Stage) -> type[StageWorker]:
@@ -134,11 +133,35 @@ def worker_class(stage: Stage) -> type[StageWorker]:
     return type(stage.name, (StageWorker,), {"stage": stage, "__module__": __name__})
 
 
+#: Stages already set up in this worker process, by their operator's token. Ray reuses a
+#: task's worker process for later tasks, so this keeps the Stage contract for tasks:
+#: ``setup()`` once per worker before its first batch, ``teardown()`` when it exits.
+_READY: dict[str, Stage] = {}
+
+
+def ready_stage(token: str, stage: Stage) -> Stage:
+    """The stage of operator ``token``, set up once in this process."""
+    ready = _READY.get(token)
+    if ready is None:
+        setup_stage(stage)
+        ready = _READY[token] = stage
+        atexit.register(_teardown, ready)
+    return ready
+
+
+def _teardown(stage: Stage) -> None:
+    try:
+        stage.teardown()
+    except Exception:  # a failing teardown must not hide the run's outcome
+        log.exception("teardown of stage %s failed", stage.name)
+
+
 def task_function(stage: Stage) -> Any:
     """A function named after ``stage`` that runs it on a batch (for stateless stages)."""
+    token = f"{stage.name}-{secrets.token_hex(8)}"
 
     def run(batch: pa.Table) -> pa.Table:
-        return apply_stage(batch, stage)
+        return apply_stage(batch, ready_stage(token, stage))
 
     run.__name__ = run.__qualname__ = stage.name
     return run

@@ -163,7 +163,11 @@ class Model(Stage):
 
     notes: str | None = None
     batch_size: int = 2
-    model_id: str | None = "test-model@1"
+    model: str = "test-model@1"
+
+    @property
+    def model_id(self) -> str:
+        return self.model
 
     def setup(self) -> None:
         _note(self.notes, "setup")
@@ -188,6 +192,27 @@ class Model(Stage):
 
     def teardown(self) -> None:
         _note(self.notes, "teardown")
+
+
+@dataclass
+class TaskWithSetup(Stage):
+    """A stage that runs as Ray tasks (``needs_actor`` False) yet has a ``setup()``: the
+    runners must still call it once per worker before the first batch."""
+
+    notes: str | None = None
+
+    @property
+    def needs_actor(self) -> bool:
+        return False
+
+    def setup(self) -> None:
+        _note(self.notes, "tsetup")
+        self.ready = True
+
+    def process(self, batch: list[VideoTask]) -> list[VideoTask]:
+        assert getattr(self, "ready", False), "process() before setup()"
+        _note(self.notes, "tprocess", str(len(batch)))
+        return batch
 
 
 @dataclass
@@ -244,6 +269,7 @@ STAGES = {
     "fail": FailOn,
     "instruct": Instruct,
     "model": Model,
+    "task_setup": TaskWithSetup,
     "gpu": OnGpu,
 }
 

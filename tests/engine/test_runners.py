@@ -35,6 +35,7 @@ def full_pipeline(notes: Path) -> Pipeline:
                 {"kind": "make"},
                 {"kind": "fail", "fail": ["v003", "v010"]},
                 {"kind": "model", "notes": str(notes)},
+                {"kind": "task_setup", "notes": str(notes)},
                 {"kind": "gpu", "notes": str(notes)},
                 {"kind": "instruct"},
             ]
@@ -82,6 +83,7 @@ def test_inline_isolates_failures_and_batches(tmp_path):
     check_outcome(dataset)
     # the model stage was set up and torn down once, and saw batches of at most 2
     assert len(notes_of(tmp_path / "notes", "setup")) == 1
+    assert len(notes_of(tmp_path / "notes", "tsetup")) == 1  # a task stage too
     assert len(notes_of(tmp_path / "notes", "teardown")) == 1
     sizes = [int(p.read_text()) for p in notes_of(tmp_path / "notes", "process")]
     assert max(sizes) == 2 and sum(sizes) == N - 2
@@ -144,6 +146,13 @@ def test_ray_isolates_failures_sets_up_once_per_worker_and_uses_the_fake_gpu(ray
     while len(notes_of(notes, "teardown")) < len(setups) and time.monotonic() < deadline:
         time.sleep(0.1)
     assert sorted(p.name.split("-")[1] for p in notes_of(notes, "teardown")) == sorted(setup_pids)
+
+    # a stage that runs as Ray tasks is set up once per worker process, before its first batch
+    task_setup_pids = [p.name.split("-")[1] for p in notes_of(notes, "tsetup")]
+    task_process_pids = {p.name.split("-")[1] for p in notes_of(notes, "tprocess")}
+    assert task_setup_pids and len(task_setup_pids) == len(set(task_setup_pids)), task_setup_pids
+    assert task_process_pids <= set(task_setup_pids), "a task worker processed without setup()"
+    assert str(os.getpid()) not in task_setup_pids
 
     gpu_notes = [p.read_text() for p in notes_of(notes, "gpu")]
     assert gpu_notes and all(text == "0;0" for text in gpu_notes), gpu_notes  # Ray GPU id 0, CUDA_VISIBLE_DEVICES=0

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import argparse
 import re
 from pathlib import Path
 
@@ -257,16 +256,10 @@ def test_sample_videos_is_deterministic() -> None:
 
 
 def test_cli_commands(sample_dataset: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
-    from tubelet.cli.preview import add_commands
-
-    common = argparse.ArgumentParser(add_help=False)
-    parser = argparse.ArgumentParser(prog="tubelet")
-    sub = parser.add_subparsers(dest="command", required=True)
-    add_commands(lambda name, help_text: sub.add_parser(name, help=help_text, parents=[common]), common)
+    from tubelet.cli.main import main
 
     def run(*argv: str) -> int:
-        args = parser.parse_args(list(argv))
-        return args.func(args)
+        return main(list(argv))
 
     assert (
         run(
@@ -297,7 +290,6 @@ def test_cli_commands(sample_dataset: Path, tmp_path: Path, capsys: pytest.Captu
     assert run("report", str(sample_dataset), "--to", str(tmp_path / "rep"), "--videos", "1") == 0
     _check_report(tmp_path / "rep")
     assert "wrote" in capsys.readouterr().out
-    with pytest.raises(SystemExit):
-        parser.parse_args(["preview", str(sample_dataset), "--to", "x.mp4"])  # --video or --instruction
+    assert run("preview", str(sample_dataset), "--to", "x.mp4") == 2  # --video or --instruction
     with pytest.raises(ValueError, match="mp4 or .gif"):
         render_preview(sample_dataset, "scene", tmp_path / "x.avi")

@@ -32,7 +32,8 @@ class ModelLifecycle:
             self._backend.close()
         self._ready = False
 
-    def ensure_ready(self) -> None:
-        """``setup()`` unless done: a runner may call ``process`` without it (inline)."""
-        if not self._ready:
-            self.setup()
+    def check_ready(self) -> None:
+        """Raise unless ``setup()`` loaded the model (lite mode has none to load)."""
+        if self._backend is not None and not self._ready:
+            name = getattr(self, "name", type(self).__name__)
+            raise RuntimeError(f"stage {name}: setup() was not called (a runner calls it once per worker)")

@@ -132,7 +132,6 @@ class TransformersVLM:
 
     def build_inputs(self, requests: list[VLMRequest]) -> Any:
         """Processor outputs for one batch, on the model's device (floats in its dtype)."""
-
         texts = [self.render_prompt(r) for r in requests]
         images = [Image.fromarray(image) for r in requests for image in r.images]
         inputs = self.processor(text=texts, images=images or None, padding=True, return_tensors="pt")

@@ -7,7 +7,8 @@ import copy
 import pytest
 
 from tests.annotators.instructions import scripted as s
-from tubelet.annotators.instructions import GeneratorConfig, check_instructions, generate_instructions
+from tubelet.annotators.instructions import TASK_TYPES, GeneratorConfig, check_instructions, generate_instructions
+from tubelet.annotators.instructions import checks as checks_module
 from tubelet.annotators.instructions.generator import answer_message
 
 
@@ -177,3 +178,27 @@ def test_numbers_inside_names_are_not_leaked_boxes() -> None:
     others = [e for e in ents if e.entity_id != entity.entity_id] + [entity]
     assert named in inst.messages[0].content
     assert not check_instructions([inst], tubes, others, evs).of_kind("leak")
+
+
+def test_every_generated_task_type_has_an_answer_check() -> None:
+    assert set(checks_module._ANSWER_CHECKS) == set(TASK_TYPES)
+
+
+def test_an_unknown_task_type_is_a_question_problem() -> None:
+    tubes, ents, evs = tables()
+    inst = copy.deepcopy(generate_instructions(tubes, ents, evs, config=GeneratorConfig(task_types=["counting"]))[0])
+    inst.task_type = "foo"
+    problems = check_instructions([inst], tubes, ents, evs).problems
+    assert [(p.kind, p.task_type, p.message) for p in problems] == [("question", "foo", "unknown task type 'foo'")]
+    inst.provenance.append("v:no-such-row")  # the rows it names are checked before its task type
+    assert [p.kind for p in check_instructions([inst], tubes, ents, evs).problems] == ["reference"]
+
+
+def test_a_region_question_about_an_unknown_attribute_is_a_question_problem() -> None:
+    tubes, ents, evs = tables()
+    inst = copy.deepcopy(generate_instructions(tubes, ents, evs, config=GeneratorConfig(task_types=["region_qa"]))[0])
+    inst.query["attribute"] = "size"
+    problems = check_instructions([inst], tubes, ents, evs).problems
+    assert [(p.kind, p.message) for p in problems] == [
+        ("question", "cannot tell which attribute the question asks about")
+    ]

@@ -141,8 +141,8 @@ def test_stage_paraphrases_questions_and_never_answers() -> None:
     with ParaphraseServer(reword) as server:
         stage = GenerateInstructions(seed=5, paraphrase_backend="openai", paraphrase_options=_options(server))
         assert stage.needs_actor and stage.model_id == "fake-llm"
-        task = stage.process([_task()])[0]
-        stage.teardown()
+        with stage.started():
+            task = stage.process([_task()])[0]
     questions = {question_of(i) for i in plain.instructions}
     # one request per distinct question, each asked once (one batched generate call)
     assert set(server.calls) == questions and set(server.calls.values()) == {1}

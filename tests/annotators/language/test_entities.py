@@ -32,7 +32,8 @@ def _sample(root: Path) -> VideoTask:
 
 
 def _run(stage: DescribeEntities, task: VideoTask) -> VideoTask:
-    [done] = run_stage(stage, [task])
+    with stage.started():
+        [done] = run_stage(stage, [task])
     assert not done.failed, done.rejects
     return done
 

@@ -106,7 +106,8 @@ def test_adjacent_windows_merge_and_a_bad_window_is_rejected(sample: VideoTask) 
         },
     )
     stage = scripted_stage(backend, window_s=0.5, retries=2)
-    [task] = run_stage(stage, [fresh(sample, keep=[1])])
+    with stage.started():
+        [task] = run_stage(stage, [fresh(sample, keep=[1])])
     assert not task.failed
     got = [(e.label, e.start_frame, e.end_frame, e.text) for e in task.events]
     assert got == [("roll", 0, 23, "rolls"), ("bounce", 24, 35, "bounces"), ("roll", 48, 71, "rolls")]
@@ -188,8 +189,8 @@ def test_tiny_random_model_runs_and_garbage_is_rejected(sample: VideoTask, tmp_p
         max_new_tokens=12,
         backend_options={"model": str(path), "device": "cpu", "batch_size": 4},
     )
-    [task] = run_stage(stage, [fresh(sample, keep=[2])])  # process() sets the model up
-    stage.teardown()
+    with stage.started():
+        [task] = run_stage(stage, [fresh(sample, keep=[2])])
     assert not task.failed and stage.model_id == "tiny"
     windows = make_windows(task.tubelets[0], 1.0, None, 2)
     vlm_events = [e for e in task.events if e.source == "tiny"]
