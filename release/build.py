@@ -29,6 +29,9 @@ entity or event names is in the same split of the release):
 - ``reviewed_only``: videos without any ``reviews`` row;
 - ``exclude_rejected``: items whose latest review verdict (by ``reviewed_at``, then
   ``review_id``) is ``reject``.
+
+The filters and their cascade are ``tubelet.release.filters``, the instruction renderings
+``tubelet.release.render``; this module reads, splits, writes and checksums.
 """
 
 from __future__ import annotations
@@ -38,7 +41,8 @@ import json
 import os
 import shutil
 import time
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Iterable, Iterator, Mapping, Sequence
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, TextIO
@@ -47,19 +51,18 @@ import pyarrow as pa
 import pyarrow.compute as pc
 import pyarrow.parquet as pq
 
-from tubelet.annotators.instructions.renderers import to_unistg, to_videorefer
 from tubelet.engine.dataset import Dataset, RevisionFilter
 from tubelet.engine.ledger import LedgerEntry, replaced_by
 from tubelet.engine.versions import list_versions
 from tubelet.engine.writer import utc_now
 from tubelet.release.card import write_card
+from tubelet.release.filters import KeptRows, ShardFilter, column_rows, rejected_items
+from tubelet.release.render import FORMATS, ShardRenderer
 from tubelet.release.splits import DEFAULT_SPLITS, assign_split, group_key, normalise
 from tubelet.release.stats import RELEASE_TABLES, ReleaseStats
-from tubelet.schemas.arrow import PRIMARY_KEYS, TABLE_SCHEMAS, row_to_record
+from tubelet.schemas.arrow import TABLE_SCHEMAS
 from tubelet.schemas.version import SCHEMA_VERSION
 
-#: Rendering formats of the instruction files, with their file suffix.
-FORMATS: dict[str, str] = {"strefer": ".json", "unistg": ".jsonl", "llava": ".json"}
 SUMS_FILE = "SHA256SUMS"
 INFO_FILE = "meta/info.json"
 RELEASE_FORMAT = 1
@@ -150,7 +153,7 @@ class _ParquetSink:
         self.buffered_bytes += data.nbytes
         self.rows += data.num_rows
         if self.buffered >= self.row_group_rows or self.buffered_bytes >= ROW_GROUP_BYTES:
-            self._drain(final=False)
+            self._drain()
 
     def _open(self) -> pq.ParquetWriter:
         self.folder.mkdir(parents=True, exist_ok=True)
@@ -160,24 +163,30 @@ class _ParquetSink:
         self.in_file = 0
         return pq.ParquetWriter(str(path), self.schema, compression="zstd")
 
-    def _drain(self, final: bool) -> None:
+    def _drain(self) -> None:
+        """Write the buffer as row groups of at most ``row_group_rows`` rows, none across two files."""
         if not self.buffer:
             return
         data = pa.concat_tables(self.buffer)
         self.buffer, self.buffered, self.buffered_bytes = [], 0, 0
         offset = 0
         while offset < data.num_rows:
-            if self.writer is None or self.in_file >= self.rows_per_file:
-                if self.writer is not None:
-                    self.writer.close()
-                self.writer = self._open()
+            writer = self._writer_with_room()
             take = min(data.num_rows - offset, self.rows_per_file - self.in_file, self.row_group_rows)
-            self.writer.write_table(data.slice(offset, take), row_group_size=take)
+            writer.write_table(data.slice(offset, take), row_group_size=take)
             self.in_file += take
             offset += take
 
+    def _writer_with_room(self) -> pq.ParquetWriter:
+        """The open file, or the next one when none is open or the open one is full."""
+        if self.writer is None or self.in_file >= self.rows_per_file:
+            if self.writer is not None:
+                self.writer.close()
+            self.writer = self._open()
+        return self.writer
+
     def close(self) -> None:
-        self._drain(final=True)
+        self._drain()
         if self.writer is None:  # an empty split still gets a file, so every split loads
             self.writer = self._open()
             self.writer.write_table(self.schema.empty_table())
@@ -210,56 +219,6 @@ class _JsonSink:
         self.fh.close()
 
 
-# ------------------------------------------------------------------ renderings
-
-
-def _region_text(ref: Mapping[str, Any], tubelet: Mapping[str, Any] | None) -> str:
-    """A ``<regionN>`` placeholder as text for LLaVA: its box on its first listed frame."""
-    if tubelet is None:
-        return "the object"
-    frames = {f["frame_idx"]: f for f in tubelet["frames"] or []}
-    for idx in ref.get("frame_idx") or []:
-        f = frames.get(idx)
-        if f is not None:
-            box = ", ".join(_num(v) for v in f["box_xyxy"])
-            return f"the object at [{box}] at {_num(f['t_s'])}s"
-    return "the object"
-
-
-def _num(v: float) -> str:
-    text = f"{v:.2f}".rstrip("0").rstrip(".")
-    return text if text not in ("", "-0") else "0"
-
-
-def to_llava(row: Mapping[str, Any], video_path: str, tubelets: Mapping[str, Mapping[str, Any]]) -> dict[str, Any]:
-    """LLaVA-style conversations: ``<video>`` opens the first human turn; ``<regionN>``
-    placeholders become the region's pixel box on its first frame (LLaVA has no region input)."""
-    regions = {r["placeholder"]: r for r in row["regions"] or []}
-
-    def fill(text: str) -> str:
-        for placeholder, ref in regions.items():
-            if placeholder in text:
-                text = text.replace(placeholder, _region_text(ref, tubelets.get(ref["tubelet_id"])))
-        return text
-
-    conversations = []
-    for m in row["messages"] or []:
-        if m["role"] not in ("user", "assistant"):
-            continue
-        value = fill(m["content"])
-        if m["role"] == "user" and not conversations:
-            value = "<video>\n" + value
-        conversations.append({"from": "human" if m["role"] == "user" else "gpt", "value": value})
-    if not conversations or conversations[-1]["from"] != "gpt":
-        conversations.append({"from": "gpt", "value": (row["answer"] or {}).get("text") or ""})
-    return {
-        "id": row["instruction_id"],
-        "video": video_path,
-        "task_type": row["task_type"],
-        "conversations": conversations,
-    }
-
-
 # ------------------------------------------------------------------ the release
 
 
@@ -274,51 +233,89 @@ def release(
     started = time.perf_counter()
     options.check()
     dest = Path(dest)
+    _refuse_non_empty(dest)
+    source = _Source.open(root, options)
+    with _staging(dest) as staging:
+        stats = _stream(Path(root), staging, options, source.entries)
+        info = _release_info(options, stats, Path(root), source.version, source.info, created_at or utc_now())
+        n_files = _write_meta(staging, info, stats)
+    return ReleaseReport(
+        path=dest,
+        version=options.version,
+        counts={t: dict(sorted(c.items())) for t, c in stats.counts.items()},
+        dropped=_nonzero_drops(stats),
+        rendered=_nested(stats.rendered),
+        files=n_files,
+        seconds=time.perf_counter() - started,
+    )
+
+
+def _refuse_non_empty(dest: Path) -> None:
     if dest.exists() and (not dest.is_dir() or any(dest.iterdir())):
         raise ReleaseExistsError(f"{dest} exists and is not empty: a release is immutable; choose a new folder")
-    ds = Dataset(root, version=options.dataset_version)
-    entries = ds.ledger()
-    if not entries:
-        raise ValueError(f"{root}: no committed shard to release")
-    try:
-        source_info = ds.info().to_dict()
-    except FileNotFoundError:
-        source_info = {}
-    source_version = options.dataset_version or _matching_version(Path(root), entries)
 
+
+@dataclass
+class _Source:
+    """What is released: the ledger entries of the dataset (version), its info and its version name."""
+
+    entries: list[LedgerEntry]
+    info: dict[str, Any]
+    version: str | None  # None: the current state is no named version
+
+    @classmethod
+    def open(cls, root: str | os.PathLike[str], options: ReleaseOptions) -> _Source:
+        """The source of ``options.dataset_version`` (None: the current state); ValueError when it has no shard."""
+        ds = Dataset(root, version=options.dataset_version)
+        entries = ds.ledger()
+        if not entries:
+            raise ValueError(f"{root}: no committed shard to release")
+        try:
+            info = ds.info().to_dict()
+        except FileNotFoundError:
+            info = {}
+        return cls(entries, info, options.dataset_version or _matching_version(Path(root), entries))
+
+
+@contextmanager
+def _staging(dest: Path) -> Iterator[Path]:
+    """A hidden sibling folder to build ``dest`` in: renamed to ``dest`` when the block succeeds, removed when it
+    fails, so a release folder is complete or absent."""
     dest.parent.mkdir(parents=True, exist_ok=True)
     staging = dest.parent / f".{dest.name}.partial-{os.getpid()}"
     shutil.rmtree(staging, ignore_errors=True)
     staging.mkdir()
     try:
-        builder = _Builder(Path(root), staging, options)
-        owners = replaced_by(entries)
-        lookup = RevisionFilter(owners) if owners else None
-        for entry in entries:
-            builder.add_entry(entry, lookup)
-        builder.close()
-        stats = builder.stats
-        info = _release_info(options, stats, Path(root), source_version, source_info, created_at or utc_now())
-
-        write_card(staging, info, stats)
-        (staging / INFO_FILE).parent.mkdir(parents=True, exist_ok=True)
-        (staging / INFO_FILE).write_text(json.dumps(info, indent=2, sort_keys=True) + "\n", encoding="utf-8")
-        n_files = write_checksums(staging)
+        yield staging
         if dest.exists():
-            dest.rmdir()  # empty (checked above)
+            dest.rmdir()  # empty (checked before)
         os.rename(staging, dest)
     except BaseException:
         shutil.rmtree(staging, ignore_errors=True)
         raise
-    return ReleaseReport(
-        path=dest,
-        version=options.version,
-        counts={t: dict(sorted(c.items())) for t, c in stats.counts.items()},
-        dropped={k: v for k, v in sorted(stats.dropped.items()) if v},
-        rendered=_nested(stats.rendered),
-        files=n_files,
-        seconds=time.perf_counter() - started,
-    )
+
+
+def _stream(root: Path, out: Path, options: ReleaseOptions, entries: list[LedgerEntry]) -> ReleaseStats:
+    """Write the tables and renderings of every ledger entry into ``out``; what was written, counted."""
+    builder = _Builder(root, out, options)
+    owners = replaced_by(entries)
+    lookup = RevisionFilter(owners) if owners else None  # only a revised dataset has rows to skip
+    for entry in entries:
+        builder.add_entry(entry, lookup)
+    builder.close()
+    return builder.stats
+
+
+def _write_meta(out: Path, info: Mapping[str, Any], stats: ReleaseStats) -> int:
+    """The card, ``meta/info.json`` and, last as it covers them, ``SHA256SUMS``; the number of files it lists."""
+    write_card(out, info, stats)
+    (out / INFO_FILE).parent.mkdir(parents=True, exist_ok=True)
+    (out / INFO_FILE).write_text(json.dumps(info, indent=2, sort_keys=True) + "\n", encoding="utf-8")
+    return write_checksums(out)
+
+
+def _nonzero_drops(stats: ReleaseStats) -> dict[str, int]:
+    return {k: v for k, v in sorted(stats.dropped.items()) if v}
 
 
 def _nested(counter: Mapping[tuple[str, str], int]) -> dict[str, dict[str, int]]:
@@ -348,6 +345,158 @@ class _Builder:
         self.renders: dict[tuple[str, str], _JsonSink] = {}
         self.splits: list[str] = list(self.ratios)
 
+    def add_entry(self, entry: LedgerEntry, lookup: RevisionFilter | None) -> None:
+        """Filter one ledger entry's rows, give each its video's split, write them and render the instructions."""
+        tables = self._read_tables(entry, lookup)
+        reviews = tables["reviews"]
+        reviewed_videos = set(reviews.column("video_id").to_pylist())
+        rejected = rejected_items(reviews) if self.options.exclude_rejected else set()
+        rows = ShardFilter(rejected, self.options.min_score, self.stats.dropped)
+        videos = tables["videos"]
+        if self.options.reviewed_only:
+            videos = rows.reviewed_videos_only(videos, reviewed_videos)
+        video_split = self._assign_splits(videos)
+        kept = rows.keep(tables, video_split.keys())
+        videos, video_paths = self._place_media(videos)
+        self._count(videos, kept, video_split, reviewed_videos)
+        self._write_tables({"videos": videos, **kept.tables()}, video_split)
+        if self.options.formats and kept.instruction_rows:
+            self._render_rows(kept.instruction_rows, videos, kept.tubelets, video_split, video_paths)
+
+    def close(self) -> None:
+        """Close every file; every split gets a file of every table and rendering, even an empty one."""
+        for split in self.splits:
+            for table in RELEASE_TABLES:
+                self._sink(table, split)
+            for fmt in self.options.formats:
+                self._render(fmt, split)
+        for sink in self.sinks.values():
+            sink.close()
+        for render in self.renders.values():
+            render.close()
+
+    # reading and splitting
+
+    def _read_tables(self, entry: LedgerEntry, lookup: RevisionFilter | None) -> dict[str, pa.Table]:
+        return {table: self._read(entry, table, lookup) for table in RELEASE_TABLES}
+
+    def _read(self, entry: LedgerEntry, table: str, lookup: RevisionFilter | None) -> pa.Table:
+        """One table of a ledger entry in the current schema, less the videos a later entry replaces."""
+        info = entry.files.get(table)
+        if info is None:
+            return TABLE_SCHEMAS[table].empty_table()
+        path = self.root / str(info["path"])
+        data = _conform(pq.read_table(path), table)
+        if lookup is not None:
+            data = data.filter(lookup.keep(data.column("video_id"), entry.shard))
+        return data
+
+    def _assign_splits(self, videos: pa.Table) -> dict[str, str]:
+        """Each video's release split, by video id."""
+        return {
+            vid: self._split_of(vid, source, extra, split)
+            for vid, source, extra, split in column_rows(videos, "video_id", "source", "extra", "split")
+        }
+
+    def _split_of(self, video_id: str, source: str | None, extra: str | None, existing: str | None) -> str:
+        """The release split of one video; notes a split name first seen and a group split two ways."""
+        split = assign_split(video_id, source, extra, existing, self.ratios, self.options.keep_splits)
+        if split not in self.splits:  # an existing split name kept with keep_splits
+            self.splits.append(split)
+        if self.stats.groups.setdefault(group_key(video_id, source, extra), split) != split:
+            self.stats.split_conflicts += 1  # only keep_splits can put one group in two splits
+        return split
+
+    # media
+
+    def _place_media(self, videos: pa.Table) -> tuple[pa.Table, dict[str, str]]:
+        """Each video's path in the release, by id: its uri, or with ``with_media`` its copy under ``media/``
+        (and the videos with their uris rewritten to it)."""
+        ids = videos.column("video_id").to_pylist()
+        uris = videos.column("uri").to_pylist()
+        if not self.options.with_media:
+            return videos, dict(zip(ids, uris))
+        paths = {vid: self._copy_media(vid, uri) for vid, uri in zip(ids, uris)}
+        index = videos.schema.get_field_index("uri")
+        copies = pa.array([paths[v] for v in ids], pa.string())
+        return videos.set_column(index, videos.schema.field("uri"), copies), paths
+
+    def _copy_media(self, video_id: str, uri: str) -> str:
+        src = Path(uri)
+        name = video_id.replace("/", "_").replace(os.sep, "_")
+        if src.is_dir():
+            rel = f"media/{name}"
+            shutil.copytree(src, self.out / rel)
+        elif src.is_file():
+            rel = f"media/{name}{src.suffix}"
+            (self.out / "media").mkdir(exist_ok=True)
+            shutil.copyfile(src, self.out / rel)
+        else:
+            raise FileNotFoundError(f"video {video_id}: {uri} is not a local file or folder (--with-media)")
+        return rel
+
+    # stats for the card
+
+    def _count(
+        self, videos: pa.Table, kept: KeptRows, video_split: Mapping[str, str], reviewed_videos: set[str]
+    ) -> None:
+        """Add one shard's kept rows to the card's statistics."""
+        self._count_videos(videos, reviewed_videos)
+        self._count_tubelets(kept.tubelets, kept.reviews, video_split)
+        for verdict in kept.reviews.column("verdict").to_pylist():
+            self.stats.verdicts[verdict or "unknown"] += 1
+        for row in kept.instruction_rows:
+            self.stats.task_types[(video_split[row["video_id"]], row["task_type"] or "unknown")] += 1
+
+    def _count_videos(self, videos: pa.Table, reviewed_videos: set[str]) -> None:
+        for vid, duration, licence in column_rows(videos, "video_id", "duration_s", "licence"):
+            self.stats.durations_s.append(float(duration))
+            self.stats.licences[licence or "unknown"] += 1
+            self.stats.reviewed_videos += vid in reviewed_videos
+
+    def _count_tubelets(self, tubelets: pa.Table, reviews: pa.Table, video_split: Mapping[str, str]) -> None:
+        reviewed = {i for table, i in column_rows(reviews, "item_table", "item_id") if table == "tubelets"}
+        for vid, category, tid, start, end in column_rows(
+            tubelets, "video_id", "category", "tubelet_id", "start_s", "end_s"
+        ):
+            self.stats.categories[(video_split[vid], category or "unknown")] += 1
+            self.stats.tubelet_lengths_s.append(float((end or 0.0) - (start or 0.0)))
+            self.stats.reviewed_tubelets += tid in reviewed
+
+    # writing
+
+    def _write_tables(self, tables: Mapping[str, pa.Table], video_split: Mapping[str, str]) -> None:
+        """Append each table's rows to the files of their video's split."""
+        for table, data in tables.items():
+            if data.num_rows == 0:
+                continue
+            split_col = pa.array([video_split[v] for v in data.column("video_id").to_pylist()], pa.string())
+            for split in sorted(set(split_col.to_pylist())):
+                part = data.filter(pc.equal(split_col, split))
+                self._sink(table, split).add(part)
+                self.stats.counts[table][split] += part.num_rows
+
+    def _render_rows(
+        self,
+        inst_rows: list[dict[str, Any]],
+        videos: pa.Table,
+        tubelets: pa.Table,
+        video_split: Mapping[str, str],
+        video_paths: Mapping[str, str],
+    ) -> None:
+        """Append each instruction row to every requested rendering of its video's split."""
+        renderer = ShardRenderer(inst_rows, videos, tubelets)
+        for row in inst_rows:
+            split, path = video_split[row["video_id"]], video_paths[row["video_id"]]
+            for fmt in self.options.formats:
+                try:
+                    item = renderer.render(fmt, row, path)
+                except (KeyError, ValueError):  # a row a format cannot express is counted, not fatal
+                    self.stats.render_skipped[fmt] += 1
+                    continue
+                self._render(fmt, split).add(item)
+                self.stats.rendered[(fmt, split)] += 1
+
     def _sink(self, table: str, split: str) -> _ParquetSink:
         key = (table, split)
         if key not in self.sinks:
@@ -365,232 +514,6 @@ class _Builder:
         if key not in self.renders:
             self.renders[key] = _JsonSink(self.out / "instructions" / fmt / f"{split}{FORMATS[fmt]}")
         return self.renders[key]
-
-    def _read(self, entry: LedgerEntry, table: str, lookup: RevisionFilter | None) -> pa.Table:
-        info = entry.files.get(table)
-        if info is None:
-            return TABLE_SCHEMAS[table].empty_table()
-        path = self.root / str(info["path"])
-        data = _conform(pq.read_table(path), table)
-        if lookup is not None:
-            data = data.filter(lookup.keep(data.column("video_id"), entry.shard))
-        return data
-
-    def add_entry(self, entry: LedgerEntry, lookup: RevisionFilter | None) -> None:
-        opts, stats = self.options, self.stats
-        t = {table: self._read(entry, table, lookup) for table in RELEASE_TABLES}
-
-        # Reviews: the latest verdict of each item, the reviewed videos.
-        reviews = t["reviews"]
-        rejected: set[tuple[str, str]] = set()
-        if reviews.num_rows:
-            latest: dict[tuple[str, str], tuple[str, str, str]] = {}
-            for table_, item, verdict, at, rid in zip(
-                *(
-                    reviews.column(c).to_pylist()
-                    for c in ("item_table", "item_id", "verdict", "reviewed_at", "review_id")
-                )
-            ):
-                key = (table_ or "", item or "")
-                stamp = (at or "", rid)
-                if key not in latest or stamp > latest[key][:2]:
-                    latest[key] = (at or "", rid, verdict or "")
-            rejected = {k for k, v in latest.items() if v[2] == "reject"} if opts.exclude_rejected else set()
-        reviewed_videos = set(reviews.column("video_id").to_pylist())
-
-        # Videos: split and the reviewed-only filter.
-        videos = t["videos"]
-        video_split: dict[str, str] = {}
-        keep_mask = []
-        for vid, source, extra, split in zip(
-            *(videos.column(c).to_pylist() for c in ("video_id", "source", "extra", "split"))
-        ):
-            keep = not (opts.reviewed_only and vid not in reviewed_videos)
-            keep_mask.append(keep)
-            if not keep:
-                stats.dropped["videos:not_reviewed"] += 1
-                continue
-            s = assign_split(vid, source, extra, split, self.ratios, opts.keep_splits)
-            if s not in self.splits:
-                self.splits.append(s)
-            video_split[vid] = s
-            g = group_key(vid, source, extra)
-            if stats.groups.setdefault(g, s) != s:
-                stats.split_conflicts += 1
-        videos = videos.filter(pa.array(keep_mask, pa.bool_()))
-        kept_videos = pa.array(sorted(video_split), pa.string())
-
-        def in_videos(data: pa.Table) -> pa.Table:
-            return data.filter(pc.is_in(data.column("video_id"), value_set=kept_videos))
-
-        def not_rejected(data: pa.Table, table: str) -> pa.Table:
-            if not rejected:
-                return data
-            ids = data.column(_pk(table)).to_pylist()
-            mask = [(table, i) not in rejected for i in ids]
-            stats.dropped[f"{table}:rejected"] += mask.count(False)
-            return data.filter(pa.array(mask, pa.bool_()))
-
-        tubelets = not_rejected(in_videos(t["tubelets"]), "tubelets")
-        if opts.min_score is not None:
-            score_ok = pc.fill_null(
-                pc.greater_equal(tubelets.column("mean_score"), pa.scalar(opts.min_score, pa.float32())), False
-            )
-            stats.dropped["tubelets:min_score"] += tubelets.num_rows - (pc.sum(score_ok).as_py() or 0)
-            tubelets = tubelets.filter(score_ok)
-        tub_ids = set(tubelets.column("tubelet_id").to_pylist())
-
-        entities = not_rejected(in_videos(t["entities"]), "entities")
-        mask = [i in tub_ids for i in entities.column("tubelet_id").to_pylist()]
-        stats.dropped["entities:dangling"] += mask.count(False)
-        entities = entities.filter(pa.array(mask, pa.bool_()))
-
-        events = not_rejected(in_videos(t["events"]), "events")
-        mask = [all(i in tub_ids for i in (ids or [])) for ids in events.column("tubelet_ids").to_pylist()]
-        stats.dropped["events:dangling"] += mask.count(False)
-        events = events.filter(pa.array(mask, pa.bool_()))
-
-        known = tub_ids | set(entities.column("entity_id").to_pylist()) | set(events.column("event_id").to_pylist())
-        instructions = not_rejected(in_videos(t["instructions"]), "instructions")
-        inst_rows = instructions.to_pylist()
-        mask = []
-        for row in inst_rows:
-            names = [r["tubelet_id"] for r in row["regions"] or []]
-            names += list((row["answer"] or {}).get("tubelet_ids") or [])
-            ok = all(n in tub_ids for n in names) and all(p in known for p in row["provenance"] or [])
-            mask.append(ok)
-        stats.dropped["instructions:dangling"] += mask.count(False)
-        instructions = instructions.filter(pa.array(mask, pa.bool_()))
-        inst_rows = [r for r, ok in zip(inst_rows, mask) if ok]
-
-        reviews = in_videos(reviews)
-
-        # Media and uris.
-        video_paths: dict[str, str] = {}
-        uris = videos.column("uri").to_pylist()
-        for vid, uri in zip(videos.column("video_id").to_pylist(), uris):
-            video_paths[vid] = self._copy_media(vid, uri) if opts.with_media else uri
-        if opts.with_media:
-            videos = videos.set_column(
-                videos.schema.get_field_index("uri"),
-                videos.schema.field("uri"),
-                pa.array([video_paths[v] for v in videos.column("video_id").to_pylist()], pa.string()),
-            )
-
-        # Stats for the card.
-        for vid, dur, lic in zip(*(videos.column(c).to_pylist() for c in ("video_id", "duration_s", "licence"))):
-            stats.durations_s.append(float(dur))
-            stats.licences[lic or "unknown"] += 1
-            stats.reviewed_videos += vid in reviewed_videos
-        reviewed_tubelets = {
-            i
-            for tb, i in zip(reviews.column("item_table").to_pylist(), reviews.column("item_id").to_pylist())
-            if tb == "tubelets"
-        }
-        for vid, cat, tid, s0, s1 in zip(
-            *(tubelets.column(c).to_pylist() for c in ("video_id", "category", "tubelet_id", "start_s", "end_s"))
-        ):
-            stats.categories[(video_split[vid], cat or "unknown")] += 1
-            stats.tubelet_lengths_s.append(float((s1 or 0.0) - (s0 or 0.0)))
-            stats.reviewed_tubelets += tid in reviewed_tubelets
-        for v in reviews.column("verdict").to_pylist():
-            stats.verdicts[v or "unknown"] += 1
-        for row in inst_rows:
-            stats.task_types[(video_split[row["video_id"]], row["task_type"] or "unknown")] += 1
-
-        # Tables, by split.
-        for table, data in (
-            ("videos", videos),
-            ("tubelets", tubelets),
-            ("entities", entities),
-            ("events", events),
-            ("instructions", instructions),
-            ("reviews", reviews),
-        ):
-            if data.num_rows == 0:
-                continue
-            split_col = pa.array([video_split[v] for v in data.column("video_id").to_pylist()], pa.string())
-            for split in sorted(set(split_col.to_pylist())):
-                part = data.filter(pc.equal(split_col, split))
-                self._sink(table, split).add(part)
-                stats.counts[table][split] += part.num_rows
-
-        # Renderings.
-        if opts.formats and inst_rows:
-            self._render_rows(inst_rows, videos, tubelets, video_split, video_paths)
-
-    def _render_rows(
-        self,
-        inst_rows: list[dict[str, Any]],
-        videos: pa.Table,
-        tubelets: pa.Table,
-        video_split: Mapping[str, str],
-        video_paths: Mapping[str, str],
-    ) -> None:
-        dims = {v: (w, h) for v, w, h in zip(*(videos.column(c).to_pylist() for c in ("video_id", "width", "height")))}
-        needed = {r["tubelet_id"] for row in inst_rows for r in row["regions"] or []}
-        tub_index = {tid: i for i, tid in enumerate(tubelets.column("tubelet_id").to_pylist()) if tid in needed}
-        tub_rows: dict[str, dict[str, Any]] = {}
-        if tub_index:
-            order = sorted(tub_index.values())
-            taken = tubelets.take(pa.array(order, pa.int64())).to_pylist()
-            tub_rows = {row["tubelet_id"]: row for row in taken}
-        tub_records: dict[str, Any] = {}
-        for row in inst_rows:
-            split = video_split[row["video_id"]]
-            path = video_paths[row["video_id"]]
-            record = None
-            for fmt in self.options.formats:
-                try:
-                    if fmt == "llava":
-                        item = to_llava(row, path, tub_rows)
-                    else:
-                        record = record or row_to_record("instructions", row)
-                        if fmt == "unistg":
-                            w, h = dims[row["video_id"]]
-                            item = to_unistg(record, w, h)
-                            item["video"] = path
-                        else:
-                            for r in record.regions:
-                                if r.tubelet_id not in tub_records and r.tubelet_id in tub_rows:
-                                    tub_records[r.tubelet_id] = row_to_record("tubelets", tub_rows[r.tubelet_id])
-                            item = to_videorefer(record, tub_records, video_path=path)
-                except (KeyError, ValueError):
-                    self.stats.render_skipped[fmt] += 1
-                    continue
-                self._render(fmt, split).add(item)
-                self.stats.rendered[(fmt, split)] += 1
-
-    def _copy_media(self, video_id: str, uri: str) -> str:
-        src = Path(uri)
-        name = video_id.replace("/", "_").replace(os.sep, "_")
-        if src.is_dir():
-            rel = f"media/{name}"
-            shutil.copytree(src, self.out / rel)
-        elif src.is_file():
-            rel = f"media/{name}{src.suffix}"
-            (self.out / "media").mkdir(exist_ok=True)
-            shutil.copyfile(src, self.out / rel)
-        else:
-            raise FileNotFoundError(f"video {video_id}: {uri} is not a local file or folder (--with-media)")
-        return rel
-
-    def close(self) -> None:
-        for split in self.splits:  # every split has a file of every table, even an empty one
-            for table in RELEASE_TABLES:
-                self._sink(table, split)
-            for fmt in self.options.formats:
-                self._render(fmt, split)
-        for sink in self.sinks.values():
-            sink.close()
-        for render in self.renders.values():
-            render.close()
-
-
-def _pk(table: str) -> str:
-    key = PRIMARY_KEYS[table]
-    assert key is not None
-    return key
 
 
 def _conform(data: pa.Table, table: str) -> pa.Table:
@@ -625,7 +548,7 @@ def _release_info(
         "options": options.to_dict(),
         "splits": splits,
         "counts": {t: {s: stats.counts[t].get(s, 0) for s in splits} for t in RELEASE_TABLES},
-        "dropped": {k: v for k, v in sorted(stats.dropped.items()) if v},
+        "dropped": _nonzero_drops(stats),
         "rendered": {f: {s: stats.rendered.get((f, s), 0) for s in splits} for f in options.formats},
         "render_skipped": {f: stats.render_skipped.get(f, 0) for f in options.formats},
         "split_conflicts": stats.split_conflicts,
@@ -638,36 +561,39 @@ def _release_info(
 def write_checksums(folder: Path) -> int:
     """Write ``SHA256SUMS`` (``sha256sum`` format, sorted by path) over every file but itself;
     returns the number of files listed."""
-
     lines = []
-    for path in sorted(p for p in folder.rglob("*") if p.is_file()):
+    for path in sorted(p for p in folder.rglob("*") if p.is_file()):  # Path order: by folder, then name
         rel = path.relative_to(folder).as_posix()
-        if rel == SUMS_FILE:
-            continue
-        digest = hashlib.sha256()
-        with path.open("rb") as fh:
-            for chunk in iter(lambda: fh.read(1 << 20), b""):
-                digest.update(chunk)
-        lines.append(f"{digest.hexdigest()}  {rel}\n")
+        if rel != SUMS_FILE:
+            lines.append(f"{_sha256(path)}  {rel}\n")
     (folder / SUMS_FILE).write_text("".join(lines), encoding="utf-8")
     return len(lines)
 
 
 def verify_checksums(folder: str | os.PathLike[str]) -> list[str]:
     """Paths whose content does not match ``SHA256SUMS``, or that are missing or unlisted."""
-
     folder = Path(folder)
-    listed: dict[str, str] = {}
-    for line in (folder / SUMS_FILE).read_text(encoding="utf-8").splitlines():
-        digest, _, rel = line.partition("  ")
-        listed[rel] = digest
-    bad = []
+    listed = dict(_sums_line(line) for line in (folder / SUMS_FILE).read_text(encoding="utf-8").splitlines())
     present = {p.relative_to(folder).as_posix() for p in folder.rglob("*") if p.is_file()} - {SUMS_FILE}
-    for rel in sorted(present | set(listed)):
-        path = folder / rel
-        if rel not in listed or not path.is_file() or hashlib.sha256(path.read_bytes()).hexdigest() != listed[rel]:
-            bad.append(rel)
-    return bad
+    return [
+        rel
+        for rel in sorted(present | set(listed))
+        if rel not in listed or not (folder / rel).is_file() or _sha256(folder / rel) != listed[rel]
+    ]
+
+
+def _sums_line(line: str) -> tuple[str, str]:
+    """``(path, digest)`` of one ``SHA256SUMS`` line."""
+    digest, _, rel = line.partition("  ")
+    return rel, digest
+
+
+def _sha256(path: Path) -> str:
+    digest = hashlib.sha256()
+    with path.open("rb") as fh:
+        for chunk in iter(lambda: fh.read(1 << 20), b""):  # streamed: media files can be large
+            digest.update(chunk)
+    return digest.hexdigest()
 
 
 def data_files(folder: str | os.PathLike[str], table: str) -> dict[str, list[str]]:

@@ -12,10 +12,11 @@ line counting the rest, so a systematic error does not bury the others.
 from __future__ import annotations
 
 import dataclasses
+import functools
 import json
 import math
 from collections import Counter
-from collections.abc import Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from typing import Any, Literal
 
 import numpy as np
@@ -32,6 +33,9 @@ MaskCheck = Literal["sample", "all", "none"]
 BOX_TOL = 1e-6
 _FPS_SOURCES = ("container", "manifest")
 
+#: A problem message for row (or frame) ``i`` of a batch.
+_Message = Callable[[int], str]
+
 
 class _Report:
     """Problems grouped by kind, each kind cut to ``max_examples`` lines plus a count."""
@@ -46,7 +50,7 @@ class _Report:
         if self.counts[kind] <= self.max_examples:
             self.lines.append(message)
 
-    def add_many(self, kind: str, hits: np.ndarray, message: Any) -> None:
+    def add_many(self, kind: str, hits: np.ndarray, message: _Message) -> None:
         """Report ``message(i)`` for the first hits of a boolean array; count the rest."""
         idx = np.flatnonzero(hits)
         if idx.size == 0:
@@ -99,6 +103,11 @@ def _column(batch: pa.RecordBatch | pa.Table, name: str) -> pa.Array | None:
     return col.combine_chunks() if isinstance(col, pa.ChunkedArray) else col
 
 
+def _value(arr: pa.Array | None, i: int) -> Any:
+    """``arr[i]`` as a Python value; None when the column is missing."""
+    return arr[i].as_py() if arr is not None else None
+
+
 def _fmt_box(b: np.ndarray) -> str:
     return "[" + ", ".join(f"{v:g}" for v in b) + "]"
 
@@ -116,56 +125,72 @@ def validate_videos(table: pa.Table, *, max_examples: int = 20) -> list[str]:
 
 
 def _check_video_batch(report: _Report, batch: pa.RecordBatch, start: int) -> None:
-    ids = _column(batch, "video_id")
-
-    def label(i: int) -> str:
-        vid = ids[i].as_py() if ids is not None else None
-        return f"videos row {start + i} ({vid!r})"
-
+    label = _video_label(batch, start)
     for name in ("video_id", "uri"):
-        col = _column(batch, name)
-        if col is None:
-            report.add(f"videos without a {name} column", f"videos: no {name} column")
-            continue
-        values, nulls = _np(col, "")
-        report.add_many(
-            f"empty videos.{name}",
-            nulls | (values == ""),
-            lambda i, n=name: f"{label(i)}: {n} is empty",
-        )
-
+        _check_video_string(report, batch, name, label)
     for name in ("fps", "duration_s"):
-        col = _column(batch, name)
-        if col is None:
-            report.add(f"videos without a {name} column", f"videos: no {name} column")
-            continue
-        v, nulls = _np(col, math.nan)
-        bad = nulls | ~np.isfinite(v) | (v <= 0)
-        report.add_many(
-            f"non-positive videos.{name}",
-            bad,
-            lambda i, n=name, v=v: f"{label(i)}: {n} = {v[i]:g} is not a positive number",
-        )
+        _check_video_positive_float(report, batch, name, label)
     for name in ("n_frames", "width", "height"):
-        col = _column(batch, name)
-        if col is None:
-            report.add(f"videos without a {name} column", f"videos: no {name} column")
-            continue
-        v, nulls = _np(col, 0)
-        report.add_many(
-            f"non-positive videos.{name}",
-            nulls | (v <= 0),
-            lambda i, n=name, v=v: f"{label(i)}: {n} = {v[i]} is not positive",
-        )
+        _check_video_positive_int(report, batch, name, label)
+    _check_fps_source(report, batch, label)
+
+
+def _video_label(batch: pa.RecordBatch, start: int) -> _Message:
+    """How messages name row ``i`` of a videos batch."""
+    ids = _column(batch, "video_id")
+    return lambda i: f"videos row {start + i} ({_value(ids, i)!r})"
+
+
+def _video_column(report: _Report, batch: pa.RecordBatch, name: str) -> pa.Array | None:
+    """A required column of a videos batch; reports it and returns None when missing."""
+    col = _column(batch, name)
+    if col is None:
+        report.add(f"videos without a {name} column", f"videos: no {name} column")
+    return col
+
+
+def _check_video_string(report: _Report, batch: pa.RecordBatch, name: str, label: _Message) -> None:
+    col = _video_column(report, batch, name)
+    if col is None:
+        return
+    values, nulls = _np(col, "")
+    report.add_many(f"empty videos.{name}", nulls | (values == ""), lambda i: f"{label(i)}: {name} is empty")
+
+
+def _check_video_positive_float(report: _Report, batch: pa.RecordBatch, name: str, label: _Message) -> None:
+    col = _video_column(report, batch, name)
+    if col is None:
+        return
+    v, nulls = _np(col, math.nan)
+    report.add_many(
+        f"non-positive videos.{name}",
+        nulls | ~np.isfinite(v) | (v <= 0),
+        lambda i: f"{label(i)}: {name} = {v[i]:g} is not a positive number",
+    )
+
+
+def _check_video_positive_int(report: _Report, batch: pa.RecordBatch, name: str, label: _Message) -> None:
+    col = _video_column(report, batch, name)
+    if col is None:
+        return
+    v, nulls = _np(col, 0)
+    report.add_many(
+        f"non-positive videos.{name}",
+        nulls | (v <= 0),
+        lambda i: f"{label(i)}: {name} = {v[i]} is not positive",
+    )
+
+
+def _check_fps_source(report: _Report, batch: pa.RecordBatch, label: _Message) -> None:
     src = _column(batch, "fps_source")
-    if src is not None:
-        values, nulls = _np(src, "")
-        bad = ~np.isin(values.astype(object), _FPS_SOURCES)
-        report.add_many(
-            "unknown videos.fps_source",
-            bad,
-            lambda i: f"{label(i)}: fps_source {values[i]!r} is not one of {_FPS_SOURCES}",
-        )
+    if src is None:  # optional column: every fps is then the container's
+        return
+    values, _ = _np(src, "")
+    report.add_many(
+        "unknown videos.fps_source",
+        ~np.isin(values.astype(object), _FPS_SOURCES),
+        lambda i: f"{label(i)}: fps_source {values[i]!r} is not one of {_FPS_SOURCES}",
+    )
 
 
 # --------------------------------------------------------------------------- tubelets
@@ -175,7 +200,7 @@ def _check_video_batch(report: _Report, batch: pa.RecordBatch, start: int) -> No
 class _Videos:
     """The columns of the videos table that tubelet checks need, indexed by row."""
 
-    ids: pa.Array
+    ids: pa.Array | None
     n_frames: np.ndarray
     fps: np.ndarray
     duration: np.ndarray
@@ -231,15 +256,18 @@ def validate_tubelets(
     _check_unique(report, "tubelets", table, "tubelet_id")
     vids = _Videos.of(videos) if videos is not None else None
     rng = np.random.default_rng(seed)
-    # Spread the mask sample over batches in proportion to their rows.
-    total = max(table.num_rows, 1)
     for start, batch in _batches(table):
-        if check_masks == "sample":
-            budget: int | None = max(1, round(mask_sample * batch.num_rows / total))
-        else:
-            budget = None if check_masks == "all" else 0
+        budget = _mask_budget(check_masks, mask_sample, batch.num_rows, table.num_rows)
         _check_tubelet_batch(report, batch, start, vids, budget, rng)
     return report.finish()
+
+
+def _mask_budget(check_masks: MaskCheck, mask_sample: int, batch_rows: int, table_rows: int) -> int | None:
+    """How many masks of a batch to decode; None for all of them."""
+    if check_masks == "sample":
+        # Spread the sample over batches in proportion to their rows.
+        return max(1, round(mask_sample * batch_rows / max(table_rows, 1)))
+    return None if check_masks == "all" else 0
 
 
 def _check_tubelet_batch(
@@ -250,173 +278,336 @@ def _check_tubelet_batch(
     mask_budget: int | None,
     rng: np.random.Generator,
 ) -> None:
-    n = batch.num_rows
-    ids = _column(batch, "tubelet_id")
+    rows = _TubeletRows.of(batch, start)
+    video_ids = _column(batch, "video_id")
+    # The video of each tubelet, when a videos table is given (-1: unknown video).
+    video_row = _video_rows(video_ids, vids) if vids is not None else np.full(batch.num_rows, -1, dtype=np.int64)
+    _check_tubelets(report, rows, vids, video_ids, video_row)
+    frame_list = _column(batch, "frames")
+    lengths, null_frames = _np(pc.list_value_length(frame_list), 0)
+    report.add_many("tubelets without frames", null_frames | (lengths == 0), lambda i: f"{rows.label(i)}: no frames")
+    frames = _Frames.of(rows, frame_list, lengths, video_row)
+    if frames is None:  # not one frame in the batch
+        return
+    _check_frames(report, frames, vids, mask_budget, rng)
+    _check_summary_columns(report, batch, frames)
 
-    def label(i: int) -> str:
-        return f"tubelet {ids[i].as_py()!r} (row {start + i})"
 
-    width = _np(_column(batch, "width"), 0)[0].astype(np.float64)
-    height = _np(_column(batch, "height"), 0)[0].astype(np.float64)
-    fps = _np(_column(batch, "fps"), math.nan)[0].astype(np.float64)
-    bad_size = (width <= 0) | (height <= 0)
+def _check_tubelets(
+    report: _Report, rows: _TubeletRows, vids: _Videos | None, video_ids: pa.Array | None, video_row: np.ndarray
+) -> None:
+    """Per tubelet: a positive size and fps and, given the videos, a known video of that size and fps."""
+    _check_tubelet_size(report, rows)
+    _check_tubelet_fps(report, rows)
+    if vids is None:
+        return
+    _check_video_known(report, rows, video_ids, video_row)
+    _check_size_matches_video(report, rows, vids, video_row)
+    _check_fps_matches_video(report, rows, vids, video_row)
+
+
+def _check_frames(
+    report: _Report, frames: _Frames, vids: _Videos | None, mask_budget: int | None, rng: np.random.Generator
+) -> None:
+    """Per frame: index, time, boxes, visibility and mask; the checks against the video need ``vids``."""
+    _check_frame_idx(report, frames)
+    if vids is not None:
+        _check_frames_within_video(report, frames, vids)
+    _check_frame_order(report, frames)
+    _check_times(report, frames)
+    if vids is not None:
+        _check_synthetic_times(report, frames, vids)
+        _check_times_within_duration(report, frames, vids)
+    _check_box_lengths(report, frames)
+    _check_box(report, frames)
+    _check_amodal_box(report, frames)
+    report.add_many("frames with a null visible", frames.vis_null, lambda j: f"{frames.at(j)}: visible is null")
+    _check_masks(report, frames, mask_budget, rng)
+
+
+@dataclasses.dataclass
+class _TubeletRows:
+    """The per-tubelet columns of a batch that the checks need, and the rows' names."""
+
+    start: int
+    ids: pa.Array | None
+    width: np.ndarray
+    height: np.ndarray
+    fps: np.ndarray
+
+    @classmethod
+    def of(cls, batch: pa.RecordBatch, start: int) -> _TubeletRows:
+        return cls(
+            start=start,
+            ids=_column(batch, "tubelet_id"),
+            width=_np(_column(batch, "width"), 0)[0].astype(np.float64),
+            height=_np(_column(batch, "height"), 0)[0].astype(np.float64),
+            fps=_np(_column(batch, "fps"), math.nan)[0].astype(np.float64),
+        )
+
+    def label(self, i: int) -> str:
+        return f"tubelet {_value(self.ids, i)!r} (row {self.start + i})"
+
+
+def _check_tubelet_size(report: _Report, rows: _TubeletRows) -> None:
     report.add_many(
         "tubelets without a positive width/height",
-        bad_size,
-        lambda i: f"{label(i)}: size {width[i]:g}x{height[i]:g} is not positive",
+        (rows.width <= 0) | (rows.height <= 0),
+        lambda i: f"{rows.label(i)}: size {rows.width[i]:g}x{rows.height[i]:g} is not positive",
     )
+
+
+def _check_tubelet_fps(report: _Report, rows: _TubeletRows) -> None:
     report.add_many(
         "tubelets without a positive fps",
-        ~(fps > 0),
-        lambda i: f"{label(i)}: fps {fps[i]:g} is not positive",
+        ~(rows.fps > 0),  # NaN too
+        lambda i: f"{rows.label(i)}: fps {rows.fps[i]:g} is not positive",
     )
 
-    # The video of each tubelet, when a videos table is given (-1: unknown video).
-    vrow = np.full(n, -1, dtype=np.int64)
-    if vids is not None:
-        vrow = _np(pc.index_in(_column(batch, "video_id"), value_set=vids.ids), -1)[0].astype(np.int64)
-        video_ids = _column(batch, "video_id")
-        report.add_many(
-            "tubelets of a video not in the videos table",
-            vrow < 0,
-            lambda i: f"{label(i)}: video {video_ids[i].as_py()!r} is not in the videos table",
-        )
-        known = vrow >= 0
-        vr = np.where(known, vrow, -1)
-        mismatch = known & ((vids.width[vr] != width) | (vids.height[vr] != height))
-        report.add_many(
-            "tubelets whose size differs from their video's",
-            mismatch,
-            lambda i: (
-                f"{label(i)}: size {width[i]:g}x{height[i]:g} is not the video's "
-                f"{vids.width[vr[i]]}x{vids.height[vr[i]]}"
-            ),
-        )
-        fps_mismatch = known & ~np.isclose(vids.fps[vr], fps, rtol=1e-6, atol=0)
-        report.add_many(
-            "tubelets whose fps differs from their video's",
-            fps_mismatch,
-            lambda i: f"{label(i)}: fps {fps[i]:g} is not the video's {vids.fps[vr[i]]:g}",
-        )
 
-    frames = _column(batch, "frames")
-    lengths, null_frames = _np(pc.list_value_length(frames), 0)
+def _video_rows(video_ids: pa.Array | None, vids: _Videos) -> np.ndarray:
+    """The row of each tubelet's video in the videos table; -1 (the sentinel row) if unknown."""
+    return _np(pc.index_in(video_ids, value_set=vids.ids), -1)[0].astype(np.int64)
+
+
+def _check_video_known(report: _Report, rows: _TubeletRows, video_ids: pa.Array | None, video_row: np.ndarray) -> None:
     report.add_many(
-        "tubelets without frames",
-        null_frames | (lengths == 0),
-        lambda i: f"{label(i)}: no frames",
+        "tubelets of a video not in the videos table",
+        video_row < 0,
+        lambda i: f"{rows.label(i)}: video {_value(video_ids, i)!r} is not in the videos table",
     )
 
-    parent = _np(pc.list_parent_indices(frames), 0)[0].astype(np.int64)
-    flat = pc.list_flatten(frames)
-    if len(flat) == 0:
-        return
-    fields = dict(zip([f.name for f in flat.type], flat.flatten(), strict=True))
-    fidx, fidx_null = _np(fields["frame_idx"], -1)
-    fidx = fidx.astype(np.int64)
-    t_s, t_null = _np(fields["t_s"], math.nan)
-    t_s = t_s.astype(np.float64)
-    visible, vis_null = _np(fields["visible"], False)
-    box, box_null, box_len = _fixed(fields["box_xyxy"], 4)
-    amodal, amodal_null, amodal_len = _fixed(fields["amodal_xyxy"], 4)
 
-    # Position of each frame inside its tubelet, for messages.
-    offsets = np.concatenate(([0], np.cumsum(lengths)))
-    pos = np.arange(len(parent)) - offsets[parent]
+def _check_size_matches_video(report: _Report, rows: _TubeletRows, vids: _Videos, video_row: np.ndarray) -> None:
+    vr = video_row
+    mismatch = (vr >= 0) & ((vids.width[vr] != rows.width) | (vids.height[vr] != rows.height))
+    report.add_many(
+        "tubelets whose size differs from their video's",
+        mismatch,
+        lambda i: (
+            f"{rows.label(i)}: size {rows.width[i]:g}x{rows.height[i]:g} is not the video's "
+            f"{vids.width[vr[i]]}x{vids.height[vr[i]]}"
+        ),
+    )
 
-    def at(j: int) -> str:
-        return f"{label(int(parent[j]))} frames[{pos[j]}] (frame_idx {fidx[j]})"
 
-    # frame indices
-    report.add_many("frames with a null frame_idx", fidx_null, lambda j: f"{at(j)}: frame_idx is null")
+def _check_fps_matches_video(report: _Report, rows: _TubeletRows, vids: _Videos, video_row: np.ndarray) -> None:
+    vr = video_row
+    mismatch = (vr >= 0) & ~np.isclose(vids.fps[vr], rows.fps, rtol=1e-6, atol=0)
+    report.add_many(
+        "tubelets whose fps differs from their video's",
+        mismatch,
+        lambda i: f"{rows.label(i)}: fps {rows.fps[i]:g} is not the video's {vids.fps[vr[i]]:g}",
+    )
+
+
+@dataclasses.dataclass
+class _Boxes:
+    """A box column of the flattened frames: ``(n, 4)`` values, null mask and list lengths."""
+
+    values: np.ndarray
+    null: np.ndarray
+    length: np.ndarray
+
+    @functools.cached_property
+    def short(self) -> np.ndarray:
+        """Not null, but not 4 numbers."""
+        return ~self.null & (self.length != 4)
+
+    @functools.cached_property
+    def usable(self) -> np.ndarray:
+        """4 numbers: null and short boxes are reported once, then left out of the geometry checks."""
+        return ~(self.null | self.short)
+
+    @functools.cached_property
+    def ordered(self) -> np.ndarray:
+        """Finite, with ``x1 < x2`` and ``y1 < y2``."""
+        v = self.values
+        return np.isfinite(v).all(axis=1) & (v[:, 0] < v[:, 2]) & (v[:, 1] < v[:, 3])
+
+
+@dataclasses.dataclass
+class _Frames:
+    """The frames of a batch's tubelets, flattened: frame ``j`` belongs to tubelet ``parent[j]``.
+
+    Per-tubelet arrays (``lengths``, ``offsets``) are indexed by batch row, all others by frame.
+    """
+
+    rows: _TubeletRows
+    lengths: np.ndarray
+    offsets: np.ndarray
+    parent: np.ndarray
+    pos: np.ndarray  # position of the frame inside its tubelet, for messages
+    fidx: np.ndarray
+    fidx_null: np.ndarray
+    t_s: np.ndarray
+    t_null: np.ndarray
+    visible: np.ndarray
+    vis_null: np.ndarray
+    box: _Boxes
+    amodal: _Boxes
+    mask: pa.Array
+    width: np.ndarray
+    height: np.ndarray
+    video_row: np.ndarray
+    same: np.ndarray  # the previous frame belongs to the same tubelet
+    prev: np.ndarray  # frame_idx of the previous frame
+
+    @classmethod
+    def of(cls, rows: _TubeletRows, frames: pa.Array, lengths: np.ndarray, video_row: np.ndarray) -> _Frames | None:
+        """The frames of a batch's ``frames`` column; None when no tubelet has any."""
+        parent = _np(pc.list_parent_indices(frames), 0)[0].astype(np.int64)
+        flat = pc.list_flatten(frames)
+        if len(flat) == 0:
+            return None
+        fields = dict(zip([f.name for f in flat.type], flat.flatten(), strict=True))
+        fidx, fidx_null = _np(fields["frame_idx"], -1)
+        fidx = fidx.astype(np.int64)
+        t_s, t_null = _np(fields["t_s"], math.nan)
+        visible, vis_null = _np(fields["visible"], False)
+        box = _Boxes(*_fixed(fields["box_xyxy"], 4))
+        amodal = _Boxes(*_fixed(fields["amodal_xyxy"], 4))
+        offsets = np.concatenate(([0], np.cumsum(lengths)))
+        same = np.zeros(len(parent), dtype=bool)
+        same[1:] = parent[1:] == parent[:-1]
+        return cls(
+            rows=rows,
+            lengths=lengths,
+            offsets=offsets,
+            parent=parent,
+            pos=np.arange(len(parent)) - offsets[parent],
+            fidx=fidx,
+            fidx_null=fidx_null,
+            t_s=t_s.astype(np.float64),
+            t_null=t_null,
+            visible=visible,
+            vis_null=vis_null,
+            box=box,
+            amodal=amodal,
+            mask=fields["mask_rle"],
+            width=rows.width[parent],
+            height=rows.height[parent],
+            video_row=video_row[parent],
+            same=same,
+            prev=np.roll(fidx, 1),
+        )
+
+    def at(self, j: int) -> str:
+        """How messages name frame ``j``."""
+        return f"{self.rows.label(int(self.parent[j]))} frames[{self.pos[j]}] (frame_idx {self.fidx[j]})"
+
+    @functools.cached_property
+    def bad_t(self) -> np.ndarray:
+        """``t_s`` is null, not finite or negative: reported once, then left out of the time checks."""
+        return self.t_null | ~np.isfinite(self.t_s) | (self.t_s < 0)
+
+
+def _check_frame_idx(report: _Report, f: _Frames) -> None:
+    report.add_many("frames with a null frame_idx", f.fidx_null, lambda j: f"{f.at(j)}: frame_idx is null")
     report.add_many(
         "frames with a negative frame_idx",
-        ~fidx_null & (fidx < 0),
-        lambda j: f"{at(j)}: frame_idx is negative",
+        ~f.fidx_null & (f.fidx < 0),
+        lambda j: f"{f.at(j)}: frame_idx is negative",
     )
-    vr = np.where(vrow[parent] >= 0, vrow[parent], -1)
-    known = vrow[parent] >= 0
-    if vids is not None:
-        beyond = known & ~fidx_null & (fidx >= vids.n_frames[vr])
-        report.add_many(
-            "frames beyond the video's n_frames",
-            beyond,
-            lambda j: f"{at(j)}: frame_idx is not below the video's n_frames = {vids.n_frames[vr[j]]}",
-        )
-    same = np.zeros(len(parent), dtype=bool)
-    same[1:] = parent[1:] == parent[:-1]
-    prev = np.roll(fidx, 1)
-    report.add_many("frames listed twice", same & (fidx == prev), lambda j: f"{at(j)}: frame listed twice")
+
+
+def _check_frames_within_video(report: _Report, f: _Frames, vids: _Videos) -> None:
+    vr = f.video_row
+    beyond = (vr >= 0) & ~f.fidx_null & (f.fidx >= vids.n_frames[vr])
+    report.add_many(
+        "frames beyond the video's n_frames",
+        beyond,
+        lambda j: f"{f.at(j)}: frame_idx is not below the video's n_frames = {vids.n_frames[vr[j]]}",
+    )
+
+
+def _check_frame_order(report: _Report, f: _Frames) -> None:
+    report.add_many("frames listed twice", f.same & (f.fidx == f.prev), lambda j: f"{f.at(j)}: frame listed twice")
     report.add_many(
         "frames out of order",
-        same & (fidx < prev),
-        lambda j: f"{at(j)}: frames not sorted (follows frame_idx {prev[j]})",
+        f.same & (f.fidx < f.prev),
+        lambda j: f"{f.at(j)}: frames not sorted (follows frame_idx {f.prev[j]})",
     )
 
-    # times
-    bad_t = t_null | ~np.isfinite(t_s) | (t_s < 0)
+
+def _check_times(report: _Report, f: _Frames) -> None:
+    """Every ``t_s`` is a time, increasing with ``frame_idx`` within a tubelet."""
+    bad_t = f.bad_t
     report.add_many(
-        "frames with a missing or negative t_s",
-        bad_t,
-        lambda j: f"{at(j)}: t_s = {t_s[j]} is not a time",
+        "frames with a missing or negative t_s", bad_t, lambda j: f"{f.at(j)}: t_s = {f.t_s[j]} is not a time"
     )
-    prev_t = np.roll(t_s, 1)
+    prev_t = np.roll(f.t_s, 1)
     report.add_many(
         "frames whose t_s does not increase",
-        same & ~bad_t & (t_s <= prev_t) & (fidx > prev),
-        lambda j: f"{at(j)}: t_s = {t_s[j]:g} does not increase (previous {prev_t[j]:g})",
+        f.same & ~bad_t & (f.t_s <= prev_t) & (f.fidx > f.prev),
+        lambda j: f"{f.at(j)}: t_s = {f.t_s[j]:g} does not increase (previous {prev_t[j]:g})",
     )
-    if vids is not None:
-        frame_fps = vids.fps[vr]
-        synthetic = known & ~vids.container_time[vr]
-        expected = fidx / np.where(frame_fps > 0, frame_fps, np.nan)
-        off = synthetic & ~bad_t & ~fidx_null & ~(np.abs(t_s - expected) <= 0.5 / frame_fps)
-        report.add_many(
-            "frames whose t_s is not frame_idx / fps",
-            off,
-            lambda j: f"{at(j)}: t_s = {t_s[j]:g} is more than half a frame from frame_idx / fps = {expected[j]:g}",
-        )
-        limit = vids.duration[vr] + 1.0 / frame_fps
-        late = known & vids.container_time[vr] & ~bad_t & (t_s > limit)
-        report.add_many(
-            "frames after the end of the video",
-            late,
-            lambda j: f"{at(j)}: t_s = {t_s[j]:g} is after the video's duration {vids.duration[vr[j]]:g}",
-        )
 
-    # boxes
-    w, h = width[parent], height[parent]
-    report.add_many("frames without a box", box_null, lambda j: f"{at(j)}: box_xyxy is null")
-    box_short = ~box_null & (box_len != 4)
+
+def _check_synthetic_times(report: _Report, f: _Frames, vids: _Videos) -> None:
+    """Times made from the fps (not the container's) lie within half a frame of ``frame_idx / fps``."""
+    vr = f.video_row
+    fps = vids.fps[vr]
+    synthetic = (vr >= 0) & ~vids.container_time[vr]
+    expected = f.fidx / np.where(fps > 0, fps, np.nan)
+    off = synthetic & ~f.bad_t & ~f.fidx_null & ~(np.abs(f.t_s - expected) <= 0.5 / fps)
+    report.add_many(
+        "frames whose t_s is not frame_idx / fps",
+        off,
+        lambda j: f"{f.at(j)}: t_s = {f.t_s[j]:g} is more than half a frame from frame_idx / fps = {expected[j]:g}",
+    )
+
+
+def _check_times_within_duration(report: _Report, f: _Frames, vids: _Videos) -> None:
+    """Container times end within a frame after the video's duration."""
+    vr = f.video_row
+    limit = vids.duration[vr] + 1.0 / vids.fps[vr]
+    late = (vr >= 0) & vids.container_time[vr] & ~f.bad_t & (f.t_s > limit)
+    report.add_many(
+        "frames after the end of the video",
+        late,
+        lambda j: f"{f.at(j)}: t_s = {f.t_s[j]:g} is after the video's duration {vids.duration[vr[j]]:g}",
+    )
+
+
+def _check_box_lengths(report: _Report, f: _Frames) -> None:
+    report.add_many("frames without a box", f.box.null, lambda j: f"{f.at(j)}: box_xyxy is null")
     report.add_many(
         "boxes without 4 numbers",
-        box_short,
-        lambda j: f"{at(j)}: box_xyxy has {box_len[j]} numbers, not 4",
+        f.box.short,
+        lambda j: f"{f.at(j)}: box_xyxy has {f.box.length[j]} numbers, not 4",
     )
-    amodal_short = ~amodal_null & (amodal_len != 4)
     report.add_many(
         "amodal boxes without 4 numbers",
-        amodal_short,
-        lambda j: f"{at(j)}: amodal_xyxy has {amodal_len[j]} numbers, not 4",
+        f.amodal.short,
+        lambda j: f"{f.at(j)}: amodal_xyxy has {f.amodal.length[j]} numbers, not 4",
     )
-    box_null, amodal_null = box_null | box_short, amodal_null | amodal_short  # reported: skip below
-    valid = np.isfinite(box).all(axis=1) & (box[:, 0] < box[:, 2]) & (box[:, 1] < box[:, 3])
+
+
+def _check_box(report: _Report, f: _Frames) -> None:
+    """Boxes are ordered and inside the frame."""
+    box, usable, ordered = f.box.values, f.box.usable, f.box.ordered
     report.add_many(
         "frames with an empty or inverted box",
-        ~box_null & ~valid,
-        lambda j: f"{at(j)}: box {_fmt_box(box[j])} is not x1 < x2, y1 < y2",
+        usable & ~ordered,
+        lambda j: f"{f.at(j)}: box {_fmt_box(box[j])} is not x1 < x2, y1 < y2",
     )
+    w, h = f.width, f.height
     inside = (box[:, 0] >= -BOX_TOL) & (box[:, 1] >= -BOX_TOL) & (box[:, 2] <= w + BOX_TOL) & (box[:, 3] <= h + BOX_TOL)
     report.add_many(
         "frames with a box outside the frame",
-        ~box_null & valid & ~inside,
-        lambda j: f"{at(j)}: box {_fmt_box(box[j])} is outside the {w[j]:g}x{h[j]:g} frame",
+        usable & ordered & ~inside,
+        lambda j: f"{f.at(j)}: box {_fmt_box(box[j])} is outside the {w[j]:g}x{h[j]:g} frame",
     )
-    a_valid = np.isfinite(amodal).all(axis=1) & (amodal[:, 0] < amodal[:, 2]) & (amodal[:, 1] < amodal[:, 3])
+
+
+def _check_amodal_box(report: _Report, f: _Frames) -> None:
+    """Amodal boxes (the whole object, partly hidden or outside the frame) are ordered and contain the box."""
+    amodal, box, usable, ordered = f.amodal.values, f.box.values, f.amodal.usable, f.amodal.ordered
     report.add_many(
         "frames with an empty or inverted amodal box",
-        ~amodal_null & ~a_valid,
-        lambda j: f"{at(j)}: amodal box {_fmt_box(amodal[j])} is not x1 < x2, y1 < y2",
+        usable & ~ordered,
+        lambda j: f"{f.at(j)}: amodal box {_fmt_box(amodal[j])} is not x1 < x2, y1 < y2",
     )
     contains = (
         (amodal[:, 0] <= box[:, 0] + BOX_TOL)
@@ -426,64 +617,86 @@ def _check_tubelet_batch(
     )
     report.add_many(
         "frames whose amodal box does not contain the box",
-        ~amodal_null & a_valid & ~box_null & ~contains,
-        lambda j: f"{at(j)}: amodal box {_fmt_box(amodal[j])} does not contain box {_fmt_box(box[j])}",
+        usable & ordered & f.box.usable & ~contains,
+        lambda j: f"{f.at(j)}: amodal box {_fmt_box(amodal[j])} does not contain box {_fmt_box(box[j])}",
     )
 
-    # visibility and masks
-    report.add_many("frames with a null visible", vis_null, lambda j: f"{at(j)}: visible is null")
-    mask = fields["mask_rle"]
-    has_mask = ~mask.is_null().to_numpy(zero_copy_only=False)
-    if has_mask.any():
-        mask_parts = dict(zip([f.name for f in mask.type], mask.flatten(), strict=True))
-        size, size_null, _ = _fixed(mask_parts["size"], 2)
-        wrong = has_mask & (size_null | (size[:, 0] != h) | (size[:, 1] != w))
-        report.add_many(
-            "masks whose size is not the frame size",
-            wrong,
-            lambda j: (
-                f"{at(j)}: mask size {_fmt_box(size[j])} is not the frame size [{h[j]:g}, {w[j]:g}] (height, width)"
-            ),
-        )
-        report.add_many(
-            "masks on invisible frames",
-            has_mask & ~vis_null & ~visible.astype(bool),
-            lambda j: f"{at(j)}: invisible frame has a mask",
-        )
-        candidates = np.flatnonzero(has_mask & ~wrong)
-        if mask_budget is not None and candidates.size > mask_budget:
-            candidates = np.sort(rng.choice(candidates, size=mask_budget, replace=False))
-        counts = mask_parts["counts"]
-        for j in candidates:
-            rle = {"size": [int(h[j]), int(w[j])], "counts": counts[int(j)].as_py()}
-            if rle["counts"] is None:
-                report.add("masks that do not decode", f"{at(int(j))}: mask counts is null")
-                continue
-            problem = rle_problem(rle, (int(h[j]), int(w[j])))
-            if problem:
-                report.add("masks that do not decode", f"{at(int(j))}: mask does not decode: {problem}")
 
-    # summary columns, derived from frames on write
-    first = np.where(lengths > 0, offsets[:-1], 0)
-    last = np.where(lengths > 0, offsets[1:] - 1, 0)
-    has = lengths > 0
-    n_vis = np.bincount(parent, weights=visible.astype(np.float64), minlength=n).astype(np.int64)
-    for name, expected in (
-        ("start_frame", fidx[first]),
-        ("end_frame", fidx[last]),
-        ("n_frames", lengths),
-        ("n_visible", n_vis),
-    ):
-        col = _column(batch, name)
-        if col is None:
+def _check_masks(report: _Report, f: _Frames, mask_budget: int | None, rng: np.random.Generator) -> None:
+    """Mask sizes, masks on invisible frames, and (a sample of) the masks decoding."""
+    has_mask = ~f.mask.is_null().to_numpy(zero_copy_only=False)
+    if not has_mask.any():
+        return
+    parts = dict(zip([field.name for field in f.mask.type], f.mask.flatten(), strict=True))
+    wrong_size = _check_mask_sizes(report, f, has_mask, parts["size"])
+    report.add_many(
+        "masks on invisible frames",
+        has_mask & ~f.vis_null & ~f.visible.astype(bool),
+        lambda j: f"{f.at(j)}: invisible frame has a mask",
+    )
+    # Masks of the wrong size were reported: decoding them would only repeat it.
+    candidates = _mask_sample(np.flatnonzero(has_mask & ~wrong_size), mask_budget, rng)
+    _check_masks_decode(report, f, parts["counts"], candidates)
+
+
+def _check_mask_sizes(report: _Report, f: _Frames, has_mask: np.ndarray, sizes: pa.Array) -> np.ndarray:
+    """Reports masks whose size is not the frame's ``[height, width]``, and returns them."""
+    size, size_null, _ = _fixed(sizes, 2)
+    h, w = f.height, f.width
+    wrong = has_mask & (size_null | (size[:, 0] != h) | (size[:, 1] != w))
+    report.add_many(
+        "masks whose size is not the frame size",
+        wrong,
+        lambda j: (
+            f"{f.at(j)}: mask size {_fmt_box(size[j])} is not the frame size [{h[j]:g}, {w[j]:g}] (height, width)"
+        ),
+    )
+    return wrong
+
+
+def _mask_sample(candidates: np.ndarray, budget: int | None, rng: np.random.Generator) -> np.ndarray:
+    """At most ``budget`` of the candidate frames (all for None), in frame order."""
+    if budget is not None and candidates.size > budget:
+        return np.sort(rng.choice(candidates, size=budget, replace=False))
+    return candidates
+
+
+def _check_masks_decode(report: _Report, f: _Frames, counts: pa.Array, sample: np.ndarray) -> None:
+    for j in sample.tolist():
+        size = (int(f.height[j]), int(f.width[j]))
+        rle = {"size": list(size), "counts": counts[j].as_py()}
+        if rle["counts"] is None:
+            report.add("masks that do not decode", f"{f.at(j)}: mask counts is null")
             continue
-        stored, nulls = _np(col, 0)
-        mismatch = has & ~nulls & (stored.astype(np.int64) != expected)
-        report.add_many(
-            f"tubelets whose {name} does not match their frames",
-            mismatch,
-            lambda i, n=name, s=stored, e=expected: f"{label(i)}: {n} = {s[i]} but the frames say {e[i]}",
-        )
+        problem = rle_problem(rle, size)
+        if problem:
+            report.add("masks that do not decode", f"{f.at(j)}: mask does not decode: {problem}")
+
+
+def _check_summary_columns(report: _Report, batch: pa.RecordBatch, f: _Frames) -> None:
+    """The summary columns, derived from frames on write, still match the frames."""
+    has = f.lengths > 0
+    first = np.where(has, f.offsets[:-1], 0)
+    last = np.where(has, f.offsets[1:] - 1, 0)
+    n_visible = np.bincount(f.parent, weights=f.visible.astype(np.float64), minlength=batch.num_rows).astype(np.int64)
+    _check_summary_column(report, batch, f, "start_frame", f.fidx[first])
+    _check_summary_column(report, batch, f, "end_frame", f.fidx[last])
+    _check_summary_column(report, batch, f, "n_frames", f.lengths)
+    _check_summary_column(report, batch, f, "n_visible", n_visible)
+
+
+def _check_summary_column(report: _Report, batch: pa.RecordBatch, f: _Frames, name: str, expected: np.ndarray) -> None:
+    col = _column(batch, name)
+    if col is None:  # optional column
+        return
+    stored, nulls = _np(col, 0)
+    # Tubelets without frames were reported as such: there is nothing to compare.
+    mismatch = (f.lengths > 0) & ~nulls & (stored.astype(np.int64) != expected)
+    report.add_many(
+        f"tubelets whose {name} does not match their frames",
+        mismatch,
+        lambda i: f"{f.rows.label(i)}: {name} = {stored[i]} but the frames say {expected[i]}",
+    )
 
 
 # ------------------------------------------------------------------ tables and rows
@@ -517,15 +730,16 @@ def validate_tables(
     problems: list[str] = []
     videos = tables.get("videos")
     for name, table in tables.items():
+        key = PRIMARY_KEYS.get(name)
         if name == "videos":
             problems += validate_videos(table, max_examples=max_examples)
         elif name == "tubelets":
             problems += validate_tubelets(
                 table, videos, check_masks=check_masks, mask_sample=mask_sample, max_examples=max_examples
             )
-        elif PRIMARY_KEYS.get(name):
+        elif key:  # None for tables without one (rejects), and unknown tables
             report = _Report(max_examples)
-            _check_unique(report, name, table, PRIMARY_KEYS[name])
+            _check_unique(report, name, table, key)
             problems += report.finish()
     return problems
 

@@ -9,6 +9,9 @@ from pathlib import Path
 import pytest
 
 from tests.engine.raytools import descendants, listeners, non_loopback
+from tests.samples import import_sample
+from tubelet.cli.sample import SampleInfo, write_sample
+from tubelet.engine.task import VideoTask
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -33,6 +36,20 @@ def assets() -> Path:
     if path is None:
         pytest.skip("real assets not found (set TUBELET_ASSETS or provide ../shared/assets)")
     return path
+
+
+@pytest.fixture(scope="session")
+def synthetic_sample(tmp_path_factory: pytest.TempPathFactory) -> SampleInfo:
+    """The bundled synthetic sample (video, frames, DAVIS masks, list), written once per
+    session. Read it; never write into its folder."""
+    return write_sample(tmp_path_factory.mktemp("synthetic-sample"))
+
+
+@pytest.fixture(scope="session")
+def imported_sample(synthetic_sample: SampleInfo) -> VideoTask:
+    """The sample with its ground-truth masks imported as tubelets, once per session.
+    Tests that change it take ``tests.samples.fresh_copy`` of it."""
+    return import_sample(synthetic_sample)
 
 
 @pytest.fixture(scope="session")

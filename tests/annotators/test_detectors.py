@@ -15,7 +15,7 @@ pytest.importorskip("cv2")
 from tubelet.annotators.detectors import FrameBoxes, MotionDetector
 from tubelet.annotators.detectors.appearance import N_BINS, appearance_distance, histogram
 from tubelet.annotators.detectors.keyframes import decode_size, resize_mask, to_detections
-from tubelet.cli.sample import write_sample
+from tubelet.cli.sample import SampleInfo
 from tubelet.engine.stage import run_stage
 from tubelet.engine.task import VideoTask
 from tubelet.engine.video import VideoReader
@@ -25,8 +25,8 @@ from tubelet.schemas.rle import decode_rle, rle_to_box_xyxy
 
 
 @pytest.fixture(scope="module")
-def sample(tmp_path_factory: pytest.TempPathFactory):
-    return write_sample(tmp_path_factory.mktemp("sample"))
+def sample(synthetic_sample: SampleInfo) -> SampleInfo:
+    return synthetic_sample
 
 
 def _detect(stage: MotionDetector, uri: Path, fps: float | None = None) -> VideoTask:

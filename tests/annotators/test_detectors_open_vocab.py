@@ -13,7 +13,7 @@ pytest.importorskip("torch")
 
 from tubelet.annotators.detectors import OpenVocabDetector
 from tubelet.annotators.detectors.open_vocab import match_prompt, parse_prompts
-from tubelet.cli.sample import write_sample
+from tubelet.cli.sample import SampleInfo
 from tubelet.engine.stage import run_stage
 from tubelet.engine.task import VideoTask
 from tubelet.schemas.geometry import box_inside
@@ -65,8 +65,8 @@ def tiny_owlv2(tmp_path_factory: pytest.TempPathFactory) -> Path:
     return path
 
 
-def test_tiny_owlv2_runs_through_the_stage(tiny_owlv2: Path, tmp_path: Path) -> None:
-    scene = write_sample(tmp_path).video
+def test_tiny_owlv2_runs_through_the_stage(tiny_owlv2: Path, synthetic_sample: SampleInfo) -> None:
+    scene = synthetic_sample.video
     stage = OpenVocabDetector(
         model=str(tiny_owlv2), prompts="Red square. circle.", box_threshold=0.0, keyframe_fps=2, frame_batch=3
     )
@@ -163,8 +163,8 @@ def tiny_grounding_dino(tmp_path_factory: pytest.TempPathFactory) -> Path:
     return path
 
 
-def test_tiny_grounding_dino_runs_through_the_stage(tiny_grounding_dino: Path, tmp_path: Path) -> None:
-    scene = write_sample(tmp_path).video
+def test_tiny_grounding_dino_runs_through_the_stage(tiny_grounding_dino: Path, synthetic_sample: SampleInfo) -> None:
+    scene = synthetic_sample.video
     prompts = ["person", "dog"]
     stage = OpenVocabDetector(model=str(tiny_grounding_dino), prompts="person. dog.", keyframe_fps=2, frame_batch=3)
     assert stage.categories == prompts

@@ -12,7 +12,7 @@ from PIL import Image
 pytest.importorskip("ultralytics")
 
 from tubelet.annotators.detectors import YoloDetector
-from tubelet.cli.sample import write_sample
+from tubelet.cli.sample import SampleInfo
 from tubelet.engine.resources import Resources
 from tubelet.engine.stage import run_stage
 from tubelet.engine.task import VideoTask
@@ -32,9 +32,8 @@ def _run(stage: YoloDetector, uri: Path | str, fps: float | None = None) -> Vide
 
 
 @pytest.fixture(scope="module")
-def scene(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    pytest.importorskip("cv2")
-    return write_sample(tmp_path_factory.mktemp("sample")).video
+def scene(synthetic_sample: SampleInfo) -> Path:
+    return synthetic_sample.video
 
 
 def test_random_weights_run_offline_through_the_stage(scene: Path) -> None:

@@ -18,17 +18,17 @@ pytest.importorskip("decord")
 
 from tubelet.annotators.tracking import AssociationConfig, Propagator, associate
 from tubelet.annotators.tracking.flow import FlowPropagator
-from tubelet.cli.sample import write_sample
+from tubelet.cli.sample import SampleInfo
 from tubelet.engine.video import VideoReader
 from tubelet.schemas.geometry import box_iou
 from tubelet.schemas.records import Detection, VideoRecord
 
 
 @pytest.fixture(scope="module")
-def sample(tmp_path_factory: pytest.TempPathFactory) -> dict:
+def sample(synthetic_sample: SampleInfo) -> dict:
     from PIL import Image
 
-    info = write_sample(tmp_path_factory.mktemp("sample"))
+    info = synthetic_sample
     gt = json.loads(Path(info.ground_truth).read_text())
     labels = np.stack([np.array(Image.open(p)) for p in sorted(Path(info.masks_dir).glob("*.png"))])
     return {"video": str(info.video), "gt": gt, "labels": labels, "n": info.n_frames}

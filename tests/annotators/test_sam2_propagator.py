@@ -18,7 +18,7 @@ pytest.importorskip("decord")
 
 from tubelet.annotators.tracking.propagator import Propagator, Region  # noqa: E402
 from tubelet.annotators.tracking.sam2_propagator import Sam2Propagator  # noqa: E402
-from tubelet.cli.sample import write_sample  # noqa: E402
+from tubelet.cli.sample import SampleInfo  # noqa: E402
 from tubelet.engine.video import VideoReader  # noqa: E402
 from tubelet.schemas.rle import decode_rle  # noqa: E402
 
@@ -28,8 +28,8 @@ START = 30  # the circle (2) and the triangle (3) are both in view here
 
 
 @pytest.fixture(scope="module")
-def sample(tmp_path_factory: pytest.TempPathFactory):
-    return write_sample(tmp_path_factory.mktemp("sample"))
+def sample(synthetic_sample: SampleInfo) -> SampleInfo:
+    return synthetic_sample
 
 
 @pytest.fixture(scope="module")

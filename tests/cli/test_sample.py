@@ -20,8 +20,8 @@ RED, GREEN, BLUE = 1, 2, 3
 
 
 @pytest.fixture(scope="module")
-def written(tmp_path_factory: pytest.TempPathFactory) -> sample.SampleInfo:
-    return sample.write_sample(tmp_path_factory.mktemp("sample"))
+def written(synthetic_sample: sample.SampleInfo) -> sample.SampleInfo:
+    return synthetic_sample
 
 
 def mask(info: sample.SampleInfo, frame: int) -> np.ndarray:

@@ -13,7 +13,7 @@ from pathlib import Path
 import pytest
 
 from tubelet.annotators.instructions import TASK_TYPES, check_instructions
-from tubelet.cli.sample import write_sample
+from tubelet.cli.sample import SampleInfo
 from tubelet.engine.config import RunConfig
 from tubelet.engine.dataset import Dataset
 from tubelet.engine.validate import validate_dataset
@@ -48,10 +48,9 @@ def _assert_language(rows: dict[str, list]) -> None:
 
 
 @pytest.fixture(scope="module")
-def sample_rows(tmp_path_factory: pytest.TempPathFactory) -> dict[str, list]:
+def sample_rows(tmp_path_factory: pytest.TempPathFactory, synthetic_sample: SampleInfo) -> dict[str, list]:
     tmp = tmp_path_factory.mktemp("strefer")
-    sample = write_sample(tmp / "sample")
-    videos = [{"uri": str(sample.video), "video_id": "scene"}]
+    videos = [{"uri": str(synthetic_sample.video), "video_id": "scene"}]
     return _run(tmp / "out", videos, track={"profile": "lite", "keyframe_fps": 4})
 
 

@@ -12,7 +12,7 @@ from pathlib import Path
 
 import pytest
 
-from tubelet.cli.sample import write_sample
+from tubelet.cli.sample import SampleInfo
 from tubelet.engine.config import RunConfig
 from tubelet.engine.dataset import Dataset
 from tubelet.engine.validate import validate_dataset
@@ -20,8 +20,8 @@ from tubelet.evaluation.report import evaluate_datasets
 from tubelet.pipelines import run_manifest
 
 
-def _run(tmp: Path, pipeline: str, out: str, runner: str, **extra: object) -> None:
-    entry = {"uri": str(tmp / "sample" / "scene.mp4"), "video_id": "scene", **extra}
+def _run(tmp: Path, video: Path, pipeline: str, out: str, runner: str, **extra: object) -> None:
+    entry = {"uri": str(video), "video_id": "scene", **extra}
     config = RunConfig(
         pipeline=pipeline,
         output=str(tmp / out),
@@ -35,11 +35,12 @@ def _run(tmp: Path, pipeline: str, out: str, runner: str, **extra: object) -> No
 
 
 @pytest.mark.ray
-def test_lite_track_finds_enters_and_reidentifies_the_sample_objects(tmp_path: Path) -> None:
-    write_sample(tmp_path / "sample")
-    masks = {"format": "davis", "path": str(tmp_path / "sample" / "masks")}
-    _run(tmp_path, "import", "gt", "inline", annotations=masks)
-    _run(tmp_path, "track", "pred", "ray")
+def test_lite_track_finds_enters_and_reidentifies_the_sample_objects(
+    tmp_path: Path, synthetic_sample: SampleInfo
+) -> None:
+    masks = {"format": "davis", "path": str(synthetic_sample.masks_dir)}
+    _run(tmp_path, synthetic_sample.video, "import", "gt", "inline", annotations=masks)
+    _run(tmp_path, synthetic_sample.video, "track", "pred", "ray")
 
     assert validate_dataset(tmp_path / "pred").ok
     con = Dataset(tmp_path / "pred").connect()
@@ -56,10 +57,11 @@ def test_lite_track_finds_enters_and_reidentifies_the_sample_objects(tmp_path: P
     assert overall["idf1"] >= 0.9
 
 
-def test_full_profile_sam2_path_runs_end_to_end_with_random_weights(tmp_path: Path) -> None:
+def test_full_profile_sam2_path_runs_end_to_end_with_random_weights(
+    tmp_path: Path, synthetic_sample: SampleInfo
+) -> None:
     """SAM 2.1-tiny built from the packaged config with random weights at image size 256:
     the masks mean nothing, but every piece of the full path runs and writes valid rows."""
-    write_sample(tmp_path / "sample")
     params = {
         "profile": "full",
         "detector": "motion",  # YOLO random weights would find nothing to track
@@ -67,7 +69,7 @@ def test_full_profile_sam2_path_runs_end_to_end_with_random_weights(tmp_path: Pa
         "track_fps": 8,
         "tracker_options": {"image_size": 256, "max_window": 16},
     }
-    entry = {"uri": str(tmp_path / "sample" / "scene.mp4"), "video_id": "scene"}
+    entry = {"uri": str(synthetic_sample.video), "video_id": "scene"}
     config = RunConfig(pipeline="track", output=str(tmp_path / "pred"), runner="inline", videos=[entry], params=params)
     summary = run_manifest(config, progress=False, log_to_stderr=False)
     assert (summary.done, summary.failed) == (1, 0)

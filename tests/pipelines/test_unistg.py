@@ -15,7 +15,7 @@ import pytest
 
 from tubelet.annotators.instructions import GROUNDING_TASK_TYPES, check_instructions
 from tubelet.annotators.instructions.derive import times_in
-from tubelet.cli.sample import write_sample
+from tubelet.cli.sample import SampleInfo
 from tubelet.engine.config import RunConfig
 from tubelet.engine.dataset import Dataset
 from tubelet.engine.validate import validate_dataset
@@ -57,8 +57,8 @@ def _assert_exact(insts: list[Instruction], tubes: list[Tubelet], gt_boxes=None)
             assert abs(t - inst.answer.boxes[0].t_s) <= 0.5 / tube.fps
 
 
-def test_unistg_on_the_sample_matches_the_masks_exactly(tmp_path: Path) -> None:
-    sample = write_sample(tmp_path / "sample")
+def test_unistg_on_the_sample_matches_the_masks_exactly(tmp_path: Path, synthetic_sample: SampleInfo) -> None:
+    sample = synthetic_sample
     masks = {
         "format": "davis",
         "path": str(sample.masks_dir),

@@ -8,6 +8,8 @@ from pathlib import Path
 
 import pytest
 
+from tubelet.cli.sample import SampleInfo
+
 DAVIS_SEQUENCES = {"blackswan": "swan", "dog": "dog"}
 
 
@@ -22,19 +24,16 @@ def _strefer_import(out: Path, videos: list[dict]) -> Path:
 
 
 @pytest.fixture(scope="session")
-def sample_dataset(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    pytest.importorskip("cv2")
-    from tubelet.cli.sample import write_sample
-
+def sample_dataset(tmp_path_factory: pytest.TempPathFactory, synthetic_sample: SampleInfo) -> Path:
     tmp = tmp_path_factory.mktemp("preview-sample")
-    sample = write_sample(tmp / "sample")
+    sample = synthetic_sample
     videos = [
         {
             "uri": str(sample.video),
             "video_id": "scene",
             "annotations": {
                 "format": "davis",
-                "path": str(tmp / "sample" / "masks"),
+                "path": str(sample.masks_dir),
                 "categories": {"1": "red square", "2": "green circle", "3": "blue triangle"},
             },
         }

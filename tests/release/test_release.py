@@ -250,7 +250,7 @@ def test_diff_reports_added_video_and_changed_instruction(source: Path, tmp_path
     parser = argparse.ArgumentParser()
     common = argparse.ArgumentParser(add_help=False)
     sub = parser.add_subparsers(dest="command", required=True)
-    add_commands(lambda name, h: sub.add_parser(name, help=h, parents=[common]), common)
+    add_commands(lambda name, h: sub.add_parser(name, help=h, parents=[common]))
     args = parser.parse_args(["diff", str(tmp_path / "r1"), str(tmp_path / "r2"), "--json"])
     assert args.func(args) == 0
     args = parser.parse_args(

@@ -199,6 +199,63 @@ def test_video_rows() -> None:
     assert check_video({"video_id": "x"})  # not even the schema: a problem, not an exception
 
 
+def test_null_frame_fields() -> None:
+    def plant(rows: list[dict[str, Any]]) -> None:
+        rows[0]["frames"][2]["t_s"] = None
+        rows[0]["frames"][4]["visible"] = None
+        rows[0]["frames"][0]["mask_rle"]["counts"] = None
+        rows[1]["frames"][0]["box_xyxy"] = None  # its amodal box is then not compared with it
+
+    assert _planted(plant) == [
+        "tubelet 'v1:davis:1' (row 0) frames[2] (frame_idx 2): t_s = nan is not a time",
+        "tubelet 'v2:mot:7' (row 1) frames[0] (frame_idx 0): box_xyxy is null",
+        "tubelet 'v1:davis:1' (row 0) frames[4] (frame_idx 4): visible is null",
+        "tubelet 'v1:davis:1' (row 0) frames[0] (frame_idx 0): mask counts is null",
+    ]
+
+    def null_idx(rows: list[dict[str, Any]]) -> None:
+        rows[0]["frames"][1]["frame_idx"] = None
+
+    assert "tubelet 'v1:davis:1' (row 0) frames[1] (frame_idx -1): frame_idx is null" in _planted(null_idx)
+
+
+def test_tubelet_without_frames_and_fps_of_another_video() -> None:
+    def plant(rows: list[dict[str, Any]]) -> None:
+        rows[1]["frames"] = []
+        rows[0]["fps"] = 25.0
+
+    assert _planted(plant) == [
+        "tubelet 'v1:davis:1' (row 0): fps 25 is not the video's 24",
+        "tubelet 'v2:mot:7' (row 1): no frames",
+    ]
+
+
+def test_video_missing_column_and_unknown_fps_source() -> None:
+    rows = [record_to_row(v) for v in _videos()]
+    rows[0]["fps_source"] = "guess"
+    rows[1]["uri"] = ""
+    table = rows_to_table("videos", rows).drop_columns(["duration_s"])
+    assert validate_videos(table) == [
+        "videos row 1 ('v2'): uri is empty",
+        "videos: no duration_s column",
+        "videos row 0 ('v1'): fps_source 'guess' is not one of ('container', 'manifest')",
+    ]
+
+
+def test_tubelets_without_an_id_column_are_still_checked() -> None:
+    rows = [record_to_row(t) for t in _tubelets()]
+    rows[1]["frames"][2]["box_xyxy"] = [3.0, 3.0, 17.0, 6.0]
+    tubelets, videos = _tables(rows)
+    problems = validate_tubelets(tubelets.drop_columns(["tubelet_id"]), videos)
+    assert problems == ["tubelet None (row 1) frames[2] (frame_idx 29): box [3, 3, 17, 6] is outside the 16x12 frame"]
+
+
+def test_primary_keys_of_the_other_tables() -> None:
+    entities = pa.table({"entity_id": ["e1", "e2", "e1"]})
+    rejects = pa.table({"item": ["a", "a"]})  # no primary key: an item may fail twice
+    assert validate_tables({"entities": entities, "rejects": rejects}) == ["entities: entity_id 'e1' appears 2 times"]
+
+
 def test_check_tubelet_sees_unsorted_records() -> None:
     t = _tubelets()[0]
     t.frames.reverse()  # records_to_table would sort these; the check must not

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+import re
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -59,7 +60,6 @@ class TransformersVLM:
         when it is neither a local folder nor in the local Hub cache."""
         import torch
         import transformers
-        from packaging.version import Version
         from transformers import AutoModelForImageTextToText, AutoProcessor
 
         device = self.device or ("cuda" if torch.cuda.is_available() else "cpu")
@@ -71,7 +71,7 @@ class TransformersVLM:
         hub = {"local_files_only": not self.allow_download, "revision": self.revision}
         pixels = {k: v for k, v in (("min_pixels", self.min_pixels), ("max_pixels", self.max_pixels)) if v}
         # transformers renamed torch_dtype to dtype in 4.56
-        dtype_key = "dtype" if Version(transformers.__version__) >= Version("4.56") else "torch_dtype"
+        dtype_key = "dtype" if _major_minor(transformers.__version__) >= (4, 56) else "torch_dtype"
         model_kwargs: dict[str, Any] = {dtype_key: dtype}
         if self.attn_implementation:
             model_kwargs["attn_implementation"] = self.attn_implementation
@@ -222,3 +222,9 @@ def _as_set(ids: int | list[int] | None) -> set[int]:
     if ids is None:
         return set()
     return {ids} if isinstance(ids, int) else set(ids)
+
+
+def _major_minor(version: str) -> tuple[int, int]:
+    """``"4.56.0.dev0"`` -> ``(4, 56)``."""
+    major, minor = (re.findall(r"\d+", version) + ["0", "0"])[:2]
+    return int(major), int(minor)

@@ -11,7 +11,6 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from tubelet.annotators.importers.stage import ImportAnnotations
 from tubelet.annotators.language.attributes import (
     AttributeConfig,
     colour_histogram,
@@ -22,9 +21,6 @@ from tubelet.annotators.language.attributes import (
     relations,
 )
 from tubelet.annotators.language.visual_prompt import frames_needed
-from tubelet.cli.sample import write_sample
-from tubelet.engine.probe import ProbeVideo
-from tubelet.engine.stage import run_stage
 from tubelet.engine.task import VideoTask
 from tubelet.engine.video import VideoReader
 from tubelet.schemas import Tubelet, TubeletFrame
@@ -89,18 +85,6 @@ def make_scene(
     return task
 
 
-def import_sample(root: Path) -> VideoTask:
-    """The synthetic sample's mp4 with its exact masks imported as tubelets (import pipeline)."""
-    info = write_sample(root)
-    row = json.loads(info.video_list.read_text().splitlines()[0])
-    task = VideoTask(
-        video_id=row["video_id"], uri=str(info.video), annotations={**row["annotations"], "path": str(info.masks_dir)}
-    )
-    [task] = run_stage(ImportAnnotations(), run_stage(ProbeVideo(), [task]))
-    assert not task.failed and len(task.tubelets) == 3
-    return task
-
-
 def read_frames(task: VideoTask, n_frames: int = 4) -> dict[int, np.ndarray]:
     indices = frames_needed(task.tubelets, n_frames)
     with VideoReader(task.uri, fps=task.fps) as reader:
@@ -111,8 +95,8 @@ def read_frames(task: VideoTask, n_frames: int = 4) -> dict[int, np.ndarray]:
 
 
 @pytest.fixture(scope="module")
-def sample_attrs(tmp_path_factory: pytest.TempPathFactory) -> dict[str, dict]:
-    task = import_sample(tmp_path_factory.mktemp("sample"))
+def sample_attrs(imported_sample: VideoTask) -> dict[str, dict]:
+    task = imported_sample
     by_category = {t.category: t.tubelet_id for t in task.tubelets}
     measured = measure_video(task.tubelets, read_frames(task))
     json.dumps(measured)  # stored as JSON: must serialise as is

@@ -11,7 +11,8 @@ from typing import Any
 import pytest
 
 from tests.annotators.language.fake_server import CallbackChatServer, FakeChatServer
-from tests.annotators.language.test_attributes import import_sample, make_scene
+from tests.annotators.language.test_attributes import make_scene
+from tests.samples import fresh_copy
 from tubelet.annotators.importers.stage import ImportAnnotations
 from tubelet.annotators.language.entities import DescribeEntities, generalized_noun, normalise_expression, ordinal
 from tubelet.annotators.language.prompts import ENTITY_DESCRIBE
@@ -20,15 +21,9 @@ from tubelet.engine.stage import run_stage
 from tubelet.engine.task import VideoTask
 
 
-@pytest.fixture(scope="module")
-def sample_root(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    root = tmp_path_factory.mktemp("sample")
-    import_sample(root)
-    return root
-
-
-def _sample(root: Path) -> VideoTask:
-    return import_sample(root)  # a fresh task each time (tests relabel categories)
+@pytest.fixture
+def sample_task(imported_sample: VideoTask) -> VideoTask:
+    return fresh_copy(imported_sample)  # a fresh task each time (tests relabel categories)
 
 
 def _run(stage: DescribeEntities, task: VideoTask) -> VideoTask:
@@ -45,8 +40,8 @@ def _expressions(task: VideoTask) -> dict[str, str]:
 # -- lite ---------------------------------------------------------------------------
 
 
-def test_lite_entities_of_the_sample(sample_root: Path) -> None:
-    task = _run(DescribeEntities(), _sample(sample_root))
+def test_lite_entities_of_the_sample(sample_task: VideoTask) -> None:
+    task = _run(DescribeEntities(), sample_task)
     assert [e.entity_id for e in task.entities] == [f"{t.tubelet_id}:entity" for t in task.tubelets]
     by_cat = {e.category: e for e in task.entities}
     # the colour is already in the category: not said twice
@@ -57,8 +52,8 @@ def test_lite_entities_of_the_sample(sample_root: Path) -> None:
         json.dumps(e.attributes)
 
 
-def test_same_category_is_told_apart_by_colour(sample_root: Path) -> None:
-    task = _sample(sample_root)
+def test_same_category_is_told_apart_by_colour(sample_task: VideoTask) -> None:
+    task = sample_task
     for t in task.tubelets:
         t.category = "shape"
     task = _run(DescribeEntities(), task)
@@ -174,9 +169,9 @@ def _vlm_stage(server: FakeChatServer, **kw: Any) -> DescribeEntities:
     )
 
 
-def test_vlm_answers_fill_the_entities(sample_root: Path) -> None:
+def test_vlm_answers_fill_the_entities(sample_task: VideoTask) -> None:
     with ScriptedServer(lambda p: f"Here you go:\n```json\n{_answer(_hint(p), 'the ' + _hint(p))}\n```") as server:
-        task = _run(_vlm_stage(server), _sample(sample_root))
+        task = _run(_vlm_stage(server), sample_task)
     assert len(server.bodies) == 3 and task.rejects == []
     for e in task.entities:
         assert e.referring_expression == f"the {e.category}" and e.caption.startswith(f"a {e.category}")
@@ -189,7 +184,7 @@ def test_vlm_answers_fill_the_entities(sample_root: Path) -> None:
     assert len(images) == 2 and body["response_format"]["json_schema"]["schema"] == ENTITY_DESCRIBE.schema
 
 
-def test_malformed_answers_are_retried_then_rejected(sample_root: Path) -> None:
+def test_malformed_answers_are_retried_then_rejected(sample_task: VideoTask) -> None:
     def answer(prompt: str) -> str:
         hint = _hint(prompt)
         if hint == "green circle":
@@ -199,7 +194,7 @@ def test_malformed_answers_are_retried_then_rejected(sample_root: Path) -> None:
         return _answer(hint, "the " + hint)
 
     with ScriptedServer(answer) as server:
-        task = _run(_vlm_stage(server, retries=2), _sample(sample_root))
+        task = _run(_vlm_stage(server, retries=2), sample_task)
     assert sorted(e.category for e in task.entities) == ["blue triangle", "red square"]
     [reject] = task.rejects
     assert reject.item == "sample-scene:davis:2" and reject.stage == "describe_entities"
@@ -207,7 +202,7 @@ def test_malformed_answers_are_retried_then_rejected(sample_root: Path) -> None:
     assert len(server.bodies) == 3 + 1 + 2  # first asks, the square's re-ask, the circle's two
 
 
-def test_duplicated_expressions_are_asked_again_then_measured(sample_root: Path) -> None:
+def test_duplicated_expressions_are_asked_again_then_measured(imported_sample: VideoTask) -> None:
     captions = {c: f"a {c} sliding across the frame" for c in ("red square", "green circle", "blue triangle")}
 
     def which(prompt: str) -> str:  # the disambiguation prompt lists the *other* captions
@@ -220,7 +215,7 @@ def test_duplicated_expressions_are_asked_again_then_measured(sample_root: Path)
         return _answer(_hint(prompt), "the shape")
 
     with ScriptedServer(answer_reask) as server:
-        task = _run(_vlm_stage(server), _sample(sample_root))
+        task = _run(_vlm_stage(server), fresh_copy(imported_sample))
     assert sorted(_expressions(task).values()) == ["the blue shape", "the green shape", "the red shape"]
     assert all(e.attributes["expression"] == {"method": "model-reask", "unique": True} for e in task.entities)
     assert all(e.prompt_version == "entity_describe@1+entity_disambiguate@1" for e in task.entities)
@@ -231,7 +226,7 @@ def test_duplicated_expressions_are_asked_again_then_measured(sample_root: Path)
         return _answer(_hint(prompt), "the shape")
 
     with ScriptedServer(stubborn) as server:
-        task = _run(_vlm_stage(server), _sample(sample_root))
+        task = _run(_vlm_stage(server), fresh_copy(imported_sample))
     by_cat = {e.category: e for e in task.entities}
     assert by_cat["red square"].referring_expression == "the shape (red)"
     assert by_cat["red square"].attributes["expression"] == {
@@ -246,7 +241,7 @@ def test_duplicated_expressions_are_asked_again_then_measured(sample_root: Path)
 
 
 def test_tiny_random_model_output_is_retried_then_rejected_cleanly(
-    sample_root: Path, tmp_path_factory: pytest.TempPathFactory
+    sample_task: VideoTask, tmp_path_factory: pytest.TempPathFactory
 ) -> None:
     pytest.importorskip("torch")
     pytest.importorskip("transformers")
@@ -261,7 +256,7 @@ def test_tiny_random_model_output_is_retried_then_rejected_cleanly(
         max_new_tokens=12,
         backend_options={"model": str(path), "device": "cpu", "batch_size": 4},
     )
-    task = _run(stage, _sample(sample_root))
+    task = _run(stage, sample_task)
     stage.teardown()
     assert task.entities == []
     assert sorted(r.item for r in task.rejects) == sorted(t.tubelet_id for t in task.tubelets)

@@ -8,9 +8,11 @@ from pathlib import Path
 import numpy as np
 import pytest
 
+from tests.samples import fresh_copy
 from tubelet.annotators.language.motion_states import MotionConfig
 from tubelet.annotators.language.timeline import ActionTimeline, event_id
 from tubelet.annotators.language.timeline_lite import lite_items
+from tubelet.cli.sample import SampleInfo
 from tubelet.engine.stage import run_stage
 from tubelet.engine.task import VideoTask
 from tubelet.schemas import Tubelet, TubeletFrame, VideoRecord
@@ -181,30 +183,9 @@ def test_needs_the_probed_video() -> None:
 # -- the synthetic sample, through the import pipeline's stages ---------------------------
 
 
-def import_sample(root: Path) -> VideoTask:
-    """The sample's mp4 with its masks, through the ``import`` pipeline's stages."""
-    from tubelet.cli.sample import write_sample
-    from tubelet.pipelines import build_pipeline
-
-    info = write_sample(root)
-    row = json.loads(info.video_list.read_text().splitlines()[0])
-    annotations = dict(row["annotations"], path=str(root / row["annotations"]["path"]))
-    task = VideoTask(video_id=row["video_id"], uri=str(info.video), annotations=annotations)
-    for stage in build_pipeline("import", {"decode_check": False}).stages:
-        [task] = run_stage(stage, [task])
-    assert not task.failed and [t.category for t in task.tubelets] == ["red square", "green circle", "blue triangle"]
-    return task
-
-
-@pytest.fixture(scope="module")
-def sample_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    pytest.importorskip("cv2")
-    return tmp_path_factory.mktemp("sample")
-
-
-def test_sample_appear_leave_reenter(sample_dir: Path) -> None:
-    task = import_sample(sample_dir)
-    gt = {o["category"]: o for o in json.loads((sample_dir / "ground_truth.json").read_text())["objects"]}
+def test_sample_appear_leave_reenter(synthetic_sample: SampleInfo, imported_sample: VideoTask) -> None:
+    task = fresh_copy(imported_sample)
+    gt = {o["category"]: o for o in json.loads(synthetic_sample.ground_truth.read_text())["objects"]}
     [task] = run_stage(ActionTimeline(), [task])
     assert not task.failed and task.rejects == []
 

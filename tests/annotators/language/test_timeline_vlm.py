@@ -10,7 +10,7 @@ import pytest
 
 from tests.annotators.language.fake_server import FakeChatServer
 from tests.annotators.language.scripted_backend import ScriptedBackend
-from tests.annotators.language.test_timeline import import_sample, make_tubelet
+from tests.annotators.language.test_timeline import make_tubelet
 from tubelet.annotators.language.timeline import ActionTimeline
 from tubelet.annotators.language.timeline_vlm import (
     ACTION_WINDOW,
@@ -27,8 +27,8 @@ pytest.importorskip("cv2")  # the sample video and visual_prompt need OpenCV
 
 
 @pytest.fixture(scope="module")
-def sample(tmp_path_factory: pytest.TempPathFactory) -> VideoTask:
-    return import_sample(tmp_path_factory.mktemp("sample"))
+def sample(imported_sample: VideoTask) -> VideoTask:
+    return imported_sample
 
 
 def fresh(task: VideoTask, keep: list[int] | None = None, categories: list[str] | None = None) -> VideoTask:
