@@ -44,7 +44,24 @@ from collections import Counter
 from dataclasses import replace
 from pathlib import Path
 
+import av
 import numpy as np
+
+import tubelet.review.pull as review_pull
+from tubelet.annotators.instructions.stage import GenerateInstructions
+from tubelet.annotators.language.timeline import ActionTimeline
+from tubelet.cli.sample import write_sample
+from tubelet.engine.config import RunConfig
+from tubelet.engine.dataset import Dataset
+from tubelet.engine.validate import validate_dataset
+from tubelet.engine.writer import ShardWriter
+from tubelet.pipelines import run_manifest
+from tubelet.review.client import LabelStudioClient
+from tubelet.review.push import _model_version, push
+from tubelet.review.rows import load_rows, select_videos
+from tubelet.review.server import start_server
+from tubelet.review.tasks import DATA_FINGERPRINT, DATA_VIDEO_ID, build_task, track_of
+from tubelet.schemas.info import DatasetInfo, write_info
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
@@ -62,8 +79,6 @@ EVENTS_PER_VIDEO = 5
 
 def write_clip(path: Path, seed: int) -> Path:
     """A real H.264 clip of W x H, N_FRAMES at FPS: a textured background and moving textured squares."""
-    import av
-
     rng = np.random.default_rng(seed)
     background = rng.integers(0, 256, (H // 8, W // 8, 3), dtype=np.uint8).repeat(8, 0).repeat(8, 1)
     squares = [
@@ -94,11 +109,6 @@ def write_clip(path: Path, seed: int) -> Path:
 
 def build_dataset(root: Path, clip: Path, n_videos: int, per_video: int, seed: int) -> dict[str, float]:
     """The synthetic dataset (see the module docstring); returns its row counts per video."""
-    from tubelet.annotators.instructions.stage import GenerateInstructions
-    from tubelet.annotators.language.timeline import ActionTimeline
-    from tubelet.engine.writer import ShardWriter
-    from tubelet.schemas.info import DatasetInfo, write_info
-
     rng = random.Random(seed)
     tasks = []
     for i in range(n_videos):
@@ -127,8 +137,6 @@ def _free_port() -> int:
 
 
 def start_label_studio(tmp: Path):
-    from tubelet.review.server import start_server
-
     os.environ.update(
         LABEL_STUDIO_API_KEY=secrets.token_hex(20),
         LABEL_STUDIO_PASSWORD=secrets.token_hex(12),
@@ -164,10 +172,6 @@ class Timer:
 
 def annotate(client, dataset: Path) -> tuple[Counter[str], float]:
     """One annotation per task with an edit (see the module docstring); (edits made, seconds)."""
-    from tubelet.engine.dataset import Dataset
-    from tubelet.review.loop import _model_version, load_rows, select_videos
-    from tubelet.review.tasks import DATA_FINGERPRINT, DATA_VIDEO_ID, build_task
-
     data = Dataset(dataset)
     rows = load_rows(data, select_videos(data, None))
     proj = client.find_project(PROJECT)
@@ -200,18 +204,15 @@ def annotate(client, dataset: Path) -> tuple[Counter[str], float]:
 
 
 def timed_pull(dataset: Path, client) -> tuple[object, Timer]:
-    import tubelet.review.retrack as retrack_module
-    from tubelet.review import loop as review
-
     timer = Timer()
-    saved = retrack_module.retrack_tubelet, review.commit_revision, client.export
-    retrack_module.retrack_tubelet = timer.wrap("re-tracking", saved[0])
-    review.commit_revision = timer.wrap("commit revision", saved[1])
+    saved = review_pull.retrack_tubelet, review_pull.commit_revision, client.export
+    review_pull.retrack_tubelet = timer.wrap("re-tracking", saved[0])
+    review_pull.commit_revision = timer.wrap("commit revision", saved[1])
     client.export = timer.wrap("export", saved[2])
     try:
-        return review.pull(dataset, PROJECT, client=client), timer
+        return review_pull.pull(dataset, PROJECT, client=client), timer
     finally:
-        retrack_module.retrack_tubelet, review.commit_revision = saved[0], saved[1]
+        review_pull.retrack_tubelet, review_pull.commit_revision = saved[0], saved[1]
         del client.export
 
 
@@ -221,10 +222,6 @@ def _requests(counter: Counter[str]) -> str:
 
 def review_loop(tmp: Path, args: argparse.Namespace) -> list[tuple[list, int]]:
     """Build, push, review, pull; returns the dataset's tubelets as pushed (for compression)."""
-    from tubelet.engine.validate import validate_dataset
-    from tubelet.review.client import LabelStudioClient
-    from tubelet.review.loop import push
-
     clip = write_clip(tmp / "clip.mp4", args.seed)
     dataset = tmp / "dataset"
     started = time.perf_counter()
@@ -309,9 +306,6 @@ def review_loop(tmp: Path, args: argparse.Namespace) -> list[tuple[list, int]]:
 
 
 def tracks_of(dataset: Path) -> list[tuple[list, int]]:
-    from tubelet.engine.dataset import Dataset
-    from tubelet.review.tasks import track_of
-
     data = Dataset(dataset)
     frames = {v.video_id: v.n_frames for v in data.records("videos")}
     return [(track_of(t), frames[t.video_id]) for t in data.records("tubelets")]
@@ -321,10 +315,6 @@ def real_dataset(path: Path, tmp: Path) -> Path:
     """``path`` when it is a dataset, else the sample tracked here by strefer (lite)."""
     if (path / "meta" / "info.json").is_file():
         return path
-    from tubelet.cli.sample import write_sample
-    from tubelet.engine.config import RunConfig
-    from tubelet.pipelines import run_manifest
-
     sample = write_sample(tmp / "sample")
     config = RunConfig(
         pipeline="strefer",

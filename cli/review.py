@@ -22,7 +22,8 @@ from pathlib import Path
 from typing import Any
 
 from tubelet.engine.versions import list_versions, revert
-from tubelet.review.loop import pull, push
+from tubelet.review.pull import pull
+from tubelet.review.push import push
 from tubelet.review.server import PID_FILE, running_server, start_server, stop_pid
 
 DEFAULT_DATA_DIR = "~/.local/share/tubelet/label-studio"

@@ -58,6 +58,7 @@ def wait_for(condition, timeout: float, what: str) -> None:
         time.sleep(0.3)
 
 
+@pytest.mark.slow
 @pytest.mark.cluster
 @pytest.mark.ray
 def test_run_on_a_two_node_loopback_cluster(tmp_path):

@@ -119,6 +119,7 @@ def test_sigkill_inline_then_resume(tmp_path):
     resume_and_check(tmp_path, "inline")
 
 
+@pytest.mark.slow
 @pytest.mark.ray
 def test_sigkill_ray_then_resume(ray_local, tmp_path):
     kill_part_way(tmp_path, "ray")

@@ -71,6 +71,7 @@ def _write_inputs(assets: Path, tmp: Path) -> Path:
     return manifest
 
 
+@pytest.mark.slow
 @pytest.mark.ray
 def test_ingest_run_over_real_assets_rejects_only_the_bad_files(assets: Path, tmp_path: Path) -> None:
     manifest = _write_inputs(assets, tmp_path)

@@ -79,6 +79,7 @@ def test_the_checker_fails_planted_wrong_answers(sample_rows: dict[str, list]) -
     assert report.bad_ids == planted
 
 
+@pytest.mark.slow
 def test_davis_and_sam2_demo_videos_with_real_yolo_weights(assets: Path, tmp_path: Path) -> None:
     pytest.importorskip("ultralytics")
     davis = assets / "davis2016" / "JPEGImages" / "480p"

@@ -57,6 +57,7 @@ def test_lite_track_finds_enters_and_reidentifies_the_sample_objects(
     assert overall["idf1"] >= 0.9
 
 
+@pytest.mark.slow
 def test_full_profile_sam2_path_runs_end_to_end_with_random_weights(
     tmp_path: Path, synthetic_sample: SampleInfo
 ) -> None:
@@ -65,8 +66,8 @@ def test_full_profile_sam2_path_runs_end_to_end_with_random_weights(
     params = {
         "profile": "full",
         "detector": "motion",  # YOLO random weights would find nothing to track
-        "keyframe_fps": 4,
-        "track_fps": 8,
+        "keyframe_fps": 2,
+        "track_fps": 4,  # few frames: random weights make every object a new one to chase both ways
         "tracker_options": {"image_size": 256, "max_window": 16},
     }
     entry = {"uri": str(synthetic_sample.video), "video_id": "scene"}
@@ -88,7 +89,7 @@ def test_full_profile_sam2_path_runs_end_to_end_with_random_weights(
             "SELECT DISTINCT f.frame_idx FROM (SELECT unnest(frames) AS f FROM tubelets)"
         ).fetchall()
     }
-    sampled = set(range(0, 72, 3))  # 8 of the sample's 24 fps
-    assert tracked <= sampled | {k for k in range(72) if k % 6 == 0}  # tracked frames and keyframes only
+    sampled = set(range(0, 72, 6))  # 4 of the sample's 24 fps
+    assert tracked <= sampled | {k for k in range(72) if k % 12 == 0}  # tracked frames and keyframes only
     info = Dataset(tmp_path / "pred").info()
     assert "track_masklets" in info.model_ids

@@ -23,7 +23,7 @@ import pytest
 from tubelet.engine.dataset import Dataset
 from tubelet.review.client import LabelStudioClient
 from tubelet.review.label_config import _PALETTE
-from tubelet.review.loop import _label_sets, push
+from tubelet.review.push import _label_sets, push
 from tubelet.review.tasks import DATA_VIDEO_ID
 
 from .browser import chromium_page, login

@@ -13,13 +13,15 @@ from typing import Any
 
 import pytest
 
+import tubelet.review.pull as review_pull
 from tubelet.annotators.instructions import check_instructions
 from tubelet.engine.dataset import Dataset
 from tubelet.engine.validate import validate_dataset
 from tubelet.engine.versions import list_versions, revert
 from tubelet.review.client import LabelStudioClient
 from tubelet.review.keyframes import from_ls_sequence
-from tubelet.review.loop import pull, push
+from tubelet.review.pull import pull
+from tubelet.review.push import push
 from tubelet.review.tasks import DATA_EVENTS, DATA_TUBELETS, DATA_VIDEO_ID, region_id
 
 pytestmark = pytest.mark.labelstudio
@@ -376,23 +378,21 @@ def test_query_reads_an_earlier_version(client: LabelStudioClient, dataset: Path
 def test_an_interrupted_pull_changes_nothing_and_resumes(
     client: LabelStudioClient, dataset: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    import tubelet.review.loop as review
-
     push(dataset, "pull-resume", client=client)
     for task in _tasks(client, "pull-resume").values():
         result = [r for r in task["prediction"] if r["type"] != "timelinelabels"]  # every span deleted
         _annotate(client, task["id"], result)
     before = _rows(dataset)
-    real_commit = review.commit_revision
+    real_commit = review_pull.commit_revision
 
     def killed(*args, **kwargs):
         raise KeyboardInterrupt  # the process dies after applying, before committing
 
-    monkeypatch.setattr(review, "commit_revision", killed)
+    monkeypatch.setattr(review_pull, "commit_revision", killed)
     with pytest.raises(KeyboardInterrupt):
         pull(dataset, "pull-resume", client=client)
     assert _rows(dataset) == before and not list_versions(dataset)
-    monkeypatch.setattr(review, "commit_revision", real_commit)
+    monkeypatch.setattr(review_pull, "commit_revision", real_commit)
     report = pull(dataset, "pull-resume", client=client)
     assert report.applied == 2
     after = _rows(dataset)
