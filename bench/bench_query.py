@@ -24,7 +24,7 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 
 from tubelet.engine.dataset import Dataset
-from tubelet.engine.ledger import LedgerEntry, write_entry
+from tubelet.engine.ledger import LedgerEntry, commit_entry
 from tubelet.schemas.arrow import FRAME_TYPE, TABLE_SCHEMAS
 from tubelet.schemas.info import DatasetInfo, write_info
 from tubelet.schemas.rle import encode_mask
@@ -178,7 +178,7 @@ def build(root: Path, n_tubelets: int, n_frames: int, n_shards: int, n_videos: i
             pq.write_table(table, root / rel, compression="zstd")
             files[name] = {"path": rel, "rows": table.num_rows}
         items = {f"v{v:05d}": "done" for v in range(n_videos)} if s == 0 else {f"bench-item-{s}": "done"}
-        write_entry(
+        commit_entry(
             root,
             LedgerEntry(
                 shard=shard, run_id="bench", committed_at="2025-01-01T00:00:00+00:00", items=items, files=files

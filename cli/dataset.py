@@ -13,7 +13,6 @@ import json
 from typing import Any
 
 import duckdb
-import pyarrow.parquet as pq
 
 from tubelet.cli.common import EXIT_OK, EXIT_REJECTS, AddCommand, CommandError, one_line, open_dataset, reading
 from tubelet.cli.output import PRINTERS
@@ -101,8 +100,8 @@ def _last_errors(dataset: Dataset, limit: int) -> list[dict[str, Any]]:
     rows: list[dict[str, Any]] = []
     if limit <= 0:
         return rows
-    for path in reversed(dataset.files("rejects")):
-        table = pq.read_table(path, columns=["item", "stage", "reason", "video_id"])
+    for entry in reversed([e for e in dataset.ledger() if "rejects" in e.files]):
+        table = dataset.entry_table(entry, "rejects", columns=["item", "stage", "reason", "video_id"])
         rows.extend(reversed(table.to_pylist()))
         if len(rows) >= limit:
             break

@@ -14,6 +14,7 @@ from tubelet.cli.common import EXIT_OK, EXIT_REJECTS, AddCommand
 from tubelet.cli.sample import write_sample
 from tubelet.engine.dataset import Dataset
 from tubelet.engine.manifest import load_manifest
+from tubelet.engine.storage import is_url
 from tubelet.pipelines import run_manifest
 
 
@@ -22,7 +23,11 @@ def add_commands(add: AddCommand) -> None:
     run = add("run", "run a manifest: every video through its pipeline, into its output dataset")
     run.add_argument("manifest", help="the manifest YAML file")
     run.add_argument("--out", help="output dataset folder (overrides the manifest's output)")
-    run.add_argument("--runner", choices=["ray", "inline"], help="override the manifest's runner")
+    run.add_argument(
+        "--runner",
+        choices=["auto", "process", "ray", "inline"],
+        help="override the manifest's runner (auto: ray for a cluster or GPUs, else a process pool)",
+    )
     run.add_argument("--address", help="join the Ray cluster at ADDR (host:port) instead of starting one")
     run.add_argument(
         "--set",
@@ -42,7 +47,7 @@ def cmd_run(args: argparse.Namespace) -> int:
     """Load the manifest, run it, print the summary."""
     overrides = list(args.set or [])
     if args.out:
-        overrides.append(f"output={os.path.abspath(args.out)}")
+        overrides.append(f"output={args.out if is_url(args.out) else os.path.abspath(args.out)}")
     config = load_manifest(args.manifest, overrides)
     summary = run_manifest(
         config,

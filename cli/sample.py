@@ -26,6 +26,7 @@ from __future__ import annotations
 import json
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 from PIL import Image
@@ -52,6 +53,9 @@ KEYFRAMES: dict[int, list[tuple[int, float, float]]] = {
 
 #: Drawing order, back to front: the triangle passes in front of the circle.
 Z_ORDER = (2, 1, 3)
+
+#: Per object id, per frame: the object's pixel-exact box ``[x1, y1, x2, y2]``.
+Boxes = dict[int, dict[int, list[int]]]
 
 
 @dataclass
@@ -176,21 +180,46 @@ def davis_palette() -> list[int]:
 
 def write_sample(out_dir: str | Path) -> SampleInfo:
     """Write the sample to ``out_dir`` (created; existing sample files are overwritten)."""
-    try:
-        import cv2
-    except ImportError as error:  # pragma: no cover - the lite/dev extras install it
-        raise RuntimeError("writing the sample needs OpenCV: pip install 'tubelet[lite]'") from error
-
+    _require_opencv()
     root = Path(out_dir)
     frames_dir, masks_dir = root / "frames", root / "masks"
     frames_dir.mkdir(parents=True, exist_ok=True)
     masks_dir.mkdir(parents=True, exist_ok=True)
     video_path = root / "scene.mp4"
-    tmp_video = root / ".scene.tmp.mp4"  # complete file or none: a reader never sees half
+    boxes = _write_frames(video_path, frames_dir, masks_dir)
+    gt_path = root / "ground_truth.json"
+    gt_path.write_text(json.dumps(_ground_truth(boxes), indent=1) + "\n")
+    cats = categories()
+    list_path = root / "videos.jsonl"
+    list_path.write_text("".join(json.dumps(r) + "\n" for r in _video_list(cats)))
+    (root / "README.txt").write_text(_README)
+    return SampleInfo(
+        root=root,
+        video=video_path,
+        frames_dir=frames_dir,
+        masks_dir=masks_dir,
+        video_list=list_path,
+        ground_truth=gt_path,
+        categories=cats,
+    )
 
+
+def _require_opencv() -> None:
+    """Fail early, with the fix, where OpenCV is missing."""
+    try:
+        import cv2  # noqa: F401 - imported to see whether it is there
+    except ImportError as error:  # pragma: no cover - the lite/dev extras install it
+        raise RuntimeError("writing the sample needs OpenCV: pip install 'tubelet[lite]'") from error
+
+
+def _write_frames(video_path: Path, frames_dir: Path, masks_dir: Path) -> Boxes:
+    """Render every frame into the mp4, the JPEG folder and the masks; the objects' boxes."""
+    import cv2
+
+    tmp_video = video_path.with_name(".scene.tmp.mp4")  # complete file or none: a reader never sees half
     bg = background()
     palette = davis_palette()
-    boxes: dict[int, dict[int, list[int]]] = {oid: {} for oid, *_ in OBJECTS}
+    boxes: Boxes = {oid: {} for oid, *_ in OBJECTS}
     writer = cv2.VideoWriter(str(tmp_video), cv2.VideoWriter_fourcc(*"mp4v"), FPS, (WIDTH, HEIGHT))
     if not writer.isOpened():
         raise RuntimeError(f"OpenCV cannot write an mp4v video to {tmp_video}")
@@ -198,22 +227,40 @@ def write_sample(out_dir: str | Path) -> SampleInfo:
         for f in range(N_FRAMES):
             image, labels = render(f, bg)
             writer.write(image)
-            name = f"{f:05d}"
-            if not cv2.imwrite(str(frames_dir / f"{name}.jpg"), image, [cv2.IMWRITE_JPEG_QUALITY, 95]):
-                raise RuntimeError(f"cannot write {frames_dir / name}.jpg")
-            mask = Image.fromarray(labels, mode="P")
-            mask.putpalette(palette)
-            mask.save(masks_dir / f"{name}.png")
-            for oid in np.unique(labels[labels > 0]):
-                ys, xs = np.nonzero(labels == oid)
-                # pixel-exact, as in the dataset: x2/y2 are the last column/row + 1
-                boxes[int(oid)][f] = [int(xs.min()), int(ys.min()), int(xs.max()) + 1, int(ys.max()) + 1]
+            _write_jpeg(frames_dir / f"{f:05d}.jpg", image)
+            _write_mask(masks_dir / f"{f:05d}.png", labels, palette)
+            _add_boxes(boxes, f, labels)
     finally:
         writer.release()
     tmp_video.replace(video_path)
+    return boxes
 
-    cats = categories()
-    ground_truth = {
+
+def _write_jpeg(path: Path, image: np.ndarray) -> None:
+    import cv2
+
+    if not cv2.imwrite(str(path), image, [cv2.IMWRITE_JPEG_QUALITY, 95]):
+        raise RuntimeError(f"cannot write {path}")
+
+
+def _write_mask(path: Path, labels: np.ndarray, palette: list[int]) -> None:
+    """``labels`` as a palette PNG: pixel value = object id, as DAVIS stores them."""
+    mask = Image.fromarray(labels, mode="P")
+    mask.putpalette(palette)
+    mask.save(path)
+
+
+def _add_boxes(boxes: Boxes, frame: int, labels: np.ndarray) -> None:
+    """Record the box of every object drawn on ``frame``."""
+    for oid in np.unique(labels[labels > 0]):
+        ys, xs = np.nonzero(labels == oid)
+        # pixel-exact, as in the dataset: x2/y2 are the last column/row + 1
+        boxes[int(oid)][frame] = [int(xs.min()), int(ys.min()), int(xs.max()) + 1, int(ys.max()) + 1]
+
+
+def _ground_truth(boxes: Boxes) -> dict[str, Any]:
+    """``ground_truth.json``: the scene's format, and per object its frames and boxes."""
+    return {
         "fps": FPS,
         "n_frames": N_FRAMES,
         "width": WIDTH,
@@ -231,39 +278,16 @@ def write_sample(out_dir: str | Path) -> SampleInfo:
             for oid, name, *_ in OBJECTS
         ],
     }
-    gt_path = root / "ground_truth.json"
-    gt_path.write_text(json.dumps(ground_truth, indent=1) + "\n")
 
+
+def _video_list(cats: dict[str, str]) -> list[dict[str, Any]]:
+    """The rows of ``videos.jsonl``: the mp4 and the frame folder (which needs its fps), both with the masks."""
     annotations = {"format": "davis", "path": "masks", "categories": cats}
-    rows = [
-        {
-            "uri": "scene.mp4",
-            "video_id": "sample-scene",
-            "source": "tubelet-sample",
-            "licence": "CC0-1.0",
-            "annotations": annotations,
-        },
-        {
-            "uri": "frames",
-            "video_id": "sample-scene-frames",
-            "fps": FPS,
-            "source": "tubelet-sample",
-            "licence": "CC0-1.0",
-            "annotations": annotations,
-        },
+    common = {"source": "tubelet-sample", "licence": "CC0-1.0", "annotations": annotations}
+    return [
+        {"uri": "scene.mp4", "video_id": "sample-scene", **common},
+        {"uri": "frames", "video_id": "sample-scene-frames", "fps": FPS, **common},
     ]
-    list_path = root / "videos.jsonl"
-    list_path.write_text("".join(json.dumps(r) + "\n" for r in rows))
-    (root / "README.txt").write_text(_README)
-    return SampleInfo(
-        root=root,
-        video=video_path,
-        frames_dir=frames_dir,
-        masks_dir=masks_dir,
-        video_list=list_path,
-        ground_truth=gt_path,
-        categories=cats,
-    )
 
 
 _README = f"""tubelet demo sample (synthetic, generated by `tubelet sample`; CC0)

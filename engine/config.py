@@ -52,7 +52,7 @@ class RayOptions(_Strict):
     """How RayRunner reaches Ray."""
 
     address: str | None = None  # join an existing cluster; None starts a local instance
-    num_cpus: int | None = None  # local instance only
+    num_cpus: int | None = None  # a local instance (and the process runner's workers)
     num_gpus: float | None = None  # local instance only; declare GPUs Ray cannot detect
 
 
@@ -62,7 +62,7 @@ class RunConfig(_Strict):
     name: str | None = None
     pipeline: str
     output: str
-    runner: Literal["ray", "inline"] = "ray"
+    runner: Literal["auto", "process", "ray", "inline"] = "auto"  # auto: ray for a cluster or GPUs, else process
     params: dict[str, Any] = Field(default_factory=dict)
     shard_size: PositiveInt = 32  # videos per committed shard
     videos: list[VideoEntry | VideoList] = Field(min_length=1)

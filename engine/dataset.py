@@ -1,7 +1,9 @@
-"""Dataset: the read side of a tubelet output folder (used by the CLI and the tests).
+"""Dataset: the read side of a tubelet output (a local folder or object storage).
 
 It reads only files named by a committed ledger entry, so it never sees a shard that a
-running (or killed) run has not committed, and it never deletes anything.
+running (or killed) run has not committed, and it never deletes anything. On a local
+folder, DuckDB reads the Parquet files itself; on object storage the views scan pyarrow
+datasets through fsspec (no DuckDB extension to download).
 
 Revisions: a video listed in some entry's ``replaces`` has its rows (every table but
 ``rejects``) taken only from the last such entry, in ledger order; ``read_table``,
@@ -12,14 +14,12 @@ version=name)`` reads exactly the shards of a named version (see ``tubelet.engin
 from __future__ import annotations
 
 import json
-import os
-from pathlib import Path
 from typing import Any
 
 import duckdb
 import pyarrow as pa
 import pyarrow.compute as pc
-import pyarrow.parquet as pq
+import pyarrow.dataset as pads
 
 from tubelet.engine.ledger import (
     LedgerEntry,
@@ -29,9 +29,13 @@ from tubelet.engine.ledger import (
     replaced_by,
     row_counts,
 )
+from tubelet.engine.storage import StorageLocation, as_storage
 from tubelet.engine.versions import Version, get_version, version_entries
 from tubelet.schemas.arrow import TABLE_SCHEMAS, empty_table, table_to_records
-from tubelet.schemas.info import DatasetInfo, read_info
+from tubelet.schemas.info import DatasetInfo, info_from_json
+
+INFO_FILE = "meta/info.json"
+PLAN_FILE = "meta/plan.json"
 
 #: View that lists every committed item: key, status, shard, run_id.
 ITEMS_VIEW = "ledger_items"
@@ -47,24 +51,31 @@ REPLACED_TABLE = "_tubelet_replaced"
 class Dataset:
     """A tubelet dataset folder, opened read-only."""
 
-    def __init__(self, root: str | os.PathLike[str], version: str | None = None) -> None:
-        """Open ``root``; with ``version``, read exactly that named version's shards
-        (KeyError, naming the known versions, when there is no such version)."""
-        self.root = Path(root)
-        if not self.root.is_dir():
+    def __init__(self, root: StorageLocation, version: str | None = None) -> None:
+        """Open ``root`` (a folder or a URL); with ``version``, read exactly that named
+        version's shards (KeyError, naming the known versions, when there is no such version)."""
+        self.storage = as_storage(root)
+        #: The dataset's location as given: a local path or a URL.
+        self.root = self.storage.root
+        local = self.storage.local_path()
+        if local is not None and not local.is_dir():
             raise FileNotFoundError(f"no dataset at {self.root}")
         #: The named version this reads, or None for the current ledger.
-        self.version: Version | None = get_version(self.root, version) if version is not None else None
+        self.version: Version | None = get_version(self.storage, version) if version is not None else None
 
     def info(self) -> DatasetInfo:
         """``meta/info.json``, checked: raises SchemaVersionError for a newer major schema."""
-        return read_info(self.root / "meta" / "info.json")
+        try:
+            text = self.storage.read_text(INFO_FILE)
+        except FileNotFoundError:
+            raise FileNotFoundError(f"no dataset info at {self.storage.url(INFO_FILE)}") from None
+        return info_from_json(text, where=self.storage.url(INFO_FILE))
 
     def ledger(self) -> list[LedgerEntry]:
         """Committed ledger entries, oldest first (those of the version, when one was given)."""
         if self.version is not None:
-            return version_entries(self.root, self.version)
-        return read_entries(self.root)
+            return version_entries(self.storage, self.version)
+        return read_entries(self.storage)
 
     def item_status(self) -> dict[str, Status]:
         """``{item key: "done" | "failed"}`` for every committed item."""
@@ -72,10 +83,10 @@ class Dataset:
 
     def planned(self) -> list[str]:
         """Item keys the latest run planned (``meta/plan.json``); empty when there is none."""
-        path = self.root / "meta" / "plan.json"
-        if not path.is_file():
+        try:
+            return list(json.loads(self.storage.read_text(PLAN_FILE)).get("items", []))
+        except FileNotFoundError:
             return []
-        return list(json.loads(path.read_text()).get("items", []))
 
     def pending(self) -> list[str]:
         """Planned item keys not committed yet."""
@@ -100,28 +111,37 @@ class Dataset:
             total = 0
             for entry in entries:
                 if table in entry.files:
-                    ids = pq.read_table(self._path(entry, table), columns=["video_id"]).column("video_id")
+                    ids = self.storage.read_table(self.file_of(entry, table), columns=["video_id"]).column("video_id")
                     total += pc.sum(lookup.keep(ids, entry.shard)).as_py() or 0
             counts[table] = total
         return counts
 
-    def _path(self, entry: LedgerEntry, table: str) -> Path:
-        path = self.root / str(entry.files[table]["path"])
-        if not path.is_file():
-            raise FileNotFoundError(f"shard {entry.shard} names {path}, which is missing")
-        return path
+    def file_of(self, entry: LedgerEntry, table: str) -> str:
+        """The storage path of ``entry``'s file of ``table`` (KeyError when it has none)."""
+        return str(entry.files[table]["path"])
 
-    def files(self, table: str) -> list[Path]:
-        """The committed Parquet files of ``table``, oldest first."""
+    def entry_table(self, entry: LedgerEntry, table: str, columns: list[str] | None = None) -> pa.Table:
+        """The rows ``entry`` committed to ``table`` in the current schema (all of them:
+        revisions are not applied). FileNotFoundError names a missing file."""
+        rel = self.file_of(entry, table)
+        try:
+            data = self.storage.read_table(rel, columns=columns)
+        except FileNotFoundError:
+            raise FileNotFoundError(f"shard {entry.shard} names {self.storage.url(rel)}, which is missing") from None
+        return data if columns is not None else _conform(data, table)
+
+    def files(self, table: str) -> list[str]:
+        """Where the committed Parquet files of ``table`` are (local paths or URLs), oldest
+        first; FileNotFoundError names one that is missing."""
         _check_table(table)
-        paths = []
+        out = []
         for entry in self.ledger():
             if table in entry.files:
-                path = self.root / str(entry.files[table]["path"])
-                if not path.is_file():
-                    raise FileNotFoundError(f"shard {entry.shard} names {path}, which is missing")
-                paths.append(path)
-        return paths
+                rel = self.file_of(entry, table)
+                if not self.storage.exists(rel):
+                    raise FileNotFoundError(f"shard {entry.shard} names {self.storage.url(rel)}, which is missing")
+                out.append(self.storage.url(rel))
+        return out
 
     def read_table(self, table: str) -> pa.Table:
         """All committed rows of ``table`` in the current schema (columns added later are null),
@@ -134,7 +154,7 @@ class Dataset:
         for entry in entries:
             if table not in entry.files:
                 continue
-            data = _conform(pq.read_table(self._path(entry, table)), table)
+            data = self.entry_table(entry, table)
             if lookup is not None:
                 data = data.filter(lookup.keep(data.column("video_id"), entry.shard))
             parts.append(data)
@@ -153,11 +173,14 @@ class Dataset:
         con = duckdb.connect()
         entries = self.ledger()
         owners = replaced_by(entries)
-        if owners:
-            con.register(REPLACED_TABLE, _replaced_mapping(self.root, entries, owners))
+        local = self.storage.local_path() is not None
+        if owners and local:
+            con.register(REPLACED_TABLE, _replaced_mapping(self.storage.url, entries, owners))
         for table in TABLE_SCHEMAS:
-            paths = [str(self.root / str(e.files[table]["path"])) for e in entries if table in e.files]
-            if paths:
+            paths = [self.storage.url(self.file_of(e, table)) for e in entries if table in e.files]
+            if paths and not local:
+                con.register(table, self._arrow_view(table, entries, owners))
+            elif paths:
                 listing = ", ".join(_sql_str(p) for p in paths)
                 if owners and table not in UNFILTERED_TABLES:
                     # Rows of a replaced video come only from its last revision's file.
@@ -185,6 +208,22 @@ class Dataset:
         con.register(ITEMS_VIEW, items)
         return con
 
+    def _arrow_view(self, table: str, entries: list[LedgerEntry], owners: dict[str, str]) -> pads.Dataset:
+        """A table's committed files as one pyarrow dataset (for object storage), with the
+        rows of replaced videos left out of every file but their last revision's."""
+        schema = TABLE_SCHEMAS[table]
+        mine = [e for e in entries if table in e.files]
+        if not owners or table in UNFILTERED_TABLES:
+            return self.storage.arrow_dataset([self.file_of(e, table) for e in mine], schema=schema)
+        parts = []
+        for entry in mine:
+            part = self.storage.arrow_dataset([self.file_of(entry, table)], schema=schema)
+            others = [v for v, shard in owners.items() if shard != entry.shard]
+            if others:
+                part = part.filter(~pads.field("video_id").isin(others))
+            parts.append(part)
+        return pads.dataset(parts)
+
 
 class RevisionFilter:
     """Which file a replaced video's rows may come from: vectorized over a video_id column."""
@@ -201,7 +240,7 @@ class RevisionFilter:
         return pc.or_kleene(pc.is_null(owner), pc.equal(owner, shard))
 
 
-def _replaced_mapping(root: Path, entries: list[LedgerEntry], owners: dict[str, str]) -> pa.Table:
+def _replaced_mapping(url: Any, entries: list[LedgerEntry], owners: dict[str, str]) -> pa.Table:
     """``(tbl, video_id, keep_file)`` for every filtered table and replaced video; keep_file
     is the owning revision's file of that table (null: the revision has no rows there)."""
     by_shard = {e.shard: e for e in entries}
@@ -213,7 +252,7 @@ def _replaced_mapping(root: Path, entries: list[LedgerEntry], owners: dict[str, 
             info = by_shard[shard].files.get(table)
             tbl.append(table)
             videos.append(video_id)
-            keep.append(str(root / str(info["path"])) if info else None)
+            keep.append(url(str(info["path"])) if info else None)
     return pa.table(
         {"tbl": tbl, "video_id": videos, "keep_file": keep},
         schema=pa.schema([("tbl", pa.string()), ("video_id", pa.string()), ("keep_file", pa.string())]),

@@ -1,9 +1,19 @@
-"""The run ledger: one JSON file per committed shard, ``<out>/meta/ledger/<shard>.json``.
+"""The run ledger: one JSON file per committed shard under ``<out>/meta/ledger/``.
 
 A ledger entry names the items (video ids, or ``manifest:<file:line>`` for rejected
 manifest rows) a shard holds with their status, and the data files it wrote with their
-row counts. Writing the entry (temporary file + rename) is the commit point of a shard:
-a data file no entry names does not belong to the dataset.
+row counts. Creating the entry is the commit point of a shard: a data file no entry
+names does not belong to the dataset.
+
+**The commit is one new object, created only if absent.** Entries are named by a commit
+sequence, ``c000000000001.json``, ``c000000000002.json``, …; a writer commits by creating
+the next name with a conditional put (``Storage.create``: a hard link on a local folder,
+``If-None-Match: *`` on S3). If the name exists, someone else committed first: the writer
+reads the new entries, refuses to commit an item one of them holds, and tries the next
+name. So two writers can never both commit the same video, whether or not the storage
+has locks or an atomic rename (Delta Lake and Iceberg commit the same way). Entries of
+datasets written before the sequence (named after their shard, ``<run_id>-00001.json``)
+sort before every sequenced name and are read as they are.
 
 An entry may also be a *revision*: its ``replaces`` lists video ids whose rows (in every
 table but ``rejects``) it replaces; readers take those videos' rows only from the last
@@ -14,11 +24,11 @@ entry, in ledger order, that replaces them. Entries moved out of the ledger by
 from __future__ import annotations
 
 import json
+import re
 from dataclasses import dataclass, field
-from pathlib import Path
 from typing import Literal
 
-from tubelet.schemas.info import write_json_atomic
+from tubelet.engine.storage import Storage, StorageLocation, as_storage
 
 #: Newest ledger entry format this code reads (bumped if the JSON layout ever changes).
 #: 1: the original layout; 2: adds ``replaces`` (only entries with a ``replaces`` are
@@ -30,6 +40,12 @@ PLAIN_LEDGER_FORMAT = 1
 
 #: Format of an entry with a non-empty ``replaces``.
 REVISION_LEDGER_FORMAT = 2
+
+LEDGER_DIR = "meta/ledger"
+#: Where ``tubelet.engine.versions.revert`` keeps the entries it took out of the ledger.
+REVERTED_DIR = "meta/reverted"
+#: A sequenced entry name: ``c`` sorts after the digits legacy (shard-named) entries start with.
+_SEQUENCED = re.compile(r"^c(\d{12})$")
 
 Status = Literal["done", "failed"]
 
@@ -54,6 +70,8 @@ class LedgerEntry:
     format: int = PLAIN_LEDGER_FORMAT
     #: Video ids whose rows this entry replaces (a revision); empty for a normal shard.
     replaces: list[str] = field(default_factory=list)
+    #: The entry's file name without ``.json`` (its place in ledger order); set when read or committed.
+    name: str = field(default="", compare=False)
 
     def to_dict(self) -> dict[str, object]:
         data: dict[str, object] = {
@@ -102,49 +120,134 @@ def _files(value: object) -> dict[str, dict[str, int | str]]:
     return {str(k): dict(v) for k, v in value.items()}
 
 
-def ledger_dir(root: Path) -> Path:
-    return root / "meta" / "ledger"
+def entry_path(name: str, *, folder: str = LEDGER_DIR) -> str:
+    """The storage path of the entry called ``name``."""
+    return f"{folder}/{name}.json"
 
 
-def entry_path(root: Path, shard: str) -> Path:
-    return ledger_dir(root) / f"{shard}.json"
+def sequence_name(seq: int) -> str:
+    """The name of the ``seq``-th sequenced commit."""
+    return f"c{seq:012d}"
 
 
-def write_entry(root: Path, entry: LedgerEntry) -> Path:
-    """Commit ``entry``: atomic and durable. Its data files must already be in place."""
-    path = entry_path(root, entry.shard)
-    write_json_atomic(path, entry.to_dict())
-    return path
+def read_entries(root: StorageLocation) -> list[LedgerEntry]:
+    """All committed entries, in ledger order (by name: commit sequence)."""
+    return _read_folder(as_storage(root), LEDGER_DIR)
 
 
-def reverted_dir(root: Path) -> Path:
-    """Where ``tubelet.engine.versions.revert`` keeps the entries it took out of the ledger."""
-    return root / "meta" / "reverted"
+def read_reverted_entries(root: StorageLocation) -> list[LedgerEntry]:
+    """Entries taken out of the ledger by a revert (their data files are kept), by name."""
+    return _read_folder(as_storage(root), REVERTED_DIR)
 
 
-def read_entries(root: Path) -> list[LedgerEntry]:
-    """All committed entries, oldest first (shard names sort by time)."""
-    return _read_folder(ledger_dir(root))
+def _entry_names(storage: Storage, folder: str) -> list[str]:
+    """Entry names in ``folder``, sorted; temporary files (dot-names) are not entries."""
+    names = []
+    for rel in storage.list_files(folder):
+        base = rel.rsplit("/", 1)[-1]
+        if base.endswith(".json") and not base.startswith(".") and rel.count("/") == folder.count("/") + 1:
+            names.append(base[: -len(".json")])
+    return sorted(names)
 
 
-def read_reverted_entries(root: Path) -> list[LedgerEntry]:
-    """Entries taken out of the ledger by a revert (their data files are kept), by shard name."""
-    return _read_folder(reverted_dir(root))
-
-
-def _read_folder(folder: Path) -> list[LedgerEntry]:
-    if not folder.is_dir():
-        return []
+def _read_folder(storage: Storage, folder: str, skip: set[str] | frozenset[str] = frozenset()) -> list[LedgerEntry]:
+    names = [n for n in _entry_names(storage, folder) if n not in skip]
+    blobs = storage.read_many([entry_path(n, folder=folder) for n in names])
     entries = []
-    for path in sorted(folder.glob("*.json")):
-        if path.name.startswith("."):
-            continue  # a temporary file of an uncommitted entry
+    for name in names:
+        rel = entry_path(name, folder=folder)
         try:
-            data = json.loads(path.read_text())
-        except json.JSONDecodeError as error:
-            raise ValueError(f"{path}: corrupt ledger entry: {error}") from error
-        entries.append(LedgerEntry.from_dict(data, source=str(path)))
+            data = json.loads(blobs[rel])
+        except (json.JSONDecodeError, UnicodeDecodeError) as error:
+            raise ValueError(f"{storage.url(rel)}: corrupt ledger entry: {error}") from error
+        if not isinstance(data, dict):
+            raise ValueError(f"{storage.url(rel)}: corrupt ledger entry: not a JSON object")
+        entry = LedgerEntry.from_dict(data, source=storage.url(rel))
+        entry.name = name
+        entries.append(entry)
     return entries
+
+
+def next_sequence(storage: Storage) -> int:
+    """The sequence number after every sequenced entry, in the ledger or reverted."""
+    numbers = [
+        int(m.group(1))
+        for folder in (LEDGER_DIR, REVERTED_DIR)
+        for name in _entry_names(storage, folder)
+        if (m := _SEQUENCED.match(name))
+    ]
+    return max(numbers, default=0) + 1
+
+
+class CommitConflictError(RuntimeError):
+    """Another writer committed some of an entry's items first; the entry was not committed."""
+
+    def __init__(self, keys: list[str]) -> None:
+        self.keys = keys
+        shown = ", ".join(keys[:5]) + (" …" if len(keys) > 5 else "")
+        super().__init__(f"{len(keys)} item(s) were committed by another writer meanwhile: {shown}")
+
+
+class Ledger:
+    """The ledger of one dataset as a writer sees it: what is committed, and ``commit``.
+
+    ``commit`` creates the next sequenced entry only if that name is free (see the module
+    docstring); on a clash it reads what the other writer committed and tries again, or
+    raises CommitConflictError when an item of the entry is committed already.
+    """
+
+    def __init__(self, root: StorageLocation, *, entries: list[LedgerEntry] | None = None) -> None:
+        self.storage = as_storage(root)
+        entries = read_entries(self.storage) if entries is None else entries
+        self._seen = {e.name for e in entries}
+        #: Status of every committed item (a later entry wins; entries never overlap).
+        self.status: dict[str, Status] = item_status(entries)
+        #: The greatest shard name committed so far (revisions must sort after it).
+        self.latest_shard = max((e.shard for e in entries), default="")
+        self._next = next_sequence(self.storage)
+
+    def commit(self, entry: LedgerEntry, *, may_overlap: bool = False) -> LedgerEntry:
+        """Commit ``entry`` (its data files must already be written); returns it, named.
+
+        ``may_overlap`` allows items already committed (a revision re-commits its videos).
+        """
+        if not may_overlap:
+            self._refuse_overlap(entry)
+        data = json.dumps(entry.to_dict(), indent=1).encode()
+        while True:
+            name = sequence_name(self._next)
+            if self.storage.create(entry_path(name), data):
+                entry.name = name
+                self._record(entry)
+                self._next += 1
+                return entry
+            self.refresh()  # someone else took this name: see what they committed
+            if not may_overlap:
+                self._refuse_overlap(entry)
+
+    def refresh(self) -> list[LedgerEntry]:
+        """Read entries other writers committed since; returns them."""
+        new = _read_folder(self.storage, LEDGER_DIR, skip=self._seen)
+        for entry in new:
+            self._record(entry)
+        self._next = max(self._next, next_sequence(self.storage))
+        return new
+
+    def _record(self, entry: LedgerEntry) -> None:
+        self._seen.add(entry.name)
+        self.status.update(entry.items)
+        self.latest_shard = max(self.latest_shard, entry.shard)
+
+    def _refuse_overlap(self, entry: LedgerEntry) -> None:
+        taken = [key for key in entry.items if key in self.status]
+        if taken:
+            raise CommitConflictError(taken)
+
+
+def commit_entry(root: StorageLocation, entry: LedgerEntry) -> LedgerEntry:
+    """Commit one entry as the next in the ledger (its data files must be in place), items
+    already committed or not: for tools and tests that plant entries by hand."""
+    return Ledger(root).commit(entry, may_overlap=True)
 
 
 def item_status(entries: list[LedgerEntry]) -> dict[str, Status]:

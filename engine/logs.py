@@ -17,6 +17,8 @@ from types import TracebackType
 
 from tqdm import tqdm
 
+from tubelet.engine.storage import Storage
+
 #: The packages whose loggers a run captures.
 PROJECT_LOGGERS = ("tubelet",)
 
@@ -71,8 +73,20 @@ def parse_level(level: str | int) -> int:
 class RunLogging:
     """Handlers installed for one run; :meth:`close` removes them and restores levels."""
 
-    def __init__(self, log_dir: Path, run_id: str, *, level: str | int = "INFO", stderr: bool = True) -> None:
+    def __init__(
+        self,
+        log_dir: Path,
+        run_id: str,
+        *,
+        level: str | int = "INFO",
+        stderr: bool = True,
+        publish_to: Storage | None = None,
+    ) -> None:
+        """Log to ``log_dir/<run_id>.jsonl``; with ``publish_to`` (a dataset on object storage,
+        where files cannot be appended to), the file is copied to its ``meta/logs/`` on close."""
         self.level = parse_level(level)
+        self.run_id = run_id
+        self.publish_to = publish_to
         log_dir.mkdir(parents=True, exist_ok=True)
         #: Where this run's JSON lines go.
         self.path = log_dir / f"{run_id}.jsonl"
@@ -102,6 +116,12 @@ class RunLogging:
         for handler in self._handlers:
             handler.close()
         self._saved_levels.clear()
+        if self.publish_to is not None and self.path.is_file():
+            try:
+                self.publish_to.write_bytes(f"meta/logs/{self.run_id}.jsonl", self.path.read_bytes())
+            except Exception as error:  # noqa: BLE001 - the run's outcome matters more than its log
+                print(f"tubelet: could not copy the run log to {self.publish_to.root}: {error}", file=sys.stderr)
+            self.publish_to = None
 
     def __enter__(self) -> RunLogging:
         return self

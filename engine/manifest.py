@@ -16,7 +16,6 @@ from __future__ import annotations
 import csv
 import difflib
 import hashlib
-import io
 import json
 import os
 import posixpath
@@ -27,6 +26,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+import fsspec
 import pyarrow.parquet as pq
 import yaml
 from pydantic import BaseModel, ValidationError
@@ -350,14 +350,23 @@ class _Row:
 
 
 def expand_videos(config: RunConfig) -> tuple[list[VideoTask], list[Reject]]:
-    """Turn the manifest's inline entries and list files into tasks, in manifest order.
+    """Every task and every rejected row of the manifest, in manifest order (as lists:
+    ``iter_videos`` streams them)."""
+    tasks: list[VideoTask] = []
+    rejects: list[Reject] = []
+    for item in iter_videos(config):
+        (rejects if isinstance(item, Reject) else tasks).append(item)  # type: ignore[arg-type]
+    return tasks, rejects
+
+
+def iter_videos(config: RunConfig) -> Iterator[VideoTask | Reject]:
+    """The manifest's inline entries and list files as tasks, in manifest order, read as
+    they are consumed (a list of a million rows is never in memory).
 
     A row that cannot become a task (invalid JSON, a bad field, no uri, a duplicate
     video id, an unreadable list) is a ``Reject(stage="manifest")`` whose ``item`` is
     ``<file>:<line>``; it never stops the other videos.
     """
-    tasks: list[VideoTask] = []
-    rejects: list[Reject] = []
     first_seen: dict[str, str] = {}
     manifest_name = _manifest_label(config)
     lines = _inline_lines(config)
@@ -370,20 +379,19 @@ def expand_videos(config: RunConfig) -> tuple[list[VideoTask], list[Reject]]:
             rows = _list_rows(config, entry)
         for row in rows:
             if isinstance(row, Reject):
-                rejects.append(row)
+                yield row
                 continue
             task_or_reason = _row_to_task(row, config.base_dir)
             if isinstance(task_or_reason, str):
-                rejects.append(Reject(item=row.item, stage="manifest", reason=task_or_reason))
+                yield Reject(item=row.item, stage="manifest", reason=task_or_reason)
                 continue
             task = task_or_reason
             if task.video_id in first_seen:
                 reason = f"duplicate video_id {task.video_id!r} (first at {first_seen[task.video_id]})"
-                rejects.append(Reject(item=row.item, stage="manifest", reason=reason))
+                yield Reject(item=row.item, stage="manifest", reason=reason)
                 continue
             first_seen[task.video_id] = row.item
-            tasks.append(task)
-    return tasks, rejects
+            yield task
 
 
 def _manifest_label(config: RunConfig) -> str:
@@ -416,7 +424,7 @@ def _list_rows(config: RunConfig, entry: VideoList) -> Iterator[_Row | Reject]:
     path = _resolve(config.base_dir, entry.path)
     label = entry.path  # as written in the manifest: stable wherever the run starts from
     fmt = _list_format(entry)
-    list_dir = os.path.dirname(path)
+    list_dir = posixpath.dirname(path) if _is_url(path) else os.path.dirname(path)
     readers = {"jsonl": _jsonl_rows, "csv": _csv_rows, "parquet": _parquet_rows}
     if fmt not in readers:
         yield Reject(item=label, stage="manifest", reason=f"unknown list format for {entry.path!r}")
@@ -435,8 +443,15 @@ def _list_rows(config: RunConfig, entry: VideoList) -> Iterator[_Row | Reject]:
         yield Reject(item=label, stage="manifest", reason=f"cannot read list: {type(error).__name__}: {error}")
 
 
+def _open_text(path: str) -> Any:
+    """A list file opened for reading text: local, or any fsspec URL (streamed)."""
+    if _is_url(path):
+        return fsspec.open(path, "rt", encoding="utf-8-sig", newline="").open()
+    return open(path, encoding="utf-8-sig", newline="")  # -sig: tolerate a byte-order mark
+
+
 def _jsonl_rows(path: str) -> Iterator[tuple[int, dict[str, Any] | str]]:
-    with open(path, encoding="utf-8-sig") as f:  # -sig: tolerate a byte-order mark
+    with _open_text(path) as f:
         for number, text in enumerate(f, start=1):
             text = text.strip()
             if not text or text.startswith("#"):
@@ -450,28 +465,30 @@ def _jsonl_rows(path: str) -> Iterator[tuple[int, dict[str, Any] | str]]:
 
 
 def _csv_rows(path: str) -> Iterator[tuple[int, dict[str, Any] | str]]:
-    with open(path, encoding="utf-8-sig", newline="") as f:  # spreadsheets often write a BOM
-        text = f.read()
-    reader = csv.reader(io.StringIO(text))
-    header: list[str] | None = None
-    start = 1
-    for cells in reader:
-        line, start = start, reader.line_num + 1  # a quoted cell may span lines: report the first
-        if header is None:
-            header = [h.strip() for h in cells]
-            continue
-        if not any(c.strip() for c in cells):
-            continue
-        if len(cells) != len(header):
-            yield line, f"expected {len(header)} columns, got {len(cells)}"
-            continue
-        yield line, {h: c for h, c in zip(header, cells) if c.strip() != ""}
+    with _open_text(path) as f:  # spreadsheets often write a byte-order mark
+        reader = csv.reader(f)
+        header: list[str] | None = None
+        start = 1
+        for cells in reader:
+            line, start = start, reader.line_num + 1  # a quoted cell may span lines: report the first
+            if header is None:
+                header = [h.strip() for h in cells]
+                continue
+            if not any(c.strip() for c in cells):
+                continue
+            if len(cells) != len(header):
+                yield line, f"expected {len(header)} columns, got {len(cells)}"
+                continue
+            yield line, {h: c for h, c in zip(header, cells) if c.strip() != ""}
 
 
 def _parquet_rows(path: str) -> Iterator[tuple[int, dict[str, Any] | str]]:
-    table = pq.read_table(path)
-    for number, row in enumerate(table.to_pylist(), start=1):
-        yield number, {k: v for k, v in row.items() if v is not None}
+    source = fsspec.open(path, "rb").open() if _is_url(path) else path
+    number = 0
+    for batch in pq.ParquetFile(source).iter_batches(batch_size=4096):  # one batch in memory at a time
+        for row in batch.to_pylist():
+            number += 1
+            yield number, {k: v for k, v in row.items() if v is not None}
 
 
 def _unflatten(row: dict[str, Any]) -> dict[str, Any] | str:
@@ -604,8 +621,17 @@ def _is_url(uri: str) -> bool:
 
 
 def _resolve(base_dir: str, path: str) -> str:
-    """``path`` resolved against ``base_dir`` (absolute paths and URLs are left alone)."""
+    """``path`` resolved against ``base_dir`` (absolute paths and URLs are left alone; a
+    relative path in a list on object storage is relative to the list's URL)."""
     path = path.strip()
     if _is_url(path):
         return path
+    if _is_url(base_dir):
+        scheme, rest = base_dir.split("://", 1)
+        return f"{scheme}://{posixpath.normpath(posixpath.join(rest, path))}"
     return os.path.abspath(os.path.join(base_dir, os.path.expanduser(path)))
+
+
+def resolve_location(base_dir: str, location: str) -> str:
+    """A manifest's ``output``, a ``uri`` or a list path, resolved like the manifest does."""
+    return _resolve(base_dir, location)

@@ -2,13 +2,20 @@
 
 The runtime takes a built ``Pipeline``; resolving the manifest's pipeline name is the job
 of ``tubelet.pipelines`` (``tubelet.pipelines.run_manifest`` does both).
+
+The video list is read twice, streaming, never held: once for the plan (the keys, what
+is already committed, how many are pending), once to feed the runner. The output may be
+a local folder or object storage (``s3://…``, see ``engine.storage``).
 """
 
 from __future__ import annotations
 
+import json
 import logging
-import os
+import re
+import tempfile
 import time
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 from importlib import metadata
 from pathlib import Path
@@ -18,20 +25,31 @@ import yaml
 from tubelet.engine.config import RunConfig
 from tubelet.engine.ledger import manifest_key, read_entries, row_counts
 from tubelet.engine.logs import RunLogging
-from tubelet.engine.manifest import expand_videos
+from tubelet.engine.manifest import iter_videos, resolve_location
 from tubelet.engine.pipeline import Pipeline
 from tubelet.engine.progress import Progress
-from tubelet.engine.runners import make_runner
+from tubelet.engine.runners import choose_runner
+from tubelet.engine.runners.streaming import StreamStats
+from tubelet.engine.storage import Storage, open_storage
 from tubelet.engine.task import VideoTask
 from tubelet.engine.writer import ShardWriter, new_run_id, utc_now
-from tubelet.schemas.info import DatasetInfo, RunInfo, read_info, write_info, write_json_atomic
+from tubelet.schemas import Reject
+from tubelet.schemas.info import DatasetInfo, RunInfo, info_from_json, info_to_json
 from tubelet.schemas.version import SCHEMA_VERSION, parse_version
 
 log = logging.getLogger(__name__)
 
+INFO_FILE = "meta/info.json"
+PLAN_FILE = "meta/plan.json"
+MANIFEST_FILE = "meta/manifest.yaml"
+
 
 class ConfigMismatchError(ValueError):
-    """The output folder holds a dataset made by another pipeline or other parameters."""
+    """The output holds a dataset made by another pipeline or other parameters."""
+
+
+class NotADatasetError(ValueError):
+    """The output exists, holds files, and is no tubelet dataset: nothing is written there."""
 
 
 @dataclass
@@ -39,7 +57,7 @@ class RunSummary:
     """What one run did."""
 
     run_id: str
-    output: Path
+    output: str  # the dataset's location: a local path or a URL
     runner: str
     planned: int  # videos of the manifest (rows rejected by the manifest are not videos)
     skipped_already_done: int  # of those, committed by an earlier run (done or failed)
@@ -49,6 +67,7 @@ class RunSummary:
     elapsed_s: float
     removed_orphans: list[str] = field(default_factory=list)
     log_path: Path | None = None
+    stream: StreamStats = field(default_factory=StreamStats)
 
     @property
     def processed(self) -> int:
@@ -56,9 +75,19 @@ class RunSummary:
         return self.done + self.failed
 
 
-def output_dir(config: RunConfig) -> Path:
-    """The run's output folder: ``config.output`` resolved against ``config.base_dir``."""
-    return (Path(config.base_dir) / config.output).resolve()
+def output_location(config: RunConfig) -> str:
+    """The run's output: ``config.output`` resolved against ``config.base_dir`` (URLs as they are)."""
+    return resolve_location(config.base_dir, config.output)
+
+
+@dataclass
+class _Plan:
+    """The first pass over the manifest: every key, and what is left to do."""
+
+    keys: list[str]
+    pending: int
+    skipped: int
+    rejected_rows: int
 
 
 def run_pipeline(
@@ -74,88 +103,92 @@ def run_pipeline(
     """Run ``pipeline`` over ``config``'s videos: plan, skip what is committed, run the
     rest, commit, update info.json.
 
-    ``runner`` ("ray"/"inline") and ``address`` override the manifest. Safe to re-run
-    after a crash or a kill: committed videos are skipped, orphans removed.
+    ``runner`` ("auto"/"process"/"ray"/"inline") and ``address`` override the manifest.
+    Safe to re-run after a crash or a kill: committed videos are skipped, the files the
+    killed run left are removed.
     """
     started = time.monotonic()
-    out = output_dir(config)
-    runner_name = runner or config.runner
+    storage = open_storage(output_location(config))
+    _refuse_foreign(storage)
     run_id = new_run_id()
-    out.mkdir(parents=True, exist_ok=True)
-    with RunLogging(out / "meta" / "logs", run_id, level=log_level, stderr=log_to_stderr) as run_log:
-        info = _check_existing(out, pipeline)
-        with ShardWriter(out, shard_size=config.shard_size, run_id=run_id) as writer:
-            tasks, rejects = expand_videos(config)
-            keyed_rejects = [(manifest_key(r.item), r) for r in rejects]
-            _write_plan(out, run_id, [t.video_id for t in tasks] + [k for k, _ in keyed_rejects])
-            _save_manifest(out, config)
-            run = RunInfo(run_id=run_id, started_at=utc_now(), runner=runner_name, tubelet_version=tubelet_version())
-            info = _record_run_start(out, info, pipeline, run)
-
-            new_rejects = sum(writer.add_rejects(key, [r]) for key, r in keyed_rejects)
-            writer.flush()
-            pending, skipped = _pending(tasks, writer)
-            run.planned, run.skipped, run.rejected_rows = len(tasks), skipped, len(rejects)
+    with _run_logging(storage, run_id, log_level, log_to_stderr) as run_log:
+        info = _check_existing(storage, pipeline)
+        owned = {r.run_id for r in info.runs} if info else set()
+        with ShardWriter(storage, shard_size=config.shard_size, run_id=run_id, owned_runs=owned) as writer:
+            plan = _plan(config, writer)
+            _write_plan(storage, run_id, plan.keys)
+            _save_manifest(storage, config)
+            chosen = choose_runner(runner or config.runner, pipeline, config.ray, address=address)
+            run = RunInfo(run_id=run_id, started_at=utc_now(), runner=chosen.name, tubelet_version=tubelet_version())
+            run.planned, run.skipped, run.rejected_rows = (
+                len(plan.keys) - plan.rejected_rows,
+                plan.skipped,
+                plan.rejected_rows,
+            )
+            info = _record_run_start(storage, info, pipeline, run)
             log.info(
                 "run %s: %d videos planned, %d already committed, %d to process, %d manifest rows rejected",
                 run_id,
-                len(tasks),
-                skipped,
-                len(pending),
-                len(rejects),
+                run.planned,
+                plan.skipped,
+                plan.pending,
+                plan.rejected_rows,
                 extra={
                     "event": "run_start",
-                    "planned": len(tasks),
-                    "skipped": skipped,
-                    "pending": len(pending),
-                    "rejected_rows": len(rejects),
-                    "runner": runner_name,
+                    "planned": run.planned,
+                    "skipped": plan.skipped,
+                    "pending": plan.pending,
+                    "rejected_rows": plan.rejected_rows,
+                    "runner": chosen.name,
                     "removed_orphans": len(writer.removed),
                 },
             )
             try:
-                with Progress(len(pending), enabled=progress) as bar:
-                    make_runner(runner_name, config.ray, address=address).run(pipeline, pending, writer, bar)
+                with Progress(plan.pending, enabled=progress) as bar:
+                    stats = chosen.run(pipeline, _pending(config, writer), writer, bar)
                 writer.close()
             except BaseException as error:
                 writer.close()  # commit the finished videos before reporting the failure
                 run.status = "interrupted" if isinstance(error, KeyboardInterrupt) else "failed"
                 run.error = f"{type(error).__name__}: {error}"
-                _record_run_end(out, info, run, writer, new_rejects)
+                _record_run_end(storage, info, run, writer)
                 log.error(
                     "run %s %s: %s", run_id, run.status, run.error, extra={"event": "run_end", "status": run.status}
                 )
                 raise
             run.status = "finished"
-            _record_run_end(out, info, run, writer, new_rejects)
-
+            _record_run_end(storage, info, run, writer)
         summary = RunSummary(
             run_id=run_id,
-            output=out,
-            runner=runner_name,
-            planned=len(tasks),
-            skipped_already_done=skipped,
+            output=storage.root,
+            runner=chosen.name,
+            planned=run.planned,
+            skipped_already_done=plan.skipped,
             done=run.done,
             failed=run.failed,
-            rejected_rows=len(rejects),
+            rejected_rows=plan.rejected_rows,
             elapsed_s=time.monotonic() - started,
             removed_orphans=list(writer.removed),
-            log_path=run_log.path,
+            log_path=run_log.path if storage.local_path() is not None else None,
+            stream=stats,
         )
         log.info(
-            "run %s finished in %.1f s: %d done, %d failed, %d skipped (already committed)",
+            "run %s finished in %.1f s: %d done, %d failed, %d skipped (already committed); %.0f bytes per video "
+            "reached the driver",
             run_id,
             summary.elapsed_s,
             summary.done,
             summary.failed,
-            skipped,
+            plan.skipped,
+            stats.bytes_per_item,
             extra={
                 "event": "run_end",
                 "status": "finished",
                 "done": summary.done,
                 "failed": summary.failed,
-                "skipped": skipped,
+                "skipped": plan.skipped,
                 "elapsed_s": round(summary.elapsed_s, 3),
+                "bytes_to_driver": stats.bytes_to_driver,
             },
         )
     return summary
@@ -169,36 +202,91 @@ def tubelet_version() -> str:
         return "unknown"
 
 
-def _pending(tasks: list[VideoTask], writer: ShardWriter) -> tuple[list[VideoTask], int]:
-    """Tasks not committed yet, once each, and how many were skipped as committed."""
-    pending: list[VideoTask] = []
-    seen: set[str] = set()
-    skipped = 0
-    for task in tasks:
-        if writer.is_committed(task.video_id):
+# -- the two passes over the manifest ----------------------------------------------------
+
+
+def _plan(config: RunConfig, writer: ShardWriter) -> _Plan:
+    """Pass one: keys in manifest order; pending and skipped counts; nothing kept but keys."""
+    keys: list[str] = []
+    pending = skipped = rejected = 0
+    for item in iter_videos(config):
+        if isinstance(item, Reject):
+            keys.append(manifest_key(item.item))
+            rejected += 1
+        elif writer.is_committed(item.video_id):
+            keys.append(item.video_id)
             skipped += 1
-        elif task.video_id not in seen:
-            seen.add(task.video_id)
-            pending.append(task)
-    return pending, skipped
+        else:
+            keys.append(item.video_id)
+            pending += 1
+    return _Plan(keys, pending, skipped, rejected)
 
 
-def _check_existing(out: Path, pipeline: Pipeline) -> DatasetInfo | None:
-    """The dataset's info, if any, after checking this run may add to it."""
-    path = out / "meta" / "info.json"
-    if not path.exists():
+def _pending(config: RunConfig, writer: ShardWriter) -> Iterator[VideoTask]:
+    """Pass two: the tasks not committed yet, streaming; manifest rejects are committed
+    here, once (a re-run finds them committed)."""
+    for item in iter_videos(config):
+        if isinstance(item, Reject):
+            writer.add_rejects(manifest_key(item.item), [item])
+        elif not writer.is_committed(item.video_id):
+            yield item
+
+
+# -- the output's meta files ---------------------------------------------------------------
+
+
+#: What a run leaves in ``meta/`` before its info.json exists (its lock, its log).
+_STARTING = re.compile(r"^meta/(\.lock|writer\.lock|logs/[^/]+\.jsonl)$")
+
+
+def _refuse_foreign(storage: Storage) -> None:
+    """Refuse an output that holds files but is no tubelet dataset: a run must never write
+    into (or clean up) somebody else's folder. A dataset whose first run is only starting
+    (a lock, a log, no info.json yet) is not foreign."""
+    if storage.exists(INFO_FILE):
+        return
+    top = storage.top_level()
+    foreign = [name for name in top if name != "meta"]
+    if not foreign and top:
+        foreign = [rel for rel in storage.list_files("meta") if not _STARTING.match(rel)]
+    if foreign:
+        raise NotADatasetError(
+            f"{storage.root} holds files ({', '.join(sorted(foreign)[:3])}…) but no meta/info.json: it is not a "
+            "tubelet dataset; write to a new or empty folder"
+        )
+
+
+def _run_logging(storage: Storage, run_id: str, level: str | int, stderr: bool) -> RunLogging:
+    local = storage.local_path()
+    if local is not None:
+        return RunLogging(local / "meta" / "logs", run_id, level=level, stderr=stderr)
+    # object storage cannot append: log locally, copy the file into the dataset at the end
+    return RunLogging(
+        Path(tempfile.mkdtemp(prefix="tubelet-log-")), run_id, level=level, stderr=stderr, publish_to=storage
+    )
+
+
+def _read_info(storage: Storage) -> DatasetInfo | None:
+    try:
+        text = storage.read_text(INFO_FILE)
+    except FileNotFoundError:
         return None
-    info = read_info(path)  # refuses a newer major schema
-    if info.pipeline != pipeline.name or info.config_hash != pipeline.config_hash:
+    return info_from_json(text, where=storage.url(INFO_FILE))  # refuses a newer major schema
+
+
+def _check_existing(storage: Storage, pipeline: Pipeline) -> DatasetInfo | None:
+    """The dataset's info, if any, after checking this run may add to it."""
+    info = _read_info(storage)
+    if info is not None and (info.pipeline != pipeline.name or info.config_hash != pipeline.config_hash):
         raise ConfigMismatchError(
-            f"{out} holds a dataset of pipeline {info.pipeline!r} with config hash {info.config_hash}; "
+            f"{storage.root} holds a dataset of pipeline {info.pipeline!r} with config hash {info.config_hash}; "
             f"this run is {pipeline.name!r} with {pipeline.config_hash}. Mixing them would make a dataset "
             f"no single config explains: write to another output folder"
         )
     return info
 
 
-def _record_run_start(out: Path, info: DatasetInfo | None, pipeline: Pipeline, run: RunInfo) -> DatasetInfo:
+def _record_run_start(storage: Storage, info: DatasetInfo | None, pipeline: Pipeline, run: RunInfo) -> DatasetInfo:
     now = utc_now()
     if info is None:
         info = DatasetInfo(
@@ -207,7 +295,7 @@ def _record_run_start(out: Path, info: DatasetInfo | None, pipeline: Pipeline, r
             tubelet_version=tubelet_version(),
             params=dict(pipeline.params),
             model_ids=pipeline.model_ids(),
-            counts=row_counts(read_entries(out)),
+            counts=row_counts(read_entries(storage)),
             created_at=now,
         )
     # An older minor version stays readable; the dataset is now (at least) ours.
@@ -217,28 +305,30 @@ def _record_run_start(out: Path, info: DatasetInfo | None, pipeline: Pipeline, r
     info.model_ids = {**info.model_ids, **pipeline.model_ids()}
     info.updated_at = now
     info.runs.append(run)
-    write_info(out / "meta" / "info.json", info)
+    storage.write_text(INFO_FILE, info_to_json(info))
     return info
 
 
-def _record_run_end(out: Path, info: DatasetInfo, run: RunInfo, writer: ShardWriter, new_rejects: int) -> None:
+def _record_run_end(storage: Storage, info: DatasetInfo, run: RunInfo, writer: ShardWriter) -> None:
+    """The run's outcome; manifest rows it rejected are not counted as failed videos."""
     run.done = writer.committed_counts["done"]
-    run.failed = writer.committed_counts["failed"] - new_rejects
+    run.failed = writer.committed_counts["failed"] - _manifest_rejects(writer)
     run.finished_at = utc_now()
-    info.counts = row_counts(read_entries(out))
+    info.counts = row_counts(read_entries(storage))
     info.updated_at = run.finished_at
-    write_info(out / "meta" / "info.json", info)
+    storage.write_text(INFO_FILE, info_to_json(info))
 
 
-def _write_plan(out: Path, run_id: str, keys: list[str]) -> None:
-    write_json_atomic(out / "meta" / "plan.json", {"run_id": run_id, "created_at": utc_now(), "items": keys})
+def _manifest_rejects(writer: ShardWriter) -> int:
+    return sum(1 for e in writer.entries for key in e.items if key.startswith("manifest:"))
 
 
-def _save_manifest(out: Path, config: RunConfig) -> None:
+def _write_plan(storage: Storage, run_id: str, keys: list[str]) -> None:
+    storage.write_text(PLAN_FILE, json.dumps({"run_id": run_id, "created_at": utc_now(), "items": keys}))
+
+
+def _save_manifest(storage: Storage, config: RunConfig) -> None:
     """The manifest as this run resolved it (overrides applied, output absolute)."""
     data = config.model_dump(mode="json")
-    data["output"] = str(out)
-    path = out / "meta" / "manifest.yaml"
-    tmp = path.with_name(f".{path.name}.tmp")
-    tmp.write_text(yaml.safe_dump(data, sort_keys=False))
-    os.replace(tmp, path)
+    data["output"] = storage.root
+    storage.write_text(MANIFEST_FILE, yaml.safe_dump(data, sort_keys=False))

@@ -19,16 +19,14 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass, field
-from pathlib import Path
 
 import duckdb
 import pyarrow as pa
-import pyarrow.parquet as pq
 
 from tubelet.engine.dataset import UNFILTERED_TABLES, Dataset, RevisionFilter
-from tubelet.engine.ledger import replaced_by
+from tubelet.engine.ledger import LedgerEntry, replaced_by
+from tubelet.engine.storage import Storage, StorageLocation
 from tubelet.schemas.arrow import PRIMARY_KEYS, TABLE_SCHEMAS, empty_table
-from tubelet.schemas.info import read_info
 from tubelet.schemas.validation import validate_tables, validate_tubelets, validate_videos
 from tubelet.schemas.version import SCHEMA_VERSION, parse_version
 
@@ -87,7 +85,7 @@ class ValidationReport:
         return f"validate {self.root}: {self.files} files, {rows} rows in {tables} tables: {verdict}"
 
 
-def validate_dataset(root: str | Path, *, all_masks: bool = False, mask_sample: int = 256) -> ValidationReport:
+def validate_dataset(root: StorageLocation, *, all_masks: bool = False, mask_sample: int = 256) -> ValidationReport:
     """Check the dataset at ``root``; returns every problem found.
 
     Raises FileNotFoundError / ValueError only when ``root`` is not a readable dataset
@@ -95,31 +93,31 @@ def validate_dataset(root: str | Path, *, all_masks: bool = False, mask_sample: 
     """
     dataset = Dataset(root)
     entries = dataset.ledger()  # raises on a corrupt ledger: nothing else can be checked
-    report = ValidationReport(root=str(root))
+    report = ValidationReport(root=dataset.root)
+    storage = dataset.storage
 
     dataset_version = _check_info(dataset, report)
     tables: dict[str, pa.Table] = {}
     owners = replaced_by(entries)  # a revision's rows supersede the earlier rows of its videos
     for table in TABLE_SCHEMAS:
         paths = []
-        shard_of: dict[Path, str] = {}
+        shard_of: dict[str, str] = {}
         for entry in entries:
             if table not in entry.files:
                 continue
             rel = str(entry.files[table]["path"])
-            path = dataset.root / rel
-            if not path.is_file():
+            if not storage.exists(rel):
                 report.problems.append(Problem(table, f"shard {entry.shard} names {rel}, which is missing"))
                 continue
-            paths.append(path)
-            shard_of[path] = entry.shard
-        good = [p for p in paths if _check_file_schema(dataset.root, table, p, dataset_version, report)]
+            paths.append(rel)
+            shard_of[rel] = entry.shard
+        good = [p for p in paths if _check_file_schema(storage, table, p, dataset_version, report)]
         report.files += len(paths)
         # Only files that fit the schema are read: the rows of the others cannot be checked.
         keep = RevisionFilter(owners) if owners and table not in UNFILTERED_TABLES else None
-        tables[table] = _read_conformed(good, table, keep, shard_of)
+        tables[table] = _read_conformed(storage, good, table, keep, shard_of)
         report.rows[table] = tables[table].num_rows
-        _check_ledger_rows(entries, table, dataset.root, report)
+        _check_ledger_rows(storage, entries, table, report)
 
     _check_rows(tables, report, all_masks=all_masks, mask_sample=mask_sample)
     _check_references(tables, report)
@@ -132,7 +130,7 @@ def validate_dataset(root: str | Path, *, all_masks: bool = False, mask_sample: 
 def _check_info(dataset: Dataset, report: ValidationReport) -> tuple[int, int, int] | None:
     """Problems with meta/info.json; returns the dataset's schema version when readable."""
     try:
-        info = read_info(dataset.root / "meta" / "info.json")
+        info = dataset.info()
     except (OSError, ValueError) as error:  # SchemaVersionError is a ValueError
         report.problems.append(Problem("meta", str(error)))
         return None
@@ -143,17 +141,17 @@ def _check_info(dataset: Dataset, report: ValidationReport) -> tuple[int, int, i
         return None
 
 
-def _check_ledger_rows(entries: list, table: str, root: Path, report: ValidationReport) -> None:
+def _check_ledger_rows(storage: Storage, entries: list[LedgerEntry], table: str, report: ValidationReport) -> None:
     """Row counts a ledger entry records must be the rows its file holds."""
     for entry in entries:
         info = entry.files.get(table)
         if not info:
             continue
-        path = root / str(info["path"])
-        if not path.is_file():
+        rel = str(info["path"])
+        if not storage.exists(rel):
             continue
         try:
-            rows = pq.ParquetFile(path).metadata.num_rows
+            rows = storage.parquet_file(rel).metadata.num_rows
         except Exception:  # noqa: BLE001 - reported by the schema check already
             continue
         if int(info.get("rows", rows)) != rows:
@@ -166,16 +164,15 @@ def _check_ledger_rows(entries: list, table: str, root: Path, report: Validation
 
 
 def _check_file_schema(
-    root: Path, table: str, path: Path, dataset_version: tuple[int, int, int] | None, report: ValidationReport
+    storage: Storage, table: str, rel: str, dataset_version: tuple[int, int, int] | None, report: ValidationReport
 ) -> bool:
     """Whether ``path`` has ``table``'s schema; adds a problem per differing column if not.
 
     A file written by an older minor version may lack columns added since (they read
     as nulls); any other difference is a problem.
     """
-    rel = path.relative_to(root).as_posix()
     try:
-        found = pq.read_schema(path).remove_metadata()
+        found = storage.parquet_file(rel).schema_arrow.remove_metadata()
     except Exception as error:  # noqa: BLE001 - any unreadable file is a problem, not a crash
         report.problems.append(Problem(table, f"{rel}: not a readable Parquet file: {error}"))
         return False
@@ -208,13 +205,15 @@ def _check_file_schema(
     return ok
 
 
-def _read_conformed(paths: list[Path], table: str, keep: RevisionFilter | None, shard_of: dict[Path, str]) -> pa.Table:
+def _read_conformed(
+    storage: Storage, paths: list[str], table: str, keep: RevisionFilter | None, shard_of: dict[str, str]
+) -> pa.Table:
     """The rows of ``paths`` in the current schema (columns an older file lacks are nulls),
     less the rows a later revision replaced (``keep``)."""
     schema = TABLE_SCHEMAS[table]
     parts = []
     for p in paths:
-        data = pq.read_table(p)
+        data = storage.read_table(p)
         cols = [data.column(f.name) if f.name in data.column_names else pa.nulls(data.num_rows, f.type) for f in schema]
         data = pa.Table.from_arrays(cols, schema=schema)
         if keep is not None:

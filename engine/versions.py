@@ -21,19 +21,18 @@ import re
 from collections.abc import Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass, field
-from pathlib import Path
 from typing import Any
 
 from tubelet.engine.ledger import (
+    REVERTED_DIR,
     LedgerEntry,
     entry_path,
-    ledger_dir,
     read_entries,
     read_reverted_entries,
-    reverted_dir,
 )
-from tubelet.engine.writer import ShardWriter, _lock, _unlock, utc_now
-from tubelet.schemas.info import fsync_dir, write_json_atomic
+from tubelet.engine.locks import acquire_write_lock
+from tubelet.engine.storage import Storage, StorageLocation, as_storage
+from tubelet.engine.writer import ShardWriter, utc_now
 
 #: Version of the ``meta/versions.json`` layout.
 VERSIONS_FORMAT = 1
@@ -68,54 +67,53 @@ class _Store:
     versions: list[Version] = field(default_factory=list)
 
 
-def versions_path(root: str | os.PathLike[str]) -> Path:
-    """``<root>/meta/versions.json``."""
-    return Path(root) / "meta" / "versions.json"
+#: Where the named versions are kept.
+VERSIONS_FILE = "meta/versions.json"
 
 
-def list_versions(root: str | os.PathLike[str]) -> list[Version]:
+def list_versions(root: StorageLocation) -> list[Version]:
     """Every named version, oldest first (empty when none was tagged)."""
-    return _load(Path(root)).versions
+    return _load(as_storage(root)).versions
 
 
-def get_version(root: str | os.PathLike[str], name: str) -> Version:
+def get_version(root: StorageLocation, name: str) -> Version:
     """The version called ``name``; KeyError listing the known names when there is none."""
     versions = list_versions(root)
     for version in versions:
         if version.name == name:
             return version
     known = ", ".join(v.name for v in versions) or "none"
-    raise KeyError(f"no version {name!r} in {root}; versions: {known}")
+    raise KeyError(f"no version {name!r} in {as_storage(root).root}; versions: {known}")
 
 
-def version_entries(root: str | os.PathLike[str], version: Version) -> list[LedgerEntry]:
+def version_entries(root: StorageLocation, version: Version) -> list[LedgerEntry]:
     """The ledger entries of ``version`` in ledger order, from the ledger or ``meta/reverted``.
 
     Raises FileNotFoundError when an entry of the version is in neither.
     """
-    root = Path(root)
-    by_shard = {e.shard: e for e in read_reverted_entries(root)}
-    by_shard.update({e.shard: e for e in read_entries(root)})
+    storage = as_storage(root)
+    by_shard = {e.shard: e for e in read_reverted_entries(storage)}
+    by_shard.update({e.shard: e for e in read_entries(storage)})
     missing = [s for s in version.shards if s not in by_shard]
     if missing:
         raise FileNotFoundError(f"version {version.name!r}: ledger entries missing: {', '.join(missing)}")
-    return sorted((by_shard[s] for s in version.shards), key=lambda e: e.shard)
+    return sorted((by_shard[s] for s in version.shards), key=lambda e: e.name)
 
 
-def tag_version(root: str | os.PathLike[str], name: str | None = None, note: str = "") -> Version:
+def tag_version(root: StorageLocation, name: str | None = None, note: str = "") -> Version:
     """Record the current committed state as a named version and return it.
 
     ``name`` None picks the next ``vN``; then, if the state equals the latest version's,
     that version is returned instead of a duplicate. An explicit name always makes a
     new version (it may name the same state as another). ValueError for a name in use.
     """
-    root = Path(root)
-    with _versions_lock(root):
-        return _tag(root, name, note)
+    storage = as_storage(root)
+    with _versions_lock(storage):
+        return _tag(storage, name, note)
 
 
 def commit_revision(
-    root: str | os.PathLike[str],
+    root: StorageLocation,
     records_by_video: Mapping[str, Sequence[Any]],
     *,
     note: str,
@@ -135,16 +133,16 @@ def commit_revision(
 
     if not records_by_video:
         raise ValueError("commit_revision: no videos to revise")
-    root = Path(root)
-    writer = ShardWriter(root, shard_size=len(records_by_video) + 1, run_id=run_id)
+    storage = as_storage(root)
+    writer = ShardWriter(storage, shard_size=len(records_by_video) + 1, run_id=run_id)
     try:
         for video_id, records in records_by_video.items():  # checks every row before committing
             writer.add_revision(video_id, records)
-        with _versions_lock(root):
-            before = _tag(root, None, f"before revision: {note}" if note else "before revision")
+        with _versions_lock(storage):
+            before = _tag(storage, None, f"before revision: {note}" if note else "before revision")
         writer.flush()
-        with _versions_lock(root):
-            after = _tag(root, None, note, force=True)
+        with _versions_lock(storage):
+            after = _tag(storage, None, note, force=True)
     except BaseException:
         writer.abort()  # nothing of a half-checked revision is committed
         raise
@@ -152,7 +150,7 @@ def commit_revision(
     return before, after
 
 
-def revert(root: str | os.PathLike[str], name: str) -> Version:
+def revert(root: StorageLocation, name: str) -> Version:
     """Make the dataset equal to version ``name`` again and tag that as a new version.
 
     Ledger entries not in the version (those committed after it) are moved to
@@ -160,49 +158,53 @@ def revert(root: str | os.PathLike[str], name: str) -> Version:
     are never deleted, so every version stays readable. Their items are no longer
     committed: a later run redoes the videos of a reverted normal shard. The new version
     has the note ``"revert to <name>"`` (or is the latest version, when that one already
-    names this state). Each entry moves with one rename; a revert that stops half-way
-    is finished by running it again. Holds the dataset's write lock.
+    names this state). Each entry moves by itself (a rename on a local folder; a copy,
+    then a delete of the original, on object storage), so a revert that stops half-way is
+    finished by running it again. Holds the dataset's write lock.
     """
 
-    root = Path(root)
-    target = get_version(root, name)
-    fd = _lock(root)
-    try:
-        with _versions_lock(root):
-            current = {e.shard for e in read_entries(root)}
-            parked = {e.shard for e in read_reverted_entries(root)}
-            wanted = set(target.shards)
-            missing = wanted - current - parked
-            if missing:
-                raise FileNotFoundError(f"version {name!r}: ledger entries missing: {', '.join(sorted(missing))}")
-            reverted_dir(root).mkdir(parents=True, exist_ok=True)
-            ledger_dir(root).mkdir(parents=True, exist_ok=True)
-            for shard in sorted(wanted - current):  # back into the ledger
-                os.replace(reverted_dir(root) / f"{shard}.json", entry_path(root, shard))
-            for shard in sorted(current - wanted):  # out of the ledger, data kept
-                os.replace(entry_path(root, shard), reverted_dir(root) / f"{shard}.json")
-            fsync_dir(reverted_dir(root))
-            fsync_dir(ledger_dir(root))
-            return _tag(root, None, f"revert to {name}")
-    finally:
-        _unlock(fd)
+    storage = as_storage(root)
+    target = get_version(storage, name)
+    with acquire_write_lock(storage, f"revert-{name}"), _versions_lock(storage):
+        current = {e.shard: e.name for e in read_entries(storage)}
+        parked = {e.shard: e.name for e in read_reverted_entries(storage)}
+        wanted = set(target.shards)
+        missing = wanted - set(current) - set(parked)
+        if missing:
+            raise FileNotFoundError(f"version {name!r}: ledger entries missing: {', '.join(sorted(missing))}")
+        for shard in sorted(wanted - set(current)):  # back into the ledger
+            _move(storage, entry_path(parked[shard], folder=REVERTED_DIR), entry_path(parked[shard]))
+        for shard in sorted(set(current) - wanted):  # out of the ledger, data kept
+            _move(storage, entry_path(current[shard]), entry_path(current[shard], folder=REVERTED_DIR))
+        return _tag(storage, None, f"revert to {name}")
+
+
+def _move(storage: Storage, source: str, target: str) -> None:
+    """Move one ledger entry between the ledger and ``meta/reverted`` (see ``revert``)."""
+    path = storage.local_path()
+    if path is not None:
+        (path / target).parent.mkdir(parents=True, exist_ok=True)
+        os.replace(path / source, path / target)
+        return
+    storage.write_bytes(target, storage.read_bytes(source))
+    storage.delete(source)
 
 
 # -- internals ---------------------------------------------------------------------------
 
 
-def _tag(root: Path, name: str | None, note: str, *, force: bool = False) -> Version:
+def _tag(storage: Storage, name: str | None, note: str, *, force: bool = False) -> Version:
     """Tag the current ledger; caller holds the versions lock. ``force`` skips the
     "same state as the latest version" shortcut of auto-named tags."""
 
-    store = _load(root)
+    store = _load(storage)
     names = {v.name for v in store.versions}
     if name is not None:
         if not name or name != name.strip():
             raise ValueError(f"bad version name {name!r}")
         if name in names:
             raise ValueError(f"version {name!r} exists already")
-    shards = tuple(e.shard for e in read_entries(root))
+    shards = tuple(e.shard for e in read_entries(storage))
     latest = store.versions[-1] if store.versions else None
     if name is None and not force and latest is not None and set(latest.shards) == set(shards):
         return latest
@@ -214,29 +216,34 @@ def _tag(root: Path, name: str | None, note: str, *, force: bool = False) -> Ver
         name = f"v{n}"
     version = Version(name=name, shards=shards, created_at=utc_now(), note=note)
     store.versions.append(version)
-    write_json_atomic(
-        versions_path(root), {"format": VERSIONS_FORMAT, "versions": [v.to_dict() for v in store.versions]}
-    )
+    data = {"format": VERSIONS_FORMAT, "versions": [v.to_dict() for v in store.versions]}
+    storage.write_text(VERSIONS_FILE, json.dumps(data, indent=1))
     return version
 
 
-def _load(root: Path) -> _Store:
-    path = versions_path(root)
-    if not path.is_file():
+def _load(storage: Storage) -> _Store:
+    try:
+        text = storage.read_text(VERSIONS_FILE)
+    except FileNotFoundError:
         return _Store()
     try:
-        data = json.loads(path.read_text())
+        data = json.loads(text)
         fmt = int(data.get("format", VERSIONS_FORMAT))
         if fmt > VERSIONS_FORMAT:
             raise ValueError(f"versions format {fmt} is newer than this tubelet reads ({VERSIONS_FORMAT})")
         return _Store([Version.from_dict(v) for v in data["versions"]])
     except (json.JSONDecodeError, KeyError, TypeError, ValueError) as error:
-        raise ValueError(f"{path}: bad versions file: {error}") from error
+        raise ValueError(f"{storage.url(VERSIONS_FILE)}: bad versions file: {error}") from error
 
 
 @contextmanager
-def _versions_lock(root: Path) -> Iterator[None]:
-    """Serialize read-modify-write of versions.json (blocking; separate from the run lock)."""
+def _versions_lock(storage: Storage) -> Iterator[None]:
+    """Serialize read-modify-write of versions.json (blocking; separate from the run lock).
+    Object storage has no locks: there tagging relies on one reviewer at a time."""
+    root = storage.local_path()
+    if root is None:
+        yield
+        return
     meta = root / "meta"
     meta.mkdir(parents=True, exist_ok=True)
     fd = os.open(meta / ".versions.lock", os.O_RDWR | os.O_CREAT, 0o644)

@@ -49,6 +49,12 @@ PALETTE: tuple[tuple[int, int, int], ...] = (
 )
 
 
+WHITE = (255, 255, 255)
+
+#: A box in integer pixels: ``(x1, y1, x2, y2)``, x2 and y2 exclusive.
+Box = tuple[int, int, int, int]
+
+
 def colour_for(index: int) -> tuple[int, int, int]:
     """The colour of the ``index``-th tubelet of a video."""
     return PALETTE[index % len(PALETTE)]
@@ -216,50 +222,78 @@ def draw_frame(
 ) -> np.ndarray:
     """A copy of ``image`` (RGB uint8, any size) with ``rows``' overlays for ``frame_idx``."""
     style = style or OverlayStyle()
-    out = np.ascontiguousarray(image).copy()
-    height, width = out.shape[:2]
-    video = rows.video
-    sx, sy = width / video.width, height / video.height
-    present: list[tuple[Tubelet, TubeletFrame, tuple[int, int, int, int]]] = []
-    for tube in rows.tubelets:
-        row = rows.by_frame[tube.tubelet_id].get(frame_idx)
-        if row is None or not row.visible:
-            continue
-        colour = rows.colours[tube.tubelet_id]
-        box = scaled_box(row.box_xyxy, sx, sy, width, height)
-        if row.mask_rle is not None:
-            mask = frame_region(row, out.shape, (tube.width, tube.height))
-            out = highlight(out, mask, colour, style.alpha, outline_px=0)
-        else:  # a box-only row: a faint fill of the box
-            c1, r1, c2, r2 = box
-            roi = out[r1:r2, c1:c2].astype(np.float32)
-            out[r1:r2, c1:c2] = (roi * (1 - style.alpha / 2) + np.asarray(colour) * style.alpha / 2).astype(np.uint8)
-        present.append((tube, row, box))
-    for tube, _, box in present:
+    out, present = _tint_tubelets(np.ascontiguousarray(image).copy(), frame_idx, rows, style.alpha)
+    for tube, box in present:
         draw_box(out, box, rows.colours[tube.tubelet_id], style.box_px)
     wants_text = (style.labels and present) or (style.events and rows.events) or style.header
     if not wants_text:
         return out
+    return _draw_text_overlays(out, frame_idx, rows, t_s, style, present)
+
+
+def _tint_tubelets(
+    out: np.ndarray, frame_idx: int, rows: VideoRows, alpha: float
+) -> tuple[np.ndarray, list[tuple[Tubelet, Box]]]:
+    """``out`` with every tubelet visible on ``frame_idx`` tinted; those tubelets with their boxes."""
+    height, width = out.shape[:2]
+    sx, sy = width / rows.video.width, height / rows.video.height
+    present: list[tuple[Tubelet, Box]] = []
+    for tube in rows.tubelets:
+        row = rows.by_frame[tube.tubelet_id].get(frame_idx)
+        if row is None or not row.visible:
+            continue
+        box = scaled_box(row.box_xyxy, sx, sy, width, height)
+        out = _tint(out, tube, row, box, rows.colours[tube.tubelet_id], alpha)
+        present.append((tube, box))
+    return out, present
+
+
+def _tint(
+    out: np.ndarray, tube: Tubelet, row: TubeletFrame, box: Box, colour: tuple[int, int, int], alpha: float
+) -> np.ndarray:
+    """The row's mask tinted, or for a box-only row a faint fill of its box."""
+    if row.mask_rle is not None:
+        mask = frame_region(row, out.shape, (tube.width, tube.height))
+        return highlight(out, mask, colour, alpha, outline_px=0)
+    c1, r1, c2, r2 = box
+    roi = out[r1:r2, c1:c2].astype(np.float32)
+    out[r1:r2, c1:c2] = (roi * (1 - alpha / 2) + np.asarray(colour) * alpha / 2).astype(np.uint8)
+    return out
+
+
+def _draw_text_overlays(
+    out: np.ndarray,
+    frame_idx: int,
+    rows: VideoRows,
+    t_s: float | None,
+    style: OverlayStyle,
+    present: list[tuple[Tubelet, Box]],
+) -> np.ndarray:
+    """``out`` with the tubelets' labels, the header and the events strip, as ``style`` asks."""
+    height, width = out.shape[:2]
     fnt = font(style.font_px or font_px_for(height))
     pil = Image.fromarray(out)
     draw = ImageDraw.Draw(pil)
     if style.labels:
-        for tube, _, box in present:
+        for tube, box in present:
             draw_label(draw, (box[0], box[1]), rows.label(tube), rows.colours[tube.tubelet_id], fnt, (width, height))
     if style.header:
-        t = t_s if t_s is not None else frame_idx / video.fps if video.fps else 0.0
-        draw_strip(draw, [(f"frame {frame_idx}  {t:.2f} s", (255, 255, 255))], fnt, (width, height), "top-right")
+        t = t_s if t_s is not None else frame_idx / rows.video.fps if rows.video.fps else 0.0
+        draw_strip(draw, [(f"frame {frame_idx}  {t:.2f} s", WHITE)], fnt, (width, height), "top-right")
     if style.events:
-        lines = []
-        for event in rows.active_events(frame_idx):
-            tube_id = event.tubelet_ids[0] if event.tubelet_ids else None
-            colour = rows.colours.get(tube_id, (255, 255, 255)) if tube_id else (255, 255, 255)
-            tag = (
-                short_id(next(t for t in rows.tubelets if t.tubelet_id == tube_id)) if tube_id in rows.by_frame else "-"
-            )
-            lines.append((f"{tag} {event.text} [{event.start_s:.2f}-{event.end_s:.2f}s]", colour))
-        draw_strip(draw, lines, fnt, (width, height), "bottom-left")
+        draw_strip(draw, _event_lines(rows, frame_idx), fnt, (width, height), "bottom-left")
     return np.asarray(pil)
+
+
+def _event_lines(rows: VideoRows, frame_idx: int) -> list[tuple[str, tuple[int, int, int]]]:
+    """A line per event active on ``frame_idx``, tagged and coloured by its first tubelet (if any)."""
+    lines = []
+    for event in rows.active_events(frame_idx):
+        tube_id = event.tubelet_ids[0] if event.tubelet_ids else None
+        colour = rows.colours.get(tube_id, WHITE) if tube_id else WHITE
+        tag = short_id(next(t for t in rows.tubelets if t.tubelet_id == tube_id)) if tube_id in rows.by_frame else "-"
+        lines.append((f"{tag} {event.text} [{event.start_s:.2f}-{event.end_s:.2f}s]", colour))
+    return lines
 
 
 def even_size(width: int, height: int, scale: float = 1.0) -> tuple[int, int]:

@@ -13,6 +13,7 @@ import hashlib
 import html
 import os
 import re
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -21,6 +22,7 @@ from tubelet.engine.dataset import Dataset
 from tubelet.preview.contact_sheet import render_contact_sheet
 from tubelet.preview.overlay import VideoRows
 from tubelet.preview.plots import bars_png, histogram_png
+from tubelet.schemas.records import Entity, Event, Tubelet, VideoRecord
 
 CSS = """
 body{font-family:system-ui,-apple-system,Segoe UI,Roboto,sans-serif;margin:24px;color:#222;background:#fafafa}
@@ -32,8 +34,20 @@ th{background:#eee}td.n{text-align:right;font-variant-numeric:tabular-nums}
 """
 
 
+#: The tables after the plots: heading, column names, key in ``dataset_stats``.
+_TABLES: list[tuple[str, list[str], str]] = [
+    ("Instructions per task type", ["task type", "rows"], "task_types"),
+    ("Tubelets per category", ["category", "tubelets"], "categories"),
+    ("Tubelet sources", ["source", "tubelets"], "sources"),
+    ("Event labels", ["label", "events"], "event_labels"),
+    ("Videos", ["video", "duration s", "frames", "width", "height", "fps"], "videos"),
+]
+
+
 @dataclass
 class ReportResult:
+    """What ``write_report`` wrote: the page, its images, the videos with a contact sheet."""
+
     index: Path
     assets: list[Path] = field(default_factory=list)
     videos: list[str] = field(default_factory=list)
@@ -95,9 +109,23 @@ def write_report(
     assets = out / "assets"
     assets.mkdir(parents=True, exist_ok=True)
     stats = dataset_stats(root)
-    result = ReportResult(index=out / "index.html", stats=stats)
+    plots = _write_plots(stats, assets)
+    video_ids = [r[0] for r in stats["videos"]]
+    sheets = _write_sheets(root, sample_videos(video_ids, n_videos), assets, sheet_frames)
+    result = ReportResult(
+        index=out / "index.html",
+        assets=plots + [assets / s.asset for s in sheets if s.asset],
+        videos=[s.video_id for s in sheets if s.asset],
+        stats=stats,
+    )
+    page = [*_head(root), *_statistics(stats, [p.name for p in plots]), *_previews(sheets, len(video_ids))]
+    result.index.write_text("\n".join([*page, "</body></html>"]), encoding="utf-8")
+    return result
 
-    plots = [
+
+def _plots(stats: dict[str, Any]) -> list[tuple[str, Callable[[Path], None]]]:
+    """The report's plots: the asset's name and how to draw it there."""
+    return [
         ("task_types.png", lambda p: bars_png(p, stats["task_types"], "instructions per task type")),
         ("categories.png", lambda p: bars_png(p, stats["categories"], "tubelets per category")),
         ("durations.png", lambda p: histogram_png(p, [r[1] for r in stats["videos"]], "video durations", "seconds")),
@@ -106,67 +134,103 @@ def write_report(
             lambda p: histogram_png(p, stats["tubelet_frames"], "tubelet lengths", "frames listed"),
         ),
     ]
-    for name, make in plots:
-        make(assets / name)
-        result.assets.append(assets / name)
 
-    dataset = Dataset(root)
-    video_ids = [r[0] for r in stats["videos"]]
-    picked = sample_videos(video_ids, n_videos)
-    sheets: list[tuple[str, str | None, str | None]] = []  # video id, asset name, error
-    if picked:
+
+def _write_plots(stats: dict[str, Any], assets: Path) -> list[Path]:
+    paths = []
+    for name, draw in _plots(stats):
+        draw(assets / name)
+        paths.append(assets / name)
+    return paths
+
+
+@dataclass(frozen=True)
+class _Sheet:
+    """A picked video's contact sheet: its asset's name, or why there is none."""
+
+    video_id: str
+    asset: str | None
+    error: str | None = None
+
+
+@dataclass
+class _Tables:
+    """The rows contact sheets draw, each table read once for all the videos."""
+
+    videos: dict[str, VideoRecord]
+    tubelets: list[Tubelet]
+    entities: list[Entity]
+    events: list[Event]
+
+    @classmethod
+    def read(cls, dataset: Dataset) -> _Tables:
         videos = {v.video_id: v for v in dataset.records("videos")}
-        tubelets = dataset.records("tubelets")
-        entities = dataset.records("entities")
-        events = dataset.records("events")
-        for vid in picked:
-            name = f"sheet_{_safe(vid)}.png"
-            try:
-                rows = VideoRows.of(
-                    videos[vid],
-                    [t for t in tubelets if t.video_id == vid],
-                    [e for e in entities if e.video_id == vid],
-                    [e for e in events if e.video_id == vid],
-                )
-                render_contact_sheet(None, vid, assets / name, n=sheet_frames, rows=rows)
-                sheets.append((vid, name, None))
-                result.assets.append(assets / name)
-            except Exception as error:  # noqa: BLE001 - a missing video file must not sink the report
-                sheets.append((vid, None, f"{type(error).__name__}: {error}"))
-    result.videos = [v for v, name, _ in sheets if name]
+        return cls(videos, dataset.records("tubelets"), dataset.records("entities"), dataset.records("events"))
 
-    counts = stats["counts"]
-    parts = [
+    def rows(self, video_id: str) -> VideoRows:
+        """``video_id``'s rows (KeyError for an unknown video)."""
+        return VideoRows.of(
+            self.videos[video_id],
+            [t for t in self.tubelets if t.video_id == video_id],
+            [e for e in self.entities if e.video_id == video_id],
+            [e for e in self.events if e.video_id == video_id],
+        )
+
+
+def _write_sheets(root: str | os.PathLike[str], video_ids: list[str], assets: Path, sheet_frames: int) -> list[_Sheet]:
+    """A contact sheet in ``assets`` for each of ``video_ids``, in order."""
+    if not video_ids:
+        return []
+    tables = _Tables.read(Dataset(root))
+    return [_write_sheet(tables, vid, assets, sheet_frames) for vid in video_ids]
+
+
+def _write_sheet(tables: _Tables, video_id: str, assets: Path, sheet_frames: int) -> _Sheet:
+    name = f"sheet_{_safe(video_id)}.png"
+    try:
+        render_contact_sheet(None, video_id, assets / name, n=sheet_frames, rows=tables.rows(video_id))
+    except Exception as error:  # noqa: BLE001 - a missing video file must not sink the report
+        return _Sheet(video_id, None, f"{type(error).__name__}: {error}")
+    return _Sheet(video_id, name)
+
+
+def _head(root: str | os.PathLike[str]) -> list[str]:
+    """The page's head and title: the dataset's folder."""
+    folder = Path(root).resolve()
+    return [
         "<!DOCTYPE html><html lang='en'><head><meta charset='utf-8'>",
-        f"<title>tubelet report: {html.escape(str(Path(root).resolve().name))}</title>",
+        f"<title>tubelet report: {html.escape(str(folder.name))}</title>",
         f"<style>{CSS}</style></head><body>",
-        f"<h1>tubelet dataset report</h1><p class='muted'>{html.escape(str(Path(root).resolve()))}</p>",
-        "<h2>Rows per table</h2>",
-        _table(["table", "rows"], sorted(counts.items())),
-        "<h2>Plots</h2><div class='plots'>",
-        *[f"<img src='assets/{name}' alt='{name[:-4]}'>" for name, _ in plots],
-        "</div>",
-        "<h2>Instructions per task type</h2>",
-        _table(["task type", "rows"], stats["task_types"]),
-        "<h2>Tubelets per category</h2>",
-        _table(["category", "tubelets"], stats["categories"]),
-        "<h2>Tubelet sources</h2>",
-        _table(["source", "tubelets"], stats["sources"]),
-        "<h2>Event labels</h2>",
-        _table(["label", "events"], stats["event_labels"]),
-        "<h2>Videos</h2>",
-        _table(["video", "duration s", "frames", "width", "height", "fps"], stats["videos"]),
+        f"<h1>tubelet dataset report</h1><p class='muted'>{html.escape(str(folder))}</p>",
     ]
+
+
+def _statistics(stats: dict[str, Any], plot_names: list[str]) -> list[str]:
+    """Rows per table, the plots, the tables of ``_TABLES``, and the rejects when there are any."""
+    parts = [
+        "<h2>Rows per table</h2>",
+        _table(["table", "rows"], sorted(stats["counts"].items())),
+        "<h2>Plots</h2><div class='plots'>",
+        *[f"<img src='assets/{name}' alt='{name.removesuffix('.png')}'>" for name in plot_names],
+        "</div>",
+    ]
+    for heading, headers, key in _TABLES:
+        parts += [f"<h2>{heading}</h2>", _table(headers, stats[key])]
     if stats["rejects"]:
         parts += ["<h2>Rejects</h2>", _table(["stage", "rows"], stats["rejects"])]
-    parts.append(f"<h2>Previews ({len(result.videos)} of {len(video_ids)} videos)</h2>")
-    for vid, name, error in sheets:
+    return parts
+
+
+def _previews(sheets: list[_Sheet], n_videos: int) -> list[str]:
+    """A section per picked video: its contact sheet, or why there is none."""
+    shown = sum(1 for s in sheets if s.asset)
+    parts = [f"<h2>Previews ({shown} of {n_videos} videos)</h2>"]
+    for sheet in sheets:
+        vid = sheet.video_id
         parts.append(f"<div class='sheet'><h3>{html.escape(vid)}</h3>")
-        if name:
-            parts.append(f"<img src='assets/{name}' alt='contact sheet of {html.escape(vid, quote=True)}'>")
+        if sheet.asset:
+            parts.append(f"<img src='assets/{sheet.asset}' alt='contact sheet of {html.escape(vid, quote=True)}'>")
         else:
-            parts.append(f"<p class='muted'>no preview: {html.escape(error or '')}</p>")
+            parts.append(f"<p class='muted'>no preview: {html.escape(sheet.error or '')}</p>")
         parts.append("</div>")
-    parts.append("</body></html>")
-    result.index.write_text("\n".join(parts), encoding="utf-8")
-    return result
+    return parts

@@ -82,27 +82,36 @@ def check_schema_version(version: str, *, where: str = "dataset") -> None:
         )
 
 
+def info_from_json(text: str, *, where: str = "info.json") -> DatasetInfo:
+    """Parse and check the text of an ``info.json`` (``where`` names it in errors)."""
+    try:
+        data = json.loads(text)
+    except json.JSONDecodeError as error:
+        raise ValueError(f"{where}: not valid JSON: {error}") from error
+    if not isinstance(data, dict) or "schema_version" not in data:
+        raise ValueError(f"{where}: not a tubelet info.json (no schema_version)")
+    check_schema_version(str(data["schema_version"]), where=where)
+    return DatasetInfo.from_dict(data)
+
+
+def info_to_json(info: DatasetInfo) -> str:
+    """The text of ``info.json`` for ``info``."""
+    return json.dumps(info.to_dict(), indent=2, sort_keys=False, default=str) + "\n"
+
+
 def read_info(path: str | os.PathLike[str]) -> DatasetInfo:
-    """Read and check ``info.json`` (the file, or the dataset root that holds ``meta/info.json``)."""
+    """Read and check a local ``info.json`` (the file, or the dataset root that holds ``meta/info.json``)."""
     path = Path(path)
     if path.is_dir():
         path = path / "meta" / "info.json"
     if not path.is_file():
         raise FileNotFoundError(f"no dataset info at {path} (not a tubelet dataset, or no run started yet)")
-    try:
-        data = json.loads(path.read_text())
-    except json.JSONDecodeError as error:
-        raise ValueError(f"{path}: not valid JSON: {error}") from error
-    if not isinstance(data, dict) or "schema_version" not in data:
-        raise ValueError(f"{path}: not a tubelet info.json (no schema_version)")
-    check_schema_version(str(data["schema_version"]), where=str(path))
-    return DatasetInfo.from_dict(data)
+    return info_from_json(path.read_text(), where=str(path))
 
 
 def write_info(path: str | os.PathLike[str], info: DatasetInfo) -> None:
-    """Write ``info`` atomically (temporary file, fsync, rename): readers never see half a file."""
-    path = Path(path)
-    write_json_atomic(path, info.to_dict())
+    """Write a local ``info.json`` atomically (temporary file, fsync, rename)."""
+    write_json_atomic(Path(path), info.to_dict())
 
 
 def write_json_atomic(path: Path, data: Any) -> None:

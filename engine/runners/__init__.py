@@ -1,51 +1,85 @@
-"""Runners: run a pipeline's stages over tasks and hand each finished task to the writer.
+"""Runners: run a pipeline's stages over a stream of tasks; parts are written where the
+tasks finish and committed by the driver (``engine.runners.streaming``).
 
-Both runners have the same interface and write identical rows for the same input:
+Every runner has the same interface and writes the same rows for the same input:
 
-    runner.run(pipeline, tasks, writer, progress)
+    runner.run(pipeline, tasks, writer, progress) -> StreamStats
 
-``InlineRunner`` runs in-process (debugging, the smallest tests); ``RayRunner`` streams
-the tasks through Ray Data (the default, on one machine or a cluster).
+- ``process``: a pool of worker processes on this machine (no GPU scheduling);
+- ``ray``: Ray tasks and actor pools, on a private local instance or a cluster;
+- ``inline``: in this process (debugging, the smallest tests);
+- ``auto`` (the default) picks ``ray`` for a cluster address or a stage that needs a
+  GPU, ``process`` otherwise, and says why in the log.
 """
 
 from __future__ import annotations
 
+import logging
+from collections.abc import Iterable
 from typing import Protocol
 
 from tubelet.engine.config import RayOptions
 from tubelet.engine.pipeline import Pipeline
 from tubelet.engine.progress import Progress
 from tubelet.engine.runners.inline import InlineRunner
+from tubelet.engine.runners.process_runner import ProcessRunner, available_cpus
+from tubelet.engine.runners.ray_instance import cluster_address
 from tubelet.engine.runners.ray_runner import RayRunner
+from tubelet.engine.runners.streaming import StreamStats
 from tubelet.engine.task import VideoTask
 from tubelet.engine.writer import ShardWriter
 
-__all__ = ["InlineRunner", "RayRunner", "Runner", "make_runner"]
+__all__ = ["InlineRunner", "ProcessRunner", "RayRunner", "Runner", "choose_runner", "make_runner"]
 
-RUNNERS = ("ray", "inline")
+log = logging.getLogger(__name__)
+
+RUNNERS = ("auto", "process", "ray", "inline")
 
 
 class Runner(Protocol):
-    """What run_manifest needs of a runner."""
+    """What run_pipeline needs of a runner."""
 
     name: str
 
     def run(
-        self, pipeline: Pipeline, tasks: list[VideoTask], writer: ShardWriter, progress: Progress | None = None
-    ) -> None:
-        """Run every stage over ``tasks``; ``writer.add`` each finished task exactly once."""
+        self, pipeline: Pipeline, tasks: Iterable[VideoTask], writer: ShardWriter, progress: Progress | None = None
+    ) -> StreamStats:
+        """Run every stage over ``tasks``; commit each finished part with ``writer``."""
         ...
 
 
 def make_runner(name: str, ray_options: RayOptions | None = None, *, address: str | None = None) -> Runner:
-    """The runner called ``name`` ("ray" or "inline"); ``address`` overrides ``ray_options.address``."""
+    """The runner called ``name`` ("process", "ray" or "inline"); ``address`` overrides ``ray_options.address``."""
+    options = ray_options or RayOptions()
     if name == "inline":
         return InlineRunner()
+    if name == "process":
+        return ProcessRunner(workers=options.num_cpus)
     if name == "ray":
-        options = ray_options or RayOptions()
-        return RayRunner(
-            address=address or options.address,
-            num_cpus=options.num_cpus,
-            num_gpus=options.num_gpus,
-        )
+        return RayRunner(address=address or options.address, num_cpus=options.num_cpus, num_gpus=options.num_gpus)
     raise ValueError(f"unknown runner {name!r}; choose one of {', '.join(RUNNERS)}")
+
+
+def choose_runner(
+    name: str, pipeline: Pipeline, ray_options: RayOptions | None = None, *, address: str | None = None
+) -> Runner:
+    """``make_runner(name)``, where ``auto`` becomes ``ray`` or ``process`` (logged with the reason)."""
+    options = ray_options or RayOptions()
+    if name != "auto":
+        log.info("runner: %s (asked for)", name, extra={"event": "runner", "runner": name})
+        return make_runner(name, options, address=address)
+    target = cluster_address(address or options.address)
+    gpu_stages = [s.name for s in pipeline.stages if s.resources.gpus > 0]
+    if target:
+        chosen, why = "ray", f"joining the Ray cluster at {target}"
+    elif gpu_stages or options.num_gpus:
+        chosen, why = "ray", f"{', '.join(gpu_stages) or 'ray.num_gpus'} needs GPUs, which Ray schedules"
+    else:
+        workers = options.num_cpus or available_cpus()
+        chosen = "process"
+        why = (
+            f"{workers} worker processes on this machine: no GPU stage and no cluster address "
+            "(Ray would add seconds of start-up; --runner ray to use it)"
+        )
+    log.info("runner: %s (%s)", chosen, why, extra={"event": "runner", "runner": chosen, "reason": why})
+    return make_runner(chosen, options, address=target)

@@ -1,50 +1,68 @@
-"""InlineRunner: every stage in this process, one chunk of tasks at a time."""
+"""InlineRunner: every stage in this process, a bundle at a time (debugging, small tests)."""
 
 from __future__ import annotations
 
-import logging
+from collections import deque
+from collections.abc import Iterable, Sequence
 
+from tubelet.engine.parts import PartRecord
 from tubelet.engine.pipeline import Pipeline
 from tubelet.engine.progress import Progress
-from tubelet.engine.runners.common import batch_size, deliver, setup_stage
-from tubelet.engine.stage import Stage, run_stage
+from tubelet.engine.runners.common import process_bundle, setup_stage, teardown_stage
+from tubelet.engine.runners.plan import smallest_bundle
+from tubelet.engine.runners.streaming import Bundle, StreamStats, stream
+from tubelet.engine.stage import Stage
+from tubelet.engine.storage import Storage
 from tubelet.engine.task import VideoTask
 from tubelet.engine.writer import ShardWriter
 
-log = logging.getLogger(__name__)
-
 
 class InlineRunner:
-    """Runs stages in-process: ``setup()`` once each, batches of ``stage.batch_size``.
-
-    Tasks go through all stages a chunk at a time (the largest batch size), so finished
-    videos reach the writer, and get committed, while the run goes on.
-    """
+    """Runs the stages in-process: ``setup()`` once each before the first bundle, parts of
+    ``shard_size`` videos written and committed as the run goes on."""
 
     name = "inline"
 
     def run(
-        self, pipeline: Pipeline, tasks: list[VideoTask], writer: ShardWriter, progress: Progress | None = None
-    ) -> None:
-        """Run ``pipeline`` over ``tasks`` (mutated in place) and add each to ``writer``."""
-        if not tasks:
-            return
-        started: list[Stage] = []
-        try:
-            for stage in pipeline.stages:
-                setup_stage(stage)
-                started.append(stage)
-            chunk = max([batch_size(s) for s in pipeline.stages] + [1])
-            for start in range(0, len(tasks), chunk):
-                batch = tasks[start : start + chunk]
-                for stage in pipeline.stages:
-                    size = batch_size(stage)
-                    batch = [t for i in range(0, len(batch), size) for t in run_stage(stage, batch[i : i + size])]
-                for task in batch:
-                    deliver(task, writer, progress)
-        finally:
-            for stage in reversed(started):
-                try:
-                    stage.teardown()
-                except Exception:
-                    log.exception("teardown of stage %s failed", stage.name)
+        self, pipeline: Pipeline, tasks: Iterable[VideoTask], writer: ShardWriter, progress: Progress | None = None
+    ) -> StreamStats:
+        """Run ``pipeline`` over ``tasks`` and commit each bundle's part with ``writer``."""
+        backend = InlineBackend(pipeline.stages, writer.storage)
+        return stream(
+            tasks, backend, writer, progress, bundle_size=writer.shard_size, min_bundle=smallest_bundle(pipeline.stages)
+        )
+
+
+class InlineBackend:
+    """Processes one queued bundle per ``poll``, in this process, so each bundle is
+    committed before the next one starts."""
+
+    slots = 1
+
+    def __init__(self, stages: Sequence[Stage], storage: Storage) -> None:
+        self.stages = list(stages)
+        self.storage = storage
+        self._started: list[Stage] | None = None
+        self._queue: deque[Bundle] = deque()
+
+    def submit(self, bundle: Bundle) -> None:
+        self._queue.append(bundle)
+
+    def poll(self, timeout_s: float) -> list[tuple[Bundle, PartRecord | BaseException]]:
+        if not self._queue:
+            return []
+        if self._started is None:
+            self._setup()
+        bundle = self._queue.popleft()
+        return [(bundle, process_bundle(self.stages, self.storage, bundle.shard, bundle.tasks))]
+
+    def close(self) -> None:
+        for stage in reversed(self._started or []):
+            teardown_stage(stage)
+        self._started = []
+
+    def _setup(self) -> None:
+        self._started = []
+        for stage in self.stages:
+            setup_stage(stage)  # a failure leaves the ones already set up for close()
+            self._started.append(stage)

@@ -1,54 +1,62 @@
-"""RayRunner: the pipeline as a Ray Data stream, one ``map_batches`` per stage.
+"""RayRunner: bundles streamed through a pipeline's steps on Ray, written where they finish.
 
-Tasks travel as pickled ``VideoTask`` bytes in a binary column. Stages that keep state
-(a ``setup()``, a GPU) run in an actor pool, so the model loads once per worker; cheap
-stages run as plain Ray tasks. The driver consumes results as they stream out and hands
-them to the single ShardWriter, which is what makes the output exactly-once.
+The pipeline's stages are grouped into steps (``plan``: consecutive stages on the same
+kind of device). A step that keeps state runs in an actor pool sized to what the
+cluster holds; the others run as Ray tasks. A bundle of videos enters as one object,
+goes from step to step as an object reference (worker to worker, never through the
+driver), and the last step writes its part to the dataset and returns only the
+``PartRecord`` the driver commits.
+
+``setup()`` runs once per worker before its first bundle: in an actor's constructor, or,
+for a step run as tasks, the first time a worker process runs it (``ready_stages``);
+``teardown()`` when the actor ends or the process exits.
+
+Failures: a Python error inside a stage is isolated per video by ``run_stage``; a
+``StageSetupError`` or ``PartWriteError`` stops the run; a worker or actor that dies
+loses its bundle, which ``streaming`` retries video by video (a dead actor is replaced).
 """
 
 from __future__ import annotations
 
 import atexit
-import contextlib
 import logging
-import math
-import os
-import pickle
 import re
 import secrets
-from collections.abc import Iterator
+from collections import deque
+from collections.abc import Callable, Iterable, Sequence
+from dataclasses import dataclass, field
 from typing import Any
 
-import pyarrow as pa
-
+from tubelet.engine.parts import PartRecord
 from tubelet.engine.pipeline import Pipeline
 from tubelet.engine.progress import Progress
-from tubelet.engine.runners.common import StageSetupError, batch_size, deliver, setup_stage
-from tubelet.engine.stage import Stage, run_stage
+from tubelet.engine.resources import Resources
+from tubelet.engine.runners.common import (
+    PartWriteError,
+    StageSetupError,
+    run_stages,
+    setup_stage,
+    teardown_stage,
+    write_bundle,
+)
+from tubelet.engine.runners.plan import Step, cluster_of, plan_steps, size_steps, smallest_bundle
+from tubelet.engine.runners.ray_instance import alive_nodes, ray_session
+from tubelet.engine.runners.streaming import Bundle, StreamStats, stream
+from tubelet.engine.stage import Stage
+from tubelet.engine.storage import Storage, open_storage
 from tubelet.engine.task import VideoTask
 from tubelet.engine.writer import ShardWriter
 
 log = logging.getLogger(__name__)
 
-_SCHEMA = pa.schema([("key", pa.string()), ("task", pa.large_binary())])
-#: Blocks per CPU of the cluster: a whole multiple, so equal blocks end together, and more
-#: than one, so a slow block does not hold the run's tail alone.
-BLOCKS_PER_CPU = 2
-#: Most rows a block holds. Each block is one Ray task per stage, which costs ~0.2 s of
-#: scheduling on a saturated 2-core machine (bench/bench_parallel.py): blocks must be big
-#: enough to amortize that, and small enough that large runs still balance across workers.
-MAX_ROWS_PER_BLOCK = 64
-#: How often Ray Data re-reads the cluster's size (its default, 1 s, is also how long it
-#: runs a single task at the start of every dataset before it has read it once).
-LIMITS_REFRESH_S = 0.1
-
-
-class ResourceError(RuntimeError):
-    """A stage asks for resources no node of the cluster has (Ray would wait forever)."""
+#: Calls queued on one actor at a time (one running, one waiting: no idle gap between bundles).
+CALLS_PER_ACTOR = 2
+#: Most actors a run replaces (per pool actor) before it gives up on a pool that keeps dying.
+MAX_REPLACEMENTS_PER_ACTOR = 5
 
 
 class RayRunner:
-    """Runs a pipeline on Ray Data: a local instance on 127.0.0.1, or a cluster at ``address``.
+    """Runs a pipeline on Ray: a private instance on 127.0.0.1, or a cluster at ``address``.
 
     If Ray is already initialized in this process, that instance is used and left running.
     """
@@ -63,267 +71,287 @@ class RayRunner:
         self.num_gpus = num_gpus
 
     def run(
-        self, pipeline: Pipeline, tasks: list[VideoTask], writer: ShardWriter, progress: Progress | None = None
-    ) -> None:
-        """Stream ``tasks`` through every stage and add each finished task to ``writer``."""
-        if not tasks:
-            return
-        import ray
-
-        with ray_session(self.address, self.num_cpus, self.num_gpus), _ray_data_settings():
-            nodes = _alive_nodes()
-            ds: Any = ray.data.from_items(
-                [{"key": t.video_id, "task": pickle.dumps(t, protocol=pickle.HIGHEST_PROTOCOL)} for t in tasks],
-                override_num_blocks=num_blocks(len(tasks), _total(nodes, "CPU"), pipeline),
+        self, pipeline: Pipeline, tasks: Iterable[VideoTask], writer: ShardWriter, progress: Progress | None = None
+    ) -> StreamStats:
+        """Stream ``tasks`` through every step; the driver commits each part."""
+        with ray_session(self.address, self.num_cpus, self.num_gpus):
+            backend = RayBackend(pipeline.stages, writer.storage, run_id=writer.run_id)
+            return stream(
+                tasks,
+                backend,
+                writer,
+                progress,
+                bundle_size=writer.shard_size,
+                min_bundle=smallest_bundle(pipeline.stages),
             )
-            for stage in pipeline.stages:
-                ds = ds.map_batches(**map_args(stage, nodes))
-            try:
-                for batch in ds.iter_batches(batch_size=None, batch_format="pyarrow"):
-                    for blob in batch.column("task").to_pylist():
-                        deliver(pickle.loads(blob), writer, progress)
-            except Exception as error:
-                # Ray wraps a failed actor start in pages of its own traceback: say it in one line.
-                failed_setup = re.search(r"StageSetupError: (.+)", str(error))
-                if failed_setup:
-                    raise StageSetupError(failed_setup.group(1)) from error
-                raise
 
 
-# -- one stage as a Ray Data operator ----------------------------------------------------
+# -- what runs on the workers ----------------------------------------------------------------
+
+#: Stages set up in this worker process, by their step's token. Ray reuses a task's worker
+#: process for later tasks, so this keeps the Stage contract for tasks: ``setup()`` once
+#: per worker before its first batch, ``teardown()`` when the process exits.
+_READY: dict[str, list[Stage]] = {}
 
 
-def apply_stage(batch: pa.Table, stage: Stage) -> pa.Table:
-    """Unpickle a batch of tasks, run the stage on it (failures isolated), pickle it back."""
-    tasks = [pickle.loads(blob) for blob in batch.column("task").to_pylist()]
-    done = run_stage(stage, tasks)
-    return pa.table(
-        {
-            "key": [t.video_id for t in done],
-            "task": [pickle.dumps(t, protocol=pickle.HIGHEST_PROTOCOL) for t in done],
-        },
-        schema=_SCHEMA,
-    )
-
-
-class StageWorker:
-    """An actor of a stage's pool: ``setup()`` once when it starts, ``teardown()`` when it ends.
-
-    ``worker_class`` subclasses it per stage with the stage baked in, so Ray ships the
-    stage with the class (no constructor arguments) and names the operator after it.
-    """
-
-    stage: Stage
-
-    def __init__(self) -> None:
-        setup_stage(self.stage)
-        self._ready = True
-
-    def __call__(self, batch: pa.Table) -> pa.Table:
-        return apply_stage(batch, self.stage)
-
-    def __del__(self) -> None:
-        # Ray Data drops the UDF on graceful actor shutdown, which lands here.
-        if getattr(self, "_ready", False):
-            _teardown(self.stage)
-
-
-def worker_class(stage: Stage) -> type[StageWorker]:
-    """A StageWorker subclass named after ``stage`` that carries it."""
-    return type(stage.name, (StageWorker,), {"stage": stage, "__module__": __name__})
-
-
-#: Stages already set up in this worker process, by their operator's token. Ray reuses a
-#: task's worker process for later tasks, so this keeps the Stage contract for tasks:
-#: ``setup()`` once per worker before its first batch, ``teardown()`` when it exits.
-_READY: dict[str, Stage] = {}
-
-
-def ready_stage(token: str, stage: Stage) -> Stage:
-    """The stage of operator ``token``, set up once in this process."""
+def ready_stages(token: str, stages: Sequence[Stage]) -> list[Stage]:
+    """The stages of step ``token``, set up once in this process."""
     ready = _READY.get(token)
     if ready is None:
-        setup_stage(stage)
-        ready = _READY[token] = stage
-        atexit.register(_teardown, ready)
+        for stage in stages:
+            setup_stage(stage)
+        ready = _READY[token] = list(stages)
+        atexit.register(_teardown_all, ready)
     return ready
 
 
-def _teardown(stage: Stage) -> None:
-    try:
-        stage.teardown()
-    except Exception:  # a failing teardown must not hide the run's outcome
-        log.exception("teardown of stage %s failed", stage.name)
+def _teardown_all(stages: Sequence[Stage]) -> None:
+    for stage in reversed(stages):
+        teardown_stage(stage)
 
 
-def task_function(stage: Stage) -> Any:
-    """A function named after ``stage`` that runs it on a batch (for stateless stages)."""
-    token = f"{stage.name}-{secrets.token_hex(8)}"
+def run_step(stages: Sequence[Stage], tasks: list[VideoTask], part: tuple[str, str] | None) -> Any:
+    """A step's work on one bundle. An inner step returns ``(videos, tasks)`` as two
+    objects, so the driver can learn it finished (the small first one) while the tasks
+    go on to the next step untouched; the last step (``part``: storage root, shard)
+    writes the part and returns its PartRecord."""
+    done = run_stages(stages, tasks)
+    if part is None:
+        return len(done), done
+    storage_root, shard = part
+    return write_bundle(_storage(storage_root), shard, done)
 
-    def run(batch: pa.Table) -> pa.Table:
-        return apply_stage(batch, ready_stage(token, stage))
 
-    run.__name__ = run.__qualname__ = stage.name
+_STORAGES: dict[str, Storage] = {}
+
+
+def _storage(root: str) -> Storage:
+    """One Storage (one client) per root per worker process."""
+    if root not in _STORAGES:
+        _STORAGES[root] = open_storage(root)
+    return _STORAGES[root]
+
+
+def task_function(step: Step, token: str) -> Callable[[list[VideoTask], tuple[str, str] | None], Any]:
+    """The function a stateless step runs as a Ray task, named after the step (Ray ships
+    it, with the step's stages, once per worker)."""
+    stages = step.stages
+
+    def run(tasks: list[VideoTask], part: tuple[str, str] | None) -> Any:
+        return run_step(ready_stages(token, stages), tasks, part)
+
+    run.__name__ = run.__qualname__ = _identifier(step.name)
     return run
 
 
-def map_args(stage: Stage, nodes: list[dict[str, Any]]) -> dict[str, Any]:
-    """The ``map_batches`` keyword arguments for ``stage`` on a cluster of ``nodes``."""
-    import ray
+class StepWorker:
+    """An actor of a step's pool: ``setup()`` of every stage when it starts,
+    ``teardown()`` when it ends. ``actor_class`` subclasses it per step."""
 
-    res = stage.resources
-    args: dict[str, Any] = {
-        "batch_size": batch_size(stage),
-        "batch_format": "pyarrow",
-        "num_cpus": res.cpus,
-        "udf_modifying_row_count": False,
-    }
-    if res.memory:
-        args["memory"] = res.memory
-    capacity = workers_that_fit(stage, nodes)  # also fails fast when nothing fits
-    if stage.needs_actor:
-        if res.gpus:
-            args["num_gpus"] = res.gpus
-        args["fn"] = worker_class(stage)
-        args["compute"] = ray.data.ActorPoolStrategy(min_size=1, max_size=capacity)
-    else:
-        args["fn"] = task_function(stage)
-    return args
+    stages: tuple[Stage, ...] = ()
+
+    def __init__(self) -> None:
+        started = []
+        try:
+            for stage in self.stages:
+                setup_stage(stage)
+                started.append(stage)
+        except BaseException:
+            _teardown_all(started)
+            raise
+        self._ready = True
+
+    def run(self, tasks: list[VideoTask], part: tuple[str, str] | None) -> Any:
+        return run_step(self.stages, tasks, part)
+
+    def __del__(self) -> None:
+        # Ray drops the actor's instance when the actor ends gracefully, which lands here.
+        if getattr(self, "_ready", False):
+            _teardown_all(self.stages)
 
 
-def workers_that_fit(stage: Stage, nodes: list[dict[str, Any]]) -> int:
-    """How many workers of ``stage`` the cluster can hold at once; ResourceError if none."""
-    res = stage.resources
-    need = {"CPU": res.cpus, "GPU": res.gpus, "memory": float(res.memory or 0)}
-    total = 0
-    for node in nodes:
-        have = node.get("Resources", {})
-        fits = [math.floor(have.get(k, 0.0) / v + 1e-9) for k, v in need.items() if v > 0]
-        total += min(fits) if fits else 64  # a stage that reserves nothing: cap the pool anyway
-    if total < 1:
-        cluster = {k: _total(nodes, k) for k in ("CPU", "GPU")}
-        hint = " (declare GPUs with ray.num_gpus for a local instance, or add GPU nodes)" if res.gpus else ""
-        raise ResourceError(
-            f"stage {stage.name} needs {res} per worker, which no node of the Ray cluster has "
-            f"(cluster: {cluster}){hint}; Ray would wait for it forever"
+def actor_class(step: Step) -> type[StepWorker]:
+    """A StepWorker subclass named after ``step`` that carries its stages."""
+    return type(_identifier(step.name), (StepWorker,), {"stages": step.stages, "__module__": __name__})
+
+
+def _identifier(name: str) -> str:
+    return re.sub(r"\W", "_", name) or "step"
+
+
+# -- the driver's side ---------------------------------------------------------------------------
+
+
+@dataclass
+class _Pool:
+    """The actors of a stateful step and the calls each has outstanding."""
+
+    step_index: int
+    make: Callable[[], Any]
+    size: int
+    actors: list[Any] = field(default_factory=list)
+    busy: dict[Any, int] = field(default_factory=dict)
+    waiting: deque[tuple[Bundle, Any]] = field(default_factory=deque)
+    replaced: int = 0
+
+    def start(self) -> None:
+        self.actors = [self.make() for _ in range(self.size)]
+        self.busy = {a: 0 for a in self.actors}
+
+    def free_actor(self) -> Any | None:
+        actor = min(self.actors, key=lambda a: self.busy[a])
+        return actor if self.busy[actor] < CALLS_PER_ACTOR else None
+
+    def replace(self, actor: Any) -> None:
+        """A dead actor's place goes to a new one (set up afresh)."""
+        import ray
+
+        if actor not in self.busy:
+            return  # replaced already, for another of its calls
+        self.replaced += 1
+        if self.replaced > MAX_REPLACEMENTS_PER_ACTOR * self.size:
+            raise RuntimeError(f"the actors of step {self.step_index} keep dying ({self.replaced} replaced); stopping")
+        with_calls = self.busy.pop(actor)
+        self.actors.remove(actor)
+        ray.kill(actor, no_restart=True)
+        fresh = self.make()
+        self.actors.append(fresh)
+        self.busy[fresh] = 0
+        log.warning("replaced a dead actor of step %d (%d calls were outstanding)", self.step_index, with_calls)
+
+
+class RayBackend:
+    """Bundles through the steps: tasks for stateless steps, actor pools for the others."""
+
+    def __init__(self, stages: Sequence[Stage], storage: Storage, *, run_id: str = "") -> None:
+        import ray
+
+        self.storage_root = storage.root
+        self.steps = plan_steps(stages)
+        placed = size_steps(self.steps, cluster_of(alive_nodes()))
+        sizes = [p.workers for p in placed]
+        token = run_id or secrets.token_hex(4)
+        self._tasks: list[Any] = []
+        self._pools: dict[int, _Pool] = {}
+        for i, (step, size) in enumerate(zip(self.steps, sizes)):
+            options = _ray_options(placed[i].resources)
+            if step.stateful:
+                remote_class = ray.remote(**options, max_restarts=0, max_task_retries=0)(actor_class(step))
+                self._pools[i] = _Pool(i, remote_class.remote, size)
+                self._pools[i].start()
+                self._tasks.append(None)
+            else:
+                self._tasks.append(ray.remote(**options, max_retries=1)(task_function(step, f"{token}-{i}")))
+        #: Bundles worked on at once: every actor of every pool, every CPU for tasks.
+        self.slots = max(sum(sizes), 1)
+        #: the ref that says a step finished -> (bundle, step, actor or None, the tasks it passes on)
+        self._in_flight: dict[Any, tuple[Bundle, int, Any, Any]] = {}
+        log.info(
+            "ray: %s",
+            "; ".join(
+                f"{s.name}: {'actors' if s.stateful else 'tasks'} x{p.workers} ({p.resources})"
+                for s, p in zip(self.steps, placed)
+            ),
+            extra={"event": "ray_plan", "steps": [s.name for s in self.steps], "sizes": sizes},
         )
-    return total
 
+    def submit(self, bundle: Bundle) -> None:
+        import ray
 
-def num_blocks(n_tasks: int, cpus: float, pipeline: Pipeline) -> int:
-    """Blocks to split the tasks into: BLOCKS_PER_CPU per CPU, each at least one batch, at most 64 rows."""
-    biggest_batch = max([batch_size(s) for s in pipeline.stages] + [1])
-    per_block = math.ceil(n_tasks / max(cpus * BLOCKS_PER_CPU, 1))
-    per_block = max(min(per_block, MAX_ROWS_PER_BLOCK), biggest_batch, 1)
-    return max(math.ceil(n_tasks / per_block), 1)
+        self._start(bundle, 0, ray.put(bundle.tasks))
 
-
-# -- the Ray instance --------------------------------------------------------------------
-
-
-@contextlib.contextmanager
-def ray_session(address: str | None, num_cpus: int | None, num_gpus: float | None) -> Iterator[None]:
-    """Use the Ray already initialized here, else join ``address`` or start a loopback-only instance.
-
-    Only what this function started is shut down.
-    """
-    import ray
-
-    if ray.is_initialized():
-        if address:
-            log.warning("Ray is already initialized in this process; ignoring address %s", address)
-        yield
-        return
-    os.environ.setdefault("RAY_USAGE_STATS_ENABLED", "0")
-    common: dict[str, Any] = {"logging_level": logging.WARNING, "configure_logging": True}
-    if address:
-        log.info("joining Ray cluster at %s", address)
-        ray.init(address=address, **common)
-    else:
-        log.info("starting a local Ray instance (cpus=%s, gpus=%s) on 127.0.0.1", num_cpus, num_gpus)
-        with _loopback_only():
-            sizes: dict[str, Any] = {"num_cpus": num_cpus, "num_gpus": num_gpus}  # Ray types num_gpus int
-            ray.init(
-                **sizes,
-                _node_ip_address="127.0.0.1",
-                include_dashboard=False,
-                **common,
-            )
-    try:
-        yield
-    finally:
-        ray.shutdown()
-
-
-_CLUSTER_ENV = "RAY_ENABLE_WINDOWS_OR_OSX_CLUSTER"
-
-
-@contextlib.contextmanager
-def _loopback_only() -> Iterator[None]:
-    """While a local instance starts: make Ray bind 127.0.0.1 only, not every interface.
-
-    Ray reads the switch from the environment once, when it is first imported, so the
-    already-imported constant is set too; the processes Ray starts inherit the variable.
-    """
-    saved_env = os.environ.get(_CLUSTER_ENV)
-    os.environ[_CLUSTER_ENV] = "0"
-    ray_constants: Any
-    try:
-        from ray._private import ray_constants
-    except ImportError:  # a Ray that moved it reads the environment variable
-        ray_constants = None
-    saved_flag = getattr(ray_constants, "ENABLE_RAY_CLUSTER", None)
-    if saved_flag is not None:
-        ray_constants.ENABLE_RAY_CLUSTER = False
-    try:
-        yield
-    finally:
-        if saved_flag is not None:
-            ray_constants.ENABLE_RAY_CLUSTER = saved_flag
-        if saved_env is None:
-            os.environ.pop(_CLUSTER_ENV, None)
+    def _start(self, bundle: Bundle, index: int, tasks_ref: Any) -> None:
+        """Send ``bundle`` (its tasks as an object ref) into step ``index``."""
+        last = index == len(self.steps) - 1
+        part = (self.storage_root, bundle.shard) if last else None
+        returns = 1 if last else 2
+        pool = self._pools.get(index)
+        actor = None
+        if pool is None:
+            refs = self._tasks[index].options(num_returns=returns).remote(tasks_ref, part)
         else:
-            os.environ[_CLUSTER_ENV] = saved_env
+            actor = pool.free_actor()
+            if actor is None:
+                pool.waiting.append((bundle, tasks_ref))
+                return
+            pool.busy[actor] += 1
+            refs = actor.run.options(num_returns=returns).remote(tasks_ref, part)
+        done_ref, out_ref = (refs, None) if last else refs
+        self._in_flight[done_ref] = (bundle, index, actor, out_ref)
+
+    def poll(self, timeout_s: float) -> list[tuple[Bundle, PartRecord | BaseException]]:
+        import ray
+
+        if not self._in_flight:
+            return []
+        refs = list(self._in_flight)
+        ready, _ = ray.wait(refs, num_returns=1, timeout=timeout_s, fetch_local=False)
+        if ready:
+            ready, _ = ray.wait(refs, num_returns=len(refs), timeout=0, fetch_local=False)
+        out: list[tuple[Bundle, PartRecord | BaseException]] = []
+        for ref in ready:
+            bundle, index, actor, tasks_ref = self._in_flight.pop(ref)
+            pool = self._pools.get(index)
+            result = _result(ref)  # a PartRecord, a video count (inner step), or the error
+            if pool is not None and actor is not None:
+                if isinstance(result, WorkerLostError):
+                    pool.replace(actor)
+                else:
+                    pool.busy[actor] -= 1
+                self._dispatch_waiting(pool)
+            if isinstance(result, int):
+                self._start(bundle, index + 1, tasks_ref)  # the tasks move on worker to worker
+            else:
+                out.append((bundle, result))
+        return out
+
+    def _dispatch_waiting(self, pool: _Pool) -> None:
+        while pool.waiting and pool.free_actor() is not None:
+            bundle, tasks_ref = pool.waiting.popleft()
+            self._start(bundle, pool.step_index, tasks_ref)
+
+    def close(self) -> None:
+        for pool in self._pools.values():
+            for actor in pool.actors:
+                # a graceful end: the actor finishes its queue, drops its instance (teardown)
+                actor.__ray_terminate__.remote()
+            pool.actors.clear()
+        self._in_flight.clear()
 
 
-@contextlib.contextmanager
-def _ray_data_settings() -> Iterator[None]:
-    """Ray Data settings for the duration of a run, restored after it.
-
-    Our progress replaces Ray Data's bars and per-dataset log lines, and Ray Data reads
-    the cluster size sooner, so all workers start at once rather than after a second.
-    """
+def _result(ref: Any) -> PartRecord | int | BaseException:
+    """What a finished step returned (a PartRecord, or an inner step's video count), or
+    what went wrong: the run-stopping error a stage raised, or WorkerLostError."""
     import ray
+    from ray import exceptions as rex
 
-    ctx = ray.data.DataContext.get_current()
-    saved_bars = ctx.enable_progress_bars
-    ray_data_log = logging.getLogger("ray.data")
-    saved_level = ray_data_log.level
-    resource_manager: Any
-    try:  # an internal knob: leave it alone if a Ray version moved it
-        from ray.data._internal.execution.resource_manager import ResourceManager as resource_manager  # noqa: N813 - a class used as a namespace
-
-        saved_refresh = getattr(resource_manager, "GLOBAL_LIMITS_UPDATE_INTERVAL_S", None)
-    except ImportError:
-        resource_manager, saved_refresh = None, None
-    ctx.enable_progress_bars = False
-    ray_data_log.setLevel(logging.WARNING)
-    if saved_refresh is not None:
-        resource_manager.GLOBAL_LIMITS_UPDATE_INTERVAL_S = min(saved_refresh, LIMITS_REFRESH_S)
     try:
-        yield
-    finally:
-        ctx.enable_progress_bars = saved_bars
-        ray_data_log.setLevel(saved_level)
-        if saved_refresh is not None:
-            resource_manager.GLOBAL_LIMITS_UPDATE_INTERVAL_S = saved_refresh
+        return ray.get(ref)
+    except rex.RayTaskError as error:
+        cause = error.cause if isinstance(error.cause, BaseException) else error
+        if isinstance(cause, (StageSetupError, PartWriteError)):
+            return cause
+        setup = re.search(r"StageSetupError: (.+)", str(error))
+        if setup:
+            return StageSetupError(setup.group(1).strip())
+        if isinstance(cause, (rex.RayActorError, rex.WorkerCrashedError, rex.ObjectLostError)):
+            return WorkerLostError(str(cause))
+        raise RuntimeError(f"a worker failed outside any stage: {cause}") from error
+    except (rex.RayActorError, rex.WorkerCrashedError, rex.ObjectLostError, rex.NodeDiedError) as error:
+        setup = re.search(r"StageSetupError: (.+)", str(error))
+        if setup:
+            return StageSetupError(setup.group(1).strip().splitlines()[0])
+        return WorkerLostError(f"{type(error).__name__}: {error}")
+    except rex.OutOfMemoryError as error:
+        return WorkerLostError(f"out of memory: {error}")
 
 
-def _alive_nodes() -> list[dict[str, Any]]:
-    import ray
-
-    return [n for n in ray.nodes() if n.get("Alive")]
+class WorkerLostError(RuntimeError):
+    """The worker (task process or actor) holding a bundle died."""
 
 
-def _total(nodes: list[dict[str, Any]], resource: str) -> float:
-    return sum(n.get("Resources", {}).get(resource, 0.0) for n in nodes)
+def _ray_options(res: Resources) -> dict[str, Any]:
+    options: dict[str, Any] = {"num_cpus": res.cpus, "num_gpus": res.gpus}
+    if res.memory:
+        options["memory"] = res.memory
+    return options

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from pathlib import Path
 
 import pyarrow as pa
 import pyarrow.parquet as pq
@@ -51,7 +52,7 @@ def test_status_plan_pending(dataset):
 def test_files_and_read_table_are_committed_only(dataset):
     files = dataset.files("videos")
     assert len(files) == 2  # shards of 2 + 2; the third shard has only the failed video's reject
-    stray = dataset.root / "data" / "videos" / "not-committed.parquet"
+    stray = Path(dataset.root) / "data" / "videos" / "not-committed.parquet"
     pq.write_table(tasks_table(), stray)
     assert dataset.files("videos") == files
     assert dataset.read_table("videos").num_rows == 4
@@ -79,7 +80,7 @@ def test_read_table_fills_columns_an_older_file_lacks(dataset):
 def test_info_is_checked(dataset):
     with pytest.raises(FileNotFoundError):
         dataset.info()
-    (dataset.root / "meta" / "info.json").write_text(
+    (Path(dataset.root) / "meta" / "info.json").write_text(
         json.dumps({"schema_version": "99.0.0", "pipeline": "x", "config_hash": "y"})
     )
     with pytest.raises(SchemaVersionError):
@@ -87,7 +88,7 @@ def test_info_is_checked(dataset):
 
 
 def test_missing_committed_file_is_an_error(dataset):
-    dataset.files("videos")[0].unlink()
+    Path(dataset.files("videos")[0]).unlink()
     with pytest.raises(FileNotFoundError, match="missing"):
         dataset.files("videos")
 

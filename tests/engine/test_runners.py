@@ -15,7 +15,7 @@ from tubelet.engine.pipeline import Pipeline
 from tubelet.engine.resources import Resources
 from tubelet.engine.runners import InlineRunner, RayRunner, make_runner
 from tubelet.engine.runners.common import StageSetupError
-from tubelet.engine.runners.ray_runner import ResourceError, num_blocks
+from tubelet.engine.runners.plan import Node, ResourceError, plan_steps, size_steps
 from tubelet.engine.stage import Stage
 from tubelet.engine.task import VideoTask
 from tubelet.engine.writer import ShardWriter
@@ -110,14 +110,24 @@ def test_make_runner():
         make_runner("spark")
 
 
-def test_num_blocks():
-    small = build({"stages": [{"kind": "make"}]})
-    assert num_blocks(200, 2, small) == 4  # 2 blocks per CPU
-    assert num_blocks(20, 2, small) == 4
-    assert num_blocks(1, 2, small) == 1
-    assert num_blocks(10_000, 16, small) == 157  # at most 64 rows per block
-    batchy = build({"stages": [{"kind": "instruct", "batch_size": 80}]})
-    assert num_blocks(200, 2, batchy) == 3  # never split a batch across blocks
+def test_steps_group_stages_by_device_and_fit_the_cluster(tmp_path):
+    pipeline = full_pipeline(tmp_path)
+    steps = plan_steps(pipeline.stages)
+    assert [s.name for s in steps] == ["make_video+fail_on+model+task_with_setup", "on_gpu", "instruct"]
+    assert [s.stateful for s in steps] == [True, True, False]
+    # 2 CPUs, 1 GPU: one GPU actor (0.5 CPU), one CPU actor; the tasks get what is left
+    placed = size_steps(steps, [Node(cpus=2, gpus=1)])
+    assert [p.workers for p in placed] == [1, 1, 1]
+    assert placed[2].resources.cpus == 0.5
+    # a cluster: 2 GPU nodes, 16 CPUs each
+    placed = size_steps(steps, [Node(cpus=16, gpus=1), Node(cpus=16, gpus=1)])
+    assert [p.workers for p in placed] == [15, 2, 15]
+    assert placed[2].resources.cpus == 1.0
+    with pytest.raises(ResourceError, match="on_gpu needs"):
+        size_steps(steps, [Node(cpus=8)])
+    cpu_only = plan_steps(build({"stages": [{"kind": "make"}, {"kind": "instruct"}]}).stages)
+    assert len(cpu_only) == 1 and not cpu_only[0].stateful  # tasks: one per CPU
+    assert [p.workers for p in size_steps(cpu_only, [Node(cpus=2)])] == [2]
 
 
 # -- ray ----------------------------------------------------------------------------------

@@ -10,7 +10,7 @@ import pyarrow.parquet as pq
 import pytest
 
 from tests.engine import tiny_dataset
-from tubelet.engine.ledger import LedgerEntry, write_entry
+from tubelet.engine.ledger import LedgerEntry, commit_entry
 from tubelet.engine.validate import validate_dataset
 from tubelet.schemas.arrow import TABLE_SCHEMAS
 
@@ -71,7 +71,7 @@ def test_schema_mismatch_and_missing_file(tmp_path: Path) -> None:
     root = tiny_dataset.build(tmp_path / "ds")
     bad = pa.table({"event_id": ["x"], "video_id": ["a"], "start_s": ["soon"]})
     pq.write_table(bad, root / "data" / "events" / "bad.parquet")
-    write_entry(
+    commit_entry(
         root,
         LedgerEntry(
             shard="zzz-bad",

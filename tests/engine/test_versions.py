@@ -12,11 +12,11 @@ from tests.engine.test_run import make_config
 from tubelet.engine.dataset import REPLACED_TABLE, Dataset
 from tubelet.engine.ledger import LedgerEntry, read_entries, read_reverted_entries, replaced_by
 from tubelet.engine.versions import (
+    VERSIONS_FILE,
     commit_revision,
     list_versions,
     revert,
     tag_version,
-    versions_path,
 )
 from tubelet.engine.writer import ShardWriter
 from tubelet.pipelines import run_manifest
@@ -184,29 +184,34 @@ def test_revision_checks_its_rows_and_commits_nothing_on_error(root):
         commit_revision(root, {}, note="nothing")
 
 
-def test_revision_run_id_must_sort_last(root):
-    with pytest.raises(ValueError, match="sort after"):
-        commit_revision(root, {"a": revised_a()}, note="x", run_id="19990101T000000Z-early0")
-    assert all(not e.replaces for e in read_entries(root))
-    # the default run id sorts after even a shard committed "in the future"
+def test_ledger_order_is_commit_order_whatever_the_run_ids(root):
+    # a shard whose run id sorts "in the future", then a revision with one from the past:
+    # the revision is still the later commit, so its rows are the ones read
     with ShardWriter(root, shard_size=1, run_id="20990101T000000Z-later0") as writer:
         writer.add(tiny_dataset._task("c", ["cow"]))
-    _, after = commit_revision(root, {"a": revised_a()}, note="y")
-    assert after.shards[-1] > "20990101T000000Z-later0-00001"
+    commit_revision(root, {"a": revised_a()}, note="y", run_id="19990101T000000Z-early0")
+    entries = read_entries(root)
+    assert [e.name for e in entries] == sorted(e.name for e in entries)
+    assert entries[-1].replaces == ["a"] and entries[-1].run_id == "19990101T000000Z-early0"
     assert sql(Dataset(root), "select category from tubelets where video_id = 'a'") == [("human",)]
 
 
 def test_old_ledger_entries_without_replaces_load(root):
-    path = root / "meta" / "ledger" / "20250101T000000Z-test00-00001.json"
-    data = json.loads(path.read_text())
-    assert "replaces" not in data and data["format"] == 1
-    del data["format"]  # the oldest layout
-    path.write_text(json.dumps(data))
+    # the oldest layout: entries named after their shard, without a format key
+    ledger = root / "meta" / "ledger"
+    for sequenced in sorted(ledger.glob("c*.json")):
+        data = json.loads(sequenced.read_text())
+        assert "replaces" not in data and data["format"] == 1
+        del data["format"]
+        (ledger / f"{data['shard']}.json").write_text(json.dumps(data))
+        sequenced.unlink()
     [first, _] = read_entries(root)
-    assert first.replaces == [] and first.format == 1
+    assert first.replaces == [] and first.format == 1 and first.name == first.shard
     assert Dataset(root).read_table("tubelets").num_rows == 3
     _, after = commit_revision(root, {"a": revised_a()}, note="r")
-    raw = json.loads((root / "meta" / "ledger" / f"{after.shards[-1]}.json").read_text())
+    newest = read_entries(root)[-1]
+    assert newest.name == "c000000000001" and newest.shard == after.shards[-1]  # sorts after every old name
+    raw = json.loads((ledger / f"{newest.name}.json").read_text())
     assert raw["format"] == 2 and raw["replaces"] == ["a"] and raw["items"] == {"a": "done"}
     assert LedgerEntry.from_dict(raw).to_dict() == raw
     with pytest.raises(ValueError, match="replaces"):
@@ -267,7 +272,7 @@ def test_tag_version_names_dedup_and_survive_reopen(root):
         writer.add(tiny_dataset._task("c", ["cow"]))
     v2 = tag_version(root)
     assert v2.name == "v2" and len(v2.shards) == 3
-    assert json.loads(versions_path(root).read_text())["versions"][1]["name"] == "pre-review"
+    assert json.loads((root / VERSIONS_FILE).read_text())["versions"][1]["name"] == "pre-review"
     assert list_versions(root) == [v1, named, v2]  # read back from meta/versions.json
     assert Dataset(root, version="pre-review").read_table("videos").num_rows == 2
     with pytest.raises(KeyError, match="pre-review"):

@@ -7,7 +7,7 @@ import json
 import pyarrow.parquet as pq
 import pytest
 
-import tubelet.engine.writer as writer_module
+import tubelet.engine.ledger as ledger_module
 from tests.engine.pipelines_for_tests import MakeVideo
 from tubelet.engine.dataset import Dataset
 from tubelet.engine.ledger import read_entries
@@ -52,7 +52,8 @@ def test_ledger_entry_format(tmp_path):
         w.add(done)
         w.add(failed)
         w.add_rejects("manifest:list.jsonl:3", [Reject(item="list.jsonl:3", stage="manifest", reason="bad json")])
-    data = json.loads((tmp_path / "meta" / "ledger" / "r1-00001.json").read_text())
+    # the commit is the first sequenced entry of the ledger
+    data = json.loads((tmp_path / "meta" / "ledger" / "c000000000001.json").read_text())
     assert data["format"] == 1 and data["run_id"] == "r1" and data["shard"] == "r1-00001"
     assert data["items"] == {"v000": "done", "v001": "failed", "manifest:list.jsonl:3": "failed"}
     assert data["files"]["rejects"] == {"path": "data/rejects/r1-00001.parquet", "rows": 2}
@@ -88,10 +89,10 @@ def test_kill_before_the_ledger_entry_leaves_orphans_that_reopen_removes(tmp_pat
     committed = sorted(p.relative_to(tmp_path).as_posix() for p in (tmp_path / "data").rglob("*.parquet"))
 
     # The next shard's data files land, then the process "dies" before its ledger entry.
-    def die(root, entry):
+    def die(self, entry, **kwargs):
         raise KeyboardInterrupt("killed")
 
-    monkeypatch.setattr(writer_module, "write_entry", die)
+    monkeypatch.setattr(ledger_module.Ledger, "commit", die)
     w = ShardWriter(tmp_path, shard_size=2)
     with pytest.raises(KeyboardInterrupt):
         for task in tasks(2, start=2):
