@@ -236,8 +236,8 @@ def release(
     _refuse_non_empty(dest)
     source = _Source.open(root, options)
     with _staging(dest) as staging:
-        stats = _stream(Path(root), staging, options, source.entries)
-        info = _release_info(options, stats, Path(root), source.version, source.info, created_at or utc_now())
+        stats = _stream(source.dataset, staging, options, source.entries)
+        info = _release_info(options, stats, source.dataset.root, source.version, source.info, created_at or utc_now())
         n_files = _write_meta(staging, info, stats)
     return ReleaseReport(
         path=dest,
@@ -259,6 +259,7 @@ def _refuse_non_empty(dest: Path) -> None:
 class _Source:
     """What is released: the ledger entries of the dataset (version), its info and its version name."""
 
+    dataset: Dataset
     entries: list[LedgerEntry]
     info: dict[str, Any]
     version: str | None  # None: the current state is no named version
@@ -274,7 +275,7 @@ class _Source:
             info = ds.info().to_dict()
         except FileNotFoundError:
             info = {}
-        return cls(entries, info, options.dataset_version or _matching_version(Path(root), entries))
+        return cls(ds, entries, info, options.dataset_version or _matching_version(ds, entries))
 
 
 @contextmanager
@@ -295,9 +296,9 @@ def _staging(dest: Path) -> Iterator[Path]:
         raise
 
 
-def _stream(root: Path, out: Path, options: ReleaseOptions, entries: list[LedgerEntry]) -> ReleaseStats:
+def _stream(dataset: Dataset, out: Path, options: ReleaseOptions, entries: list[LedgerEntry]) -> ReleaseStats:
     """Write the tables and renderings of every ledger entry into ``out``; what was written, counted."""
-    builder = _Builder(root, out, options)
+    builder = _Builder(dataset, out, options)
     owners = replaced_by(entries)
     lookup = RevisionFilter(owners) if owners else None  # only a revised dataset has rows to skip
     for entry in entries:
@@ -325,10 +326,10 @@ def _nested(counter: Mapping[tuple[str, str], int]) -> dict[str, dict[str, int]]
     return out
 
 
-def _matching_version(root: Path, entries: Sequence[LedgerEntry]) -> str | None:
+def _matching_version(dataset: Dataset, entries: Sequence[LedgerEntry]) -> str | None:
     """The name of the latest named version whose shards are exactly the current ledger."""
     shards = tuple(e.shard for e in entries)
-    for version in reversed(list_versions(root)):
+    for version in reversed(list_versions(dataset.storage)):
         if tuple(version.shards) == shards:
             return version.name
     return None
@@ -337,8 +338,8 @@ def _matching_version(root: Path, entries: Sequence[LedgerEntry]) -> str | None:
 class _Builder:
     """Streams the source, one ledger entry at a time, into the release folder."""
 
-    def __init__(self, root: Path, out: Path, options: ReleaseOptions) -> None:
-        self.root, self.out, self.options = root, out, options
+    def __init__(self, dataset: Dataset, out: Path, options: ReleaseOptions) -> None:
+        self.dataset, self.out, self.options = dataset, out, options
         self.ratios = normalise(options.splits)
         self.stats = ReleaseStats()
         self.sinks: dict[tuple[str, str], _ParquetSink] = {}
@@ -382,11 +383,9 @@ class _Builder:
 
     def _read(self, entry: LedgerEntry, table: str, lookup: RevisionFilter | None) -> pa.Table:
         """One table of a ledger entry in the current schema, less the videos a later entry replaces."""
-        info = entry.files.get(table)
-        if info is None:
+        if table not in entry.files:
             return TABLE_SCHEMAS[table].empty_table()
-        path = self.root / str(info["path"])
-        data = _conform(pq.read_table(path), table)
+        data = self.dataset.entry_table(entry, table)
         if lookup is not None:
             data = data.filter(lookup.keep(data.column("video_id"), entry.shard))
         return data
@@ -516,16 +515,10 @@ class _Builder:
         return self.renders[key]
 
 
-def _conform(data: pa.Table, table: str) -> pa.Table:
-    schema = TABLE_SCHEMAS[table]
-    columns = [data.column(f.name) if f.name in data.column_names else pa.nulls(data.num_rows, f.type) for f in schema]
-    return pa.Table.from_arrays(columns, schema=schema)
-
-
 def _release_info(
     options: ReleaseOptions,
     stats: ReleaseStats,
-    root: Path,
+    root: str,
     source_version: str | None,
     source_info: Mapping[str, Any],
     created_at: str,
@@ -537,7 +530,7 @@ def _release_info(
         "created_at": created_at,
         "schema_version": SCHEMA_VERSION,
         "source": {
-            "path": str(root.resolve()),
+            "path": root,
             "version": source_version,
             "schema_version": source_info.get("schema_version"),
             "config_hash": source_info.get("config_hash"),

@@ -193,9 +193,10 @@ def _regenerator(dataset: Dataset) -> Regenerate:
     """Instructions for reviewed rows, made with the dataset's own generator settings and re-checked."""
 
     params: dict[str, Any] = {}
-    manifest = Path(dataset.root) / "meta" / "manifest.yaml"
-    if manifest.is_file():
-        params = (yaml.safe_load(manifest.read_text()) or {}).get("params") or {}
+    try:
+        params = (yaml.safe_load(dataset.storage.read_text("meta/manifest.yaml")) or {}).get("params") or {}
+    except FileNotFoundError:
+        pass
     config = GeneratorConfig(
         task_types=tuple(params.get("task_types") or TASK_TYPES),
         seed=int(params.get("seed", 0)),

@@ -4,10 +4,12 @@ from __future__ import annotations
 
 import logging
 import os
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 
+from tests import s3 as s3_server
 from tests.engine.raytools import descendants, listeners, non_loopback
 from tests.samples import import_sample
 from tubelet.cli.sample import SampleInfo, write_sample
@@ -21,6 +23,11 @@ os.environ.setdefault("HF_HUB_OFFLINE", "1")
 os.environ.setdefault("YOLO_OFFLINE", "1")
 os.environ.setdefault("YOLO_AUTOINSTALL", "0")
 os.environ.setdefault("RAY_USAGE_STATS_ENABLED", "0")
+
+# Object storage: a moto S3 server on loopback (started by the `s3` fixture on first use).
+# The AWS variables are set now, before any Ray or process worker starts, so they inherit them.
+_S3_PORT = s3_server.free_port()
+os.environ.update(s3_server.point_aws_at(_S3_PORT))
 
 
 def _assets_dir() -> Path | None:
@@ -36,6 +43,20 @@ def assets() -> Path:
     if path is None:
         pytest.skip("real assets not found (set TUBELET_ASSETS or provide ../shared/assets)")
     return path
+
+
+@pytest.fixture(scope="session")
+def s3() -> Iterator[s3_server.S3]:
+    """A real S3-protocol server on 127.0.0.1 (moto), with a bucket of this session."""
+    pytest.importorskip("moto.server")
+    pytest.importorskip("s3fs")
+    server = s3_server.start_server(_S3_PORT)
+    try:
+        s3 = s3_server.S3(endpoint=os.environ["AWS_ENDPOINT_URL"], bucket="", server=server)
+        s3.bucket = s3_server.new_bucket(s3.fs())
+        yield s3
+    finally:
+        server.stop()
 
 
 @pytest.fixture(scope="session")
