@@ -48,6 +48,14 @@ class VideoList(_Strict):
     )
 
 
+class DatasetVideos(_Strict):
+    """The videos of an existing tubelet dataset (a folder or a URL), one task each."""
+
+    dataset: str
+    version: str | None = None  # a named version of it (`tubelet versions`); None: its current state
+    where: str | None = None  # a DuckDB condition on its videos table, e.g. "split = 'val'"
+
+
 class RayOptions(_Strict):
     """How RayRunner reaches Ray."""
 
@@ -65,7 +73,7 @@ class RunConfig(_Strict):
     runner: Literal["auto", "process", "ray", "inline"] = "auto"  # auto: ray for a cluster or GPUs, else process
     params: dict[str, Any] = Field(default_factory=dict)
     shard_size: PositiveInt = 32  # videos per committed shard
-    videos: list[VideoEntry | VideoList] = Field(min_length=1)
+    videos: list[VideoEntry | VideoList | DatasetVideos] = Field(min_length=1)
     ray: RayOptions = Field(default_factory=RayOptions)
     # Set by the loader: where relative paths (output, uris, lists) are resolved from.
     base_dir: str = "."

@@ -31,8 +31,9 @@ import pyarrow.parquet as pq
 import yaml
 from pydantic import BaseModel, ValidationError
 
-from tubelet.engine.config import AnnotationRef, RunConfig, VideoEntry, VideoList
-from tubelet.engine.task import VideoTask
+from tubelet.engine.config import AnnotationRef, DatasetVideos, RunConfig, VideoEntry, VideoList
+from tubelet.engine.dataset import Dataset
+from tubelet.engine.task import DatasetRef, VideoTask
 from tubelet.schemas import Reject
 
 #: List file formats by file extension.
@@ -193,7 +194,7 @@ def _check_lists(name: str, root: yaml.Node | None, config: RunConfig, overridde
             continue
         where = _where(name, root, ("videos", i, "path"), overridden)
         path = _resolve(config.base_dir, entry.path)
-        if not os.path.isfile(path):
+        if not _is_file(path):
             problems.append(f"{where}: videos[{i}].path: list file not found: {path}")
         elif entry.format is None and _list_format(entry) is None:
             problems.append(
@@ -229,8 +230,9 @@ def _describe_errors(
 
 
 def _strip_union_tag(loc: Loc, data: dict[str, Any]) -> Loc | None:
-    """``videos[i]`` is ``VideoEntry | VideoList``: keep the errors of the one it means to be."""
-    if len(loc) >= 3 and loc[0] == "videos" and isinstance(loc[1], int) and loc[2] in ("VideoEntry", "VideoList"):
+    """``videos[i]`` is ``VideoEntry | VideoList | DatasetVideos``: keep the errors of the one it means to be."""
+    members = ("VideoEntry", "VideoList", "DatasetVideos")
+    if len(loc) >= 3 and loc[0] == "videos" and isinstance(loc[1], int) and loc[2] in members:
         if loc[2] != _meant_member(data, loc[1]):
             return None
         return loc[:2] + loc[3:]
@@ -238,9 +240,12 @@ def _strip_union_tag(loc: Loc, data: dict[str, Any]) -> Loc | None:
 
 
 def _meant_member(data: dict[str, Any], index: int) -> str:
-    """A video entry with ``path`` and no ``uri`` is a list file; anything else a video."""
+    """A video entry with ``dataset`` is a dataset's videos, one with ``path`` and no
+    ``uri`` a list file; anything else a video."""
     videos = data.get("videos")
     entry = videos[index] if isinstance(videos, list) and index < len(videos) else None
+    if isinstance(entry, dict) and "dataset" in entry and "uri" not in entry:
+        return "DatasetVideos"
     return "VideoList" if isinstance(entry, dict) and "path" in entry and "uri" not in entry else "VideoEntry"
 
 
@@ -255,7 +260,7 @@ def _message(err: Mapping[str, Any], loc: Loc, data: dict[str, Any] | None = Non
     if kind == "missing":
         return "required key is missing"
     if kind == "model_type" and len(loc) == 2 and loc[0] == "videos":
-        return "each video is a mapping with `uri` (a video) or `path` (a list file)"
+        return "each video is a mapping with `uri` (a video), `path` (a list file) or `dataset` (a dataset's videos)"
     return str(err["msg"])
 
 
@@ -265,7 +270,9 @@ def _fields_at(loc: Loc, data: dict[str, Any]) -> list[str]:
     for i, part in enumerate(loc):
         if isinstance(part, int):
             if loc[:i] == ("videos",):
-                model = VideoList if _meant_member(data, part) == "VideoList" else VideoEntry
+                model = {"VideoList": VideoList, "DatasetVideos": DatasetVideos}.get(
+                    _meant_member(data, part), VideoEntry
+                )
             continue
         if not (isinstance(model, type) and issubclass(model, BaseModel)) or part not in model.model_fields:
             return []
@@ -374,23 +381,30 @@ def iter_videos(config: RunConfig) -> Iterator[VideoTask | Reject]:
     for i, entry in enumerate(config.videos):
         if isinstance(entry, VideoEntry):
             item = f"{manifest_name}:{lines.get(i, f'videos[{i}]')}"
-            rows: Iterator[_Row | Reject] = iter([_Row(entry.model_dump(exclude_unset=True), item, config.base_dir)])
+            rows: Iterator[_Row | Reject | VideoTask] = iter(
+                [_Row(entry.model_dump(exclude_unset=True), item, config.base_dir)]
+            )
+        elif isinstance(entry, DatasetVideos):
+            rows = _dataset_videos(config, entry)
         else:
             rows = _list_rows(config, entry)
         for row in rows:
             if isinstance(row, Reject):
                 yield row
                 continue
-            task_or_reason = _row_to_task(row, config.base_dir)
-            if isinstance(task_or_reason, str):
-                yield Reject(item=row.item, stage="manifest", reason=task_or_reason)
-                continue
-            task = task_or_reason
+            if isinstance(row, VideoTask):
+                task, item = row, f"{entry.dataset}:{row.video_id}"  # type: ignore[union-attr]
+            else:
+                task_or_reason, item = _row_to_task(row, config.base_dir), row.item
+                if isinstance(task_or_reason, str):
+                    yield Reject(item=item, stage="manifest", reason=task_or_reason)
+                    continue
+                task = task_or_reason
             if task.video_id in first_seen:
                 reason = f"duplicate video_id {task.video_id!r} (first at {first_seen[task.video_id]})"
-                yield Reject(item=row.item, stage="manifest", reason=reason)
+                yield Reject(item=item, stage="manifest", reason=reason)
                 continue
-            first_seen[task.video_id] = row.item
+            first_seen[task.video_id] = item
             yield task
 
 
@@ -414,6 +428,39 @@ def _inline_lines(config: RunConfig) -> dict[int, int]:
     if not isinstance(videos, yaml.SequenceNode):
         return {}
     return {i: _line(node) for i, node in enumerate(videos.value)}
+
+
+def _dataset_videos(config: RunConfig, entry: DatasetVideos) -> Iterator[VideoTask | Reject]:
+    """The videos of an existing dataset as tasks, read in batches (their ``videos`` rows:
+    uri, the fps if it was set by hand, source, split, licence, extra)."""
+    location = _resolve(config.base_dir, entry.dataset)
+    try:
+        con = Dataset(location, version=entry.version).connect()
+        query = "SELECT video_id, uri, fps, fps_source, source, split, licence, extra FROM videos"
+        relation = con.sql(query + (f" WHERE {entry.where}" if entry.where else "") + " ORDER BY video_id")
+        batches = relation.to_arrow_reader(4096)
+    except Exception as error:  # noqa: BLE001 - a missing dataset, a bad version or condition: one reject
+        yield Reject(item=entry.dataset, stage="manifest", reason=f"cannot read the dataset's videos: {error}")
+        return
+    for batch in batches:
+        for row in batch.to_pylist():
+            yield VideoTask(
+                origin=DatasetRef(location, entry.version),
+                video_id=row["video_id"],
+                uri=row["uri"],
+                fps=row["fps"] if row["fps_source"] == "manifest" else None,
+                source=row["source"],
+                split=row["split"],
+                licence=row["licence"],
+                extra=json.loads(row["extra"]) if isinstance(row["extra"], str) else dict(row["extra"] or {}),
+            )
+
+
+def _is_file(path: str) -> bool:
+    if _is_url(path):
+        fs, key = fsspec.core.url_to_fs(path)
+        return bool(fs.isfile(key))
+    return os.path.isfile(path)
 
 
 def _list_format(entry: VideoList) -> str | None:

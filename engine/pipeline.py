@@ -17,6 +17,8 @@ class Pipeline:
     name: str
     stages: list[Stage]
     params: dict[str, Any] = field(default_factory=dict)
+    #: Datasets the stages read rows from, recorded in meta/info.json (``source: dataset``).
+    inputs: list[dict[str, Any]] = field(default_factory=list)
 
     def __post_init__(self) -> None:
         names = [s.name for s in self.stages]

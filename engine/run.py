@@ -22,7 +22,8 @@ from pathlib import Path
 
 import yaml
 
-from tubelet.engine.config import RunConfig
+from tubelet.engine.config import DatasetVideos, RunConfig
+from tubelet.engine.dataset import Dataset
 from tubelet.engine.ledger import manifest_key, read_entries, row_counts
 from tubelet.engine.logs import RunLogging
 from tubelet.engine.manifest import iter_videos, resolve_location
@@ -110,6 +111,7 @@ def run_pipeline(
     started = time.monotonic()
     storage = open_storage(output_location(config))
     _refuse_foreign(storage)
+    inputs = _input_datasets(config)  # read (and checked) before anything is written
     run_id = new_run_id()
     with _run_logging(storage, run_id, log_level, log_to_stderr) as run_log:
         info = _check_existing(storage, pipeline)
@@ -125,7 +127,7 @@ def run_pipeline(
                 plan.skipped,
                 plan.rejected_rows,
             )
-            info = _record_run_start(storage, info, pipeline, run)
+            info = _record_run_start(storage, info, pipeline, run, inputs)
             log.info(
                 "run %s: %d videos planned, %d already committed, %d to process, %d manifest rows rejected",
                 run_id,
@@ -286,7 +288,32 @@ def _check_existing(storage: Storage, pipeline: Pipeline) -> DatasetInfo | None:
     return info
 
 
-def _record_run_start(storage: Storage, info: DatasetInfo | None, pipeline: Pipeline, run: RunInfo) -> DatasetInfo:
+def _input_datasets(config: RunConfig) -> list[dict[str, object]]:
+    """The datasets the manifest lists videos from, as info.json records them: where, which
+    version and condition, what made them, and how far their ledger was."""
+    found: list[dict[str, object]] = []
+    for entry in config.videos:
+        if not isinstance(entry, DatasetVideos):
+            continue
+        dataset = Dataset(resolve_location(config.base_dir, entry.dataset), version=entry.version)
+        info, ledger = dataset.info(), dataset.ledger()
+        found.append(
+            {
+                "dataset": dataset.root,
+                "version": entry.version,
+                "where": entry.where,
+                "pipeline": info.pipeline,
+                "config_hash": info.config_hash,
+                "ledger_entries": len(ledger),
+                "last_entry": ledger[-1].name if ledger else None,
+            }
+        )
+    return found
+
+
+def _record_run_start(
+    storage: Storage, info: DatasetInfo | None, pipeline: Pipeline, run: RunInfo, inputs: list[dict[str, object]]
+) -> DatasetInfo:
     now = utc_now()
     if info is None:
         info = DatasetInfo(
@@ -303,6 +330,7 @@ def _record_run_start(storage: Storage, info: DatasetInfo | None, pipeline: Pipe
         info.schema_version = SCHEMA_VERSION
     info.tubelet_version = tubelet_version()
     info.model_ids = {**info.model_ids, **pipeline.model_ids()}
+    info.inputs += [source for source in [*pipeline.inputs, *inputs] if source not in info.inputs]
     info.updated_at = now
     info.runs.append(run)
     storage.write_text(INFO_FILE, info_to_json(info))

@@ -12,6 +12,14 @@ from tubelet.schemas import Detection, Entity, Event, Instruction, Reject, Revie
 TRACEBACK_CHARS = 2000
 
 
+@dataclass(frozen=True)
+class DatasetRef:
+    """A tubelet dataset (a folder or a URL), at a named version or its current state."""
+
+    location: str
+    version: str | None = None
+
+
 @dataclass
 class VideoTask:
     """One video with what the manifest says about it and everything annotated so far.
@@ -28,6 +36,9 @@ class VideoTask:
     licence: str | None = None
     annotations: dict[str, Any] | None = None  # e.g. {"format": "davis", "path": "..."}
     extra: dict[str, Any] = field(default_factory=dict)
+    #: The dataset this video was listed from (a manifest ``dataset:`` entry), whose rows
+    #: ``source: dataset`` pipelines start from; None for videos listed by uri.
+    origin: DatasetRef | None = None
 
     video: VideoRecord | None = None
     detections: list[Detection] = field(default_factory=list)  # keyframe detections, not written

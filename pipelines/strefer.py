@@ -49,13 +49,16 @@ def build(params: dict[str, Any]) -> Pipeline:
     resources = Resources(gpus=p.gpus) if p.language == "vlm" else Resources()
     model = dict(mode=p.language, backend=p.backend, backend_options=p.backend_options, resources=resources)
     try:
-        stages += [
-            DescribeEntities(**model),
-            ActionTimeline(window_s=p.timeline_window_s, **model),
+        # rows a `source: dataset` run keeps are not made again
+        if "entities" not in p.keep:
+            stages.append(DescribeEntities(**model))
+        if "events" not in p.keep:
+            stages.append(ActionTimeline(window_s=p.timeline_window_s, **model))
+        stages.append(
             GenerateInstructions(
                 task_types=tuple(p.task_types), seed=p.seed, max_per_task=p.max_per_task, dedup=p.dedup
-            ),
-        ]
+            )
+        )
     except (TypeError, ValueError) as error:
         raise ValueError(f"strefer: {error}") from None
     return Pipeline(name="strefer", stages=stages, params=p.model_dump())

@@ -53,6 +53,8 @@ class DatasetInfo:
     created_at: str = ""
     updated_at: str = ""
     runs: list[RunInfo] = field(default_factory=list)
+    #: Datasets this one was made from (``source: dataset``): location, version, state.
+    inputs: list[dict[str, Any]] = field(default_factory=list)
 
     def to_dict(self) -> dict[str, Any]:
         """A JSON-ready dict."""
