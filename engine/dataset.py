@@ -14,12 +14,15 @@ version=name)`` reads exactly the shards of a named version (see ``tubelet.engin
 from __future__ import annotations
 
 import json
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import duckdb
 import pyarrow as pa
 import pyarrow.compute as pc
-import pyarrow.dataset as pads
+
+if TYPE_CHECKING:
+    import pyarrow.dataset as pads
+
 
 from tubelet.engine.ledger import (
     LedgerEntry,
@@ -211,6 +214,8 @@ class Dataset:
     def _arrow_view(self, table: str, entries: list[LedgerEntry], owners: dict[str, str]) -> pads.Dataset:
         """A table's committed files as one pyarrow dataset (for object storage), with the
         rows of replaced videos left out of every file but their last revision's."""
+        import pyarrow.dataset as pads  # slow to import (it pulls pandas in): only object-storage reads need it
+
         schema = TABLE_SCHEMAS[table]
         mine = [e for e in entries if table in e.files]
         if not owners or table in UNFILTERED_TABLES:

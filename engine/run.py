@@ -120,7 +120,7 @@ def run_pipeline(
             plan = _plan(config, writer)
             _write_plan(storage, run_id, plan.keys)
             _save_manifest(storage, config)
-            chosen = choose_runner(runner or config.runner, pipeline, config.ray, address=address)
+            chosen = choose_runner(runner or config.runner, pipeline, config.ray, address=address, pending=plan.pending)
             run = RunInfo(run_id=run_id, started_at=utc_now(), runner=chosen.name, tubelet_version=tubelet_version())
             run.planned, run.skipped, run.rejected_rows = (
                 len(plan.keys) - plan.rejected_rows,

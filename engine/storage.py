@@ -27,12 +27,14 @@ import re
 import secrets
 from abc import ABC, abstractmethod
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import fsspec
 import pyarrow as pa
-import pyarrow.dataset as pads
 import pyarrow.parquet as pq
+
+if TYPE_CHECKING:
+    import pyarrow.dataset as pads
 
 #: ``scheme://...``: an fsspec URL (a Windows drive letter is one letter, never a scheme)
 _URL = re.compile(r"^[A-Za-z][A-Za-z0-9+.-]+://")
@@ -215,6 +217,8 @@ class LocalStorage(Storage):
         return pq.ParquetFile(path)
 
     def arrow_dataset(self, rels: list[str], schema: pa.Schema | None = None) -> pads.Dataset:
+        import pyarrow.dataset as pads  # slow to import (it pulls pandas in): only object-storage reads need it
+
         return pads.dataset([str(self.path / r) for r in rels], schema=schema, format="parquet")
 
     def _atomic(self, rel: str, write: Any) -> None:
@@ -336,6 +340,8 @@ class ObjectStorage(Storage):
         return pq.ParquetFile(handle)
 
     def arrow_dataset(self, rels: list[str], schema: pa.Schema | None = None) -> pads.Dataset:
+        import pyarrow.dataset as pads  # slow to import (it pulls pandas in): only object-storage reads need it
+
         return pads.dataset([self._key(r) for r in rels], schema=schema, format="parquet", filesystem=self.fs)
 
 

@@ -18,7 +18,6 @@ from __future__ import annotations
 import math
 
 import numpy as np
-from scipy import ndimage
 
 #: DAVIS boundary tolerance as a fraction of the image diagonal.
 BOUND_TH = 0.008
@@ -67,6 +66,8 @@ def bound_pixels(shape: tuple[int, int], bound_th: float = BOUND_TH) -> int:
 def dilate(mask: np.ndarray, footprint: np.ndarray) -> np.ndarray:
     """Binary dilation by a symmetric footprint: OpenCV's (as the DAVIS toolkit) when
     installed, else scipy's, which gives the same result more slowly."""
+    from scipy import ndimage  # scipy is slow to import: only where it is used
+
     try:
         import cv2
     except ImportError:

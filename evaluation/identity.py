@@ -32,7 +32,6 @@ from collections.abc import Sequence
 from typing import Any
 
 import numpy as np
-from scipy.optimize import linear_sum_assignment
 
 from tubelet.evaluation.tracks import Track
 from tubelet.schemas.geometry import box_iou
@@ -79,6 +78,8 @@ def frame_boxes(
 ) -> tuple[list[int], np.ndarray, list[int], np.ndarray]:
     """``(gt ids, gt boxes, pred ids, pred boxes)`` to score on ``frame``: ignored ground
     truth left out, with the predictions it absorbs (see the module docstring)."""
+    from scipy.optimize import linear_sum_assignment  # scipy is slow to import: only where it is used
+
     g_ids, g_boxes = _boxes(gts, frame, "counted")
     p_ids, p_boxes = _boxes(preds, frame, "visible")
     _, ignored = _boxes(gts, frame, "ignored")
@@ -145,6 +146,8 @@ def box_recall_counts(
     preds: Sequence[Track], gts: Sequence[Track], grid: Sequence[int], iou: float = 0.5
 ) -> tuple[int, int]:
     """``(recalled, total)`` visible ground-truth boxes over the grid frames."""
+    from scipy.optimize import linear_sum_assignment  # scipy is slow to import: only where it is used
+
     recalled = total = 0
     for frame in grid:
         _, g_boxes, _, p_boxes = frame_boxes(preds, gts, frame, iou)

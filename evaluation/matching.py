@@ -13,7 +13,6 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 
 import numpy as np
-from scipy.optimize import linear_sum_assignment
 
 from tubelet.evaluation.tracks import Track
 from tubelet.schemas.geometry import box_iou
@@ -66,6 +65,8 @@ def similarity_matrix(preds: Sequence[Track], gts: Sequence[Track], grid: Sequen
 
 def match_tracks(preds: Sequence[Track], gts: Sequence[Track], grid: Sequence[int]) -> list[Match]:
     """Hungarian matching maximising the summed similarity; zero-similarity pairs dropped."""
+    from scipy.optimize import linear_sum_assignment  # scipy is slow to import: only where it is used
+
     if not preds or not gts:
         return []
     sim = similarity_matrix(preds, gts, grid)

@@ -7,7 +7,6 @@ from __future__ import annotations
 from collections.abc import Sequence
 
 import numpy as np
-from scipy.optimize import linear_sum_assignment
 
 from tubelet.annotators.tracking.propagator import Region
 from tubelet.schemas import geometry
@@ -47,6 +46,8 @@ def hungarian(score: np.ndarray, allowed: np.ndarray) -> list[tuple[int, int]]:
     One-to-one; rows or columns with no allowed cell stay unmatched. Disallowed cells get
     a cost no allowed assignment can beat, and any pair landing on one is dropped.
     """
+    from scipy.optimize import linear_sum_assignment  # scipy is slow to import: only where it is used
+
     if score.size == 0 or not allowed.any():
         return []
     big = float(np.abs(score[allowed]).sum()) + 1.0

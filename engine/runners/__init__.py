@@ -9,7 +9,8 @@ Every runner has the same interface and writes the same rows for the same input:
 - ``ray``: Ray tasks and actor pools, on a private local instance or a cluster;
 - ``inline``: in this process (debugging, the smallest tests);
 - ``auto`` (the default) picks ``ray`` for a cluster address or a stage that needs a
-  GPU, ``process`` otherwise, and says why in the log.
+  GPU; otherwise ``process``, or ``inline`` for a small job of cheap stages (no model
+  to load) where starting workers would cost more than they save; it says why in the log.
 """
 
 from __future__ import annotations
@@ -34,6 +35,10 @@ __all__ = ["InlineRunner", "ProcessRunner", "RayRunner", "Runner", "choose_runne
 log = logging.getLogger(__name__)
 
 RUNNERS = ("auto", "process", "ray", "inline")
+#: Up to this many videos, a pipeline with no model (probe, import) runs inline under
+#: ``auto``: a worker pool costs ~0.7 s to start and saves ~6 ms a video on 2 cores
+#: (docs/benchmarks.md, "Runners").
+SMALL_CHEAP_JOB = 128
 
 
 class Runner(Protocol):
@@ -61,9 +66,15 @@ def make_runner(name: str, ray_options: RayOptions | None = None, *, address: st
 
 
 def choose_runner(
-    name: str, pipeline: Pipeline, ray_options: RayOptions | None = None, *, address: str | None = None
+    name: str,
+    pipeline: Pipeline,
+    ray_options: RayOptions | None = None,
+    *,
+    address: str | None = None,
+    pending: int | None = None,
 ) -> Runner:
-    """``make_runner(name)``, where ``auto`` becomes ``ray`` or ``process`` (logged with the reason)."""
+    """``make_runner(name)``, where ``auto`` becomes ``ray``, ``process`` or ``inline``
+    (logged with the reason); ``pending`` is how many videos the run will process."""
     options = ray_options or RayOptions()
     if name != "auto":
         log.info("runner: %s (asked for)", name, extra={"event": "runner", "runner": name})
@@ -74,6 +85,11 @@ def choose_runner(
         chosen, why = "ray", f"joining the Ray cluster at {target}"
     elif gpu_stages or options.num_gpus:
         chosen, why = "ray", f"{', '.join(gpu_stages) or 'ray.num_gpus'} needs GPUs, which Ray schedules"
+    elif pending is not None and pending <= SMALL_CHEAP_JOB and not any(s.needs_actor for s in pipeline.stages):
+        chosen, why = (
+            "inline",
+            f"{pending} videos and no model to load: workers would cost more to start than they save",
+        )
     else:
         workers = options.num_cpus or available_cpus()
         chosen = "process"

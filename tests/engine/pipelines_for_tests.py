@@ -163,6 +163,19 @@ class FailOn(Stage):
 
 
 @dataclass
+class Crash(Stage):
+    """Kills its worker process outright on the listed videos (a segfault in a decoder,
+    the out-of-memory killer): no exception for ``run_stage`` to catch."""
+
+    on: tuple[str, ...] = ()
+
+    def process(self, batch: list[VideoTask]) -> list[VideoTask]:
+        if any(task.video_id in self.on for task in batch):
+            os._exit(17)
+        return batch
+
+
+@dataclass
 class Instruct(Stage):
     """A batch stage: one instruction per video; refuses batches larger than its batch size."""
 
@@ -295,6 +308,7 @@ STAGES = {
     "slow": Slow,
     "spin": Spin,
     "fail": FailOn,
+    "crash": Crash,
     "instruct": Instruct,
     "model": Model,
     "masks": HeavyMasks,
@@ -310,7 +324,8 @@ def build(params: dict[str, Any]) -> Pipeline:
     for spec in specs:
         spec = dict(spec)
         kind = spec.pop("kind")
-        if "fail" in spec:
-            spec["fail"] = tuple(spec["fail"])
+        for key in ("fail", "on"):
+            if key in spec:
+                spec[key] = tuple(spec[key])
         stages.append(STAGES[kind](**spec))
     return Pipeline(name="test", stages=stages, params=params)

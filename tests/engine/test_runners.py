@@ -13,7 +13,7 @@ from tests.engine.pipelines_for_tests import build
 from tubelet.engine.dataset import Dataset
 from tubelet.engine.pipeline import Pipeline
 from tubelet.engine.resources import Resources
-from tubelet.engine.runners import InlineRunner, RayRunner, make_runner
+from tubelet.engine.runners import InlineRunner, ProcessRunner, RayRunner, choose_runner, make_runner
 from tubelet.engine.runners.common import StageSetupError
 from tubelet.engine.runners.plan import Node, ResourceError, plan_steps, size_steps
 from tubelet.engine.stage import Stage
@@ -100,6 +100,22 @@ def test_inline_tears_down_when_a_stage_setup_fails(tmp_path):
     with pytest.raises(StageSetupError, match="stage broken: setup.. failed: OSError: no weights"):
         run_into(InlineRunner(), pipeline, tmp_path / "out")
     assert len(notes_of(tmp_path / "notes", "teardown")) == 1
+
+
+def test_auto_runner_by_cluster_gpus_and_job_size(monkeypatch):
+    monkeypatch.delenv("RAY_ADDRESS", raising=False)
+    cheap = build({"stages": [{"kind": "make"}, {"kind": "instruct"}]})
+    model = build({"stages": [{"kind": "make"}, {"kind": "model"}]})
+    gpu = build({"stages": [{"kind": "make"}, {"kind": "gpu"}]})
+    assert choose_runner("auto", cheap, pending=10).name == "inline"  # nothing to load: no pool to start
+    assert choose_runner("auto", cheap, pending=5000).name == "process"
+    assert choose_runner("auto", model, pending=2).name == "process"  # models: parallel from the start
+    assert choose_runner("auto", gpu, pending=2).name == "ray"  # Ray places GPU workers
+    joined = choose_runner("auto", cheap, address="10.0.0.5:6379", pending=2)
+    assert joined.name == "ray" and joined.address == "10.0.0.5:6379"
+    monkeypatch.setenv("RAY_ADDRESS", "10.0.0.6:6379")
+    assert choose_runner("auto", cheap, pending=2).name == "ray"
+    assert choose_runner("inline", gpu).name == "inline"  # asked for: as asked
 
 
 def test_make_runner():
@@ -240,3 +256,46 @@ def test_a_local_instance_listens_on_loopback_only_even_if_ray_was_imported_firs
     assert found["listening"] > 0 and found["exposed"] == []
     assert found["node_ips"] == ["127.0.0.1"]
     assert found["initialized_after"] is False and found["env_after"] is None
+
+
+# -- process pool -------------------------------------------------------------------------
+
+
+def test_process_isolates_failures_and_sets_up_once_per_worker(tmp_path):
+    notes = tmp_path / "notes"
+    notes.mkdir()
+    pipeline = build({"stages": [s for s in full_pipeline(notes).params["stages"] if s["kind"] != "gpu"]})
+    dataset = run_into(ProcessRunner(workers=2), pipeline, tmp_path / "out")
+    check_outcome(dataset)
+    for setup, process in (("setup", "process"), ("tsetup", "tprocess")):
+        setup_pids = [p.name.split("-")[1] for p in notes_of(notes, setup)]
+        assert setup_pids and len(setup_pids) == len(set(setup_pids)) <= 2, setup_pids
+        assert {p.name.split("-")[1] for p in notes_of(notes, process)} <= set(setup_pids)
+        assert str(os.getpid()) not in setup_pids  # in the workers, not here
+    # each worker tears its stages down when the pool shuts down
+    assert sorted(p.name.split("-")[1] for p in notes_of(notes, "teardown")) == sorted(
+        p.name.split("-")[1] for p in notes_of(notes, "setup")
+    )
+
+
+def test_process_and_inline_write_identical_rows(tmp_path):
+    pipeline = build({"stages": [{"kind": "make"}, {"kind": "fail", "fail": ["v003"]}, {"kind": "instruct"}]})
+    inline = run_into(InlineRunner(), pipeline, tmp_path / "inline")
+    pooled = run_into(ProcessRunner(workers=2), pipeline, tmp_path / "process")
+    assert inline.item_status() == pooled.item_status()
+    for table in TABLE_SCHEMAS:
+        assert sorted_rows(inline, table) == sorted_rows(pooled, table), table
+
+
+@pytest.mark.parametrize("runner", ["process", pytest.param("ray", marks=pytest.mark.ray)])
+def test_a_worker_that_dies_costs_only_its_video(request, tmp_path, runner):
+    if runner == "ray":
+        request.getfixturevalue("ray_local")
+    pipeline = build({"stages": [{"kind": "make"}, {"kind": "crash", "on": ["v005"]}, {"kind": "instruct"}]})
+    dataset = run_into(ProcessRunner(workers=2) if runner == "process" else RayRunner(), pipeline, tmp_path / "out")
+    status = dataset.item_status()
+    assert len(status) == N and [k for k, s in status.items() if s == "failed"] == ["v005"]
+    [reject] = dataset.read_table("rejects").to_pylist()
+    assert reject["video_id"] == "v005" and reject["stage"] == "worker"
+    assert "lost twice" in reject["reason"]
+    assert dataset.counts()["instructions"] == N - 1
