@@ -33,7 +33,7 @@ $(STAMP): pyproject.toml Makefile
 	$(BIN)/pip install -q torch==2.14.1 torchvision==0.29.1
 	# sam2 builds without its CUDA extension and against the installed torch
 	SAM2_BUILD_CUDA=0 $(BIN)/pip install -q --no-build-isolation sam2==1.1.0
-	$(BIN)/pip install -q -e '.[dev,lint,lite,yolo,vlm,vlm-api,eval,dedup,release]'
+	$(BIN)/pip install -q -e '.[dev,lint,s3,lite,yolo,vlm,vlm-api,eval,dedup,release]'
 	# ultralytics pulls opencv-python (GUI build) next to opencv-python-headless; both own
 	# cv2/, so reinstall the headless files last: servers without libGL still import cv2
 	$(BIN)/pip install -q --force-reinstall --no-deps "opencv-python-headless==$$($(BIN)/python -c 'from importlib.metadata import version; print(version("opencv-python-headless"))')"

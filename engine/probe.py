@@ -18,6 +18,9 @@ class ProbeVideo(Stage):
     short are rejected here. A video that cannot be read raises ``VideoError``;
     ``tubelet.engine.stage.run_stage`` turns it into a reject naming the cause. No ``setup()``:
     probing is cheap, so the stage runs as stateless tasks.
+
+    A uri on object storage (``s3://…``) is probed from this worker's cached copy
+    (``tubelet.engine.remote_media``); the record keeps the uri as the manifest wrote it.
     """
 
     decode_check: bool = True

@@ -10,6 +10,10 @@ are seconds from the container's timestamps, or ``i / fps`` when an fps is given
         idx = video.sample_indices(fps=2)           # nearest frames to a 2 fps grid
         rgb = video.frames(idx, size=(448, 252))    # uint8 (N, 252, 448, 3)
 
+A ``uri`` is a local path, a ``file://`` URL, or any URL fsspec opens (``s3://bucket/clip.mp4``;
+a prefix is an image folder): remote videos are decoded from a local copy in this
+process's bounded cache (``tubelet.engine.remote_media``), held while the reader is open.
+
 Anything that cannot be read raises ``VideoError`` whose ``kind`` names the cause.
 """
 
@@ -26,12 +30,12 @@ import decord
 import numpy as np
 from PIL import Image, UnidentifiedImageError
 
-from tubelet.engine import video_container
+from tubelet.engine import remote_media, video_container
+from tubelet.engine.remote_media import IMAGE_SUFFIXES, MediaLease, RemoteMediaError
 
 #: (width, height) in pixels.
 Size = tuple[int, int]
 
-IMAGE_SUFFIXES = (".jpg", ".jpeg", ".png")
 _TS_DECIMALS = 6  # decord reports float32 seconds; keep microseconds, drop the noise
 
 
@@ -52,7 +56,9 @@ class VideoError(Exception):
     """A video that cannot be read.
 
     ``kind`` is one of: ``missing``, ``empty``, ``not_a_video``, ``truncated``,
-    ``corrupt``, ``unsupported``, ``no_fps``, ``no_frames``, ``mixed_sizes``.
+    ``corrupt``, ``unsupported``, ``no_fps``, ``no_frames``, ``mixed_sizes``; for a
+    remote uri also ``denied``, ``unreachable`` and ``fetch_failed`` (see
+    ``tubelet.engine.remote_media.RemoteMediaError``).
     The message reads ``"<kind>: <detail> [<uri>]"`` so a reject row names the cause.
     """
 
@@ -139,11 +145,16 @@ class VideoReader:
         self.size = _check_size(size)
         self.frames_decoded = 0
         self.frames_requested = 0
-        path = _local_path(uri)
-        if path.is_dir():
-            self._source: _FileSource | _FolderSource = _FolderSource(path, uri, fps)
-        else:
-            self._source = _FileSource(path, uri, fps, self.size, num_threads)
+        self._media = _fetch_remote(uri) if remote_media.is_remote(uri) else None
+        try:
+            path = self._media.path if self._media is not None else _local_path(uri)
+            if path.is_dir():
+                self._source: _FileSource | _FolderSource = _FolderSource(path, uri, fps)
+            else:
+                self._source = _FileSource(path, uri, fps, self.size, num_threads)
+        except BaseException:
+            self._release_media()
+            raise
 
     # -- context manager -------------------------------------------------------------
     def __enter__(self) -> VideoReader:
@@ -153,8 +164,13 @@ class VideoReader:
         self.close()
 
     def close(self) -> None:
-        """Release the decoders. The reader cannot decode after this."""
+        """Release the decoders (and a remote video's cached copy). The reader cannot decode after this."""
         self._source.close()
+        self._release_media()
+
+    def _release_media(self) -> None:
+        if self._media is not None:
+            self._media.release()
 
     # -- metadata --------------------------------------------------------------------
     @property
@@ -479,11 +495,15 @@ class _FolderSource:
 
 
 def _local_path(uri: str) -> Path:
-    if uri.startswith("file://"):
-        uri = uri[len("file://") :]
-    elif re.match(r"^[a-zA-Z][a-zA-Z0-9+.-]*://", uri):
-        raise VideoError(uri, "unsupported", "only local paths and file:// URIs can be read")
-    return Path(uri)
+    return Path(uri[len("file://") :] if uri.startswith("file://") else uri)
+
+
+def _fetch_remote(uri: str) -> MediaLease:
+    """The local copy of a remote video; a fetch failure is a ``VideoError`` of the same kind."""
+    try:
+        return remote_media.fetch(uri)
+    except RemoteMediaError as error:
+        raise VideoError(uri, error.kind, error.detail) from None
 
 
 def _check_size(size: Size | None) -> Size | None:

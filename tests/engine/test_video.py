@@ -166,7 +166,7 @@ def test_unreadable_inputs(tmp_path: Path) -> None:
     Image.fromarray(frame_pattern(1, 32, 32)).save(tmp_path / "still.mp4", format="JPEG")
     expect_error("not_a_video", tmp_path / "still.mp4", match="still image")
     expect_error("not_a_video", make_audio_only(tmp_path / "audio.mp4"), match="no video stream")
-    expect_error("unsupported", "s3://bucket/video.mp4")
+    expect_error("unsupported", "nosuchscheme://bucket/video.mp4")
 
 
 def test_folder_errors(tmp_path: Path) -> None:
