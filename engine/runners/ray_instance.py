@@ -6,7 +6,9 @@
 - ``--address HOST:PORT`` (or ``ray.address`` in the manifest, or ``RAY_ADDRESS``): join
   that cluster. Token authentication (``RAY_AUTH_MODE=token``) works as Ray documents it:
   the token comes from ``RAY_AUTH_TOKEN``, ``RAY_AUTH_TOKEN_PATH`` or ``~/.ray/auth_token``.
-  A join that fails says what to check, and a head nobody listens at fails in seconds.
+  A join that fails says what to check: a head nobody listens at fails in seconds, and a
+  cluster that refuses this driver's token (or its lack of one) in milliseconds, not after
+  Ray's 20 seconds of retries.
 - Ray already initialized in this process (a notebook, a test): used as it is, left running.
 """
 
@@ -15,6 +17,7 @@ from __future__ import annotations
 import contextlib
 import logging
 import os
+import re
 import socket
 import sys
 from collections.abc import Iterator
@@ -25,6 +28,10 @@ log = logging.getLogger(__name__)
 _CLUSTER_ENV = "RAY_ENABLE_WINDOWS_OR_OSX_CLUSTER"
 #: Seconds to wait for a TCP connection to a cluster's head before giving up.
 CONNECT_TIMEOUT_S = 5.0
+#: Seconds the head may take to answer the handshake (a port that is no Ray head: ~10 s more in Ray).
+HANDSHAKE_TIMEOUT_S = 2.0
+_AUTH_MODE_ENV = "RAY_AUTH_MODE"
+_AUTH_MARKERS = ("invalidauthtoken", "authentication token", "token authentication")
 
 
 class ClusterConnectionError(RuntimeError):
@@ -71,6 +78,7 @@ def join_cluster(address: str, options: dict[str, Any]) -> None:
 
     log.info("joining the Ray cluster at %s", address)
     _check_reachable(address)
+    _check_handshake(address)
     try:
         ray.init(address=address, **options)
     except Exception as error:
@@ -95,25 +103,115 @@ def _check_reachable(address: str) -> None:
         ) from None
 
 
+def _check_handshake(address: str) -> None:
+    """Ask the head for its cluster id once, before ``ray.init``: a token the cluster
+    refuses fails here at once, where ``ray.init`` would retry it for 20 seconds and then
+    report only that it could not connect."""
+    if "://" in address:
+        return
+    try:  # Ray's own pre-connection steps; a Ray that moved them gets ray.init's checks only
+        from ray._private.authentication.authentication_token_setup import ensure_token_if_auth_enabled
+        from ray._raylet import InnerGcsClient
+    except ImportError:
+        return
+    try:
+        # First: with RAY_AUTH_MODE=token and no token at all, the client below aborts the process.
+        ensure_token_if_auth_enabled(None, create_token_if_missing=False)
+        InnerGcsClient.standalone(address, None, int(HANDSHAKE_TIMEOUT_S * 1000))
+    except Exception as error:
+        raise ClusterConnectionError(_join_failure(address, error)) from error
+
+
 def _join_failure(address: str, error: BaseException) -> str:
+    """What went wrong joining ``address``, and what to check, most likely first."""
+    refusal = _token_refusal(error)
+    if refusal is not None:
+        return _token_failure(address, refusal)
+    checks = [
+        f"reachability: `ray status --address {address}` from this machine, and that {address} is the head's "
+        "GCS port (`ray start --head --port`, 6379 by default)",
+        f"token authentication: {_token_setup()}",
+        _versions_hint(),
+    ]
+    return f"cannot join the Ray cluster at {address}: {_one_line(str(error))}. Check " + "; ".join(checks)
+
+
+def _token_failure(address: str, refusal: str) -> str:
+    """The cluster refused this driver's token, or this driver has none to send: which, and where tokens come from."""
+    mode = os.environ.get(_AUTH_MODE_ENV) or "unset"
+    source = _token_source()
+    if mode.lower() != "token":
+        problem = (
+            f"This machine has {_AUTH_MODE_ENV}={mode}: set {_AUTH_MODE_ENV}=token here, as on the cluster's nodes"
+        )
+    elif source is None:
+        path = os.environ.get("RAY_AUTH_TOKEN_PATH")
+        problem = f"{_AUTH_MODE_ENV}=token is set here, but this machine has no token"
+        problem += f" (RAY_AUTH_TOKEN_PATH={path} is not a file)" if path else ""
+    else:
+        problem = f"The token this machine sent (from {source}) is not the cluster's"
+    return (
+        f"cannot join the Ray cluster at {address}: token authentication failed ({refusal}). {problem}. "
+        "Ray reads the token from RAY_AUTH_TOKEN, else from the file RAY_AUTH_TOKEN_PATH names, else from "
+        "~/.ray/auth_token: copy the head's ~/.ray/auth_token here (`ray get-auth-token` on the head prints it)"
+    )
+
+
+def _token_refusal(error: BaseException) -> str | None:
+    """Ray's own words when ``error``, or an error it was raised from, is about the token; else None.
+
+    ``ray.init`` wraps the refusal in errors that carry it only as text (a traceback)."""
+    for current in _error_chain(error):
+        if type(current).__name__ == "AuthenticationError":
+            return _one_line(getattr(current, "message", None) or str(current))
+        text = str(current)
+        if any(marker in text.lower() for marker in _AUTH_MARKERS):
+            match = re.search(r"(InvalidAuthToken|Token authentication)[^.]*", text)
+            return _one_line(match.group(0) if match else text)
+    return None
+
+
+def _error_chain(error: BaseException) -> Iterator[BaseException]:
+    """``error`` and the errors it was raised from (or while handling), outermost first."""
+    seen: set[int] = set()
+    current: BaseException | None = error
+    while current is not None and id(current) not in seen:
+        seen.add(id(current))
+        yield current
+        current = current.__cause__ or current.__context__
+
+
+def _token_source() -> str | None:
+    """Where Ray takes this machine's token from, in Ray's order; None when there is none."""
+    if os.environ.get("RAY_AUTH_TOKEN"):
+        return "RAY_AUTH_TOKEN"
+    path = os.environ.get("RAY_AUTH_TOKEN_PATH")
+    if path:  # Ray does not fall back to ~/.ray/auth_token when this is set
+        return f"RAY_AUTH_TOKEN_PATH={path}" if os.path.isfile(path) else None
+    default = os.path.join(os.path.expanduser("~"), ".ray", "auth_token")
+    return default if os.path.isfile(default) else None
+
+
+def _token_setup() -> str:
+    """This driver's token settings, for a message."""
+    mode = os.environ.get(_AUTH_MODE_ENV) or "unset"
+    source = _token_source()
+    token = f"a token from {source}" if source else "no token"
+    return (
+        f"this machine has {_AUTH_MODE_ENV}={mode} and {token}; a cluster started with {_AUTH_MODE_ENV}=token "
+        "needs it here too, with the cluster's token (RAY_AUTH_TOKEN, RAY_AUTH_TOKEN_PATH or ~/.ray/auth_token)"
+    )
+
+
+def _versions_hint() -> str:
     import ray
 
-    cause = " ".join(str(error).split())[:400]
-    auth = os.environ.get("RAY_AUTH_MODE", "disabled")
-    token_hint = (
-        f"token authentication: this driver has RAY_AUTH_MODE={auth}; a cluster started with RAY_AUTH_MODE=token "
-        "needs RAY_AUTH_MODE=token here too and the cluster's token in RAY_AUTH_TOKEN, RAY_AUTH_TOKEN_PATH or "
-        "~/.ray/auth_token (`ray get-auth-token` on the head prints it)"
-    )
-    versions = (
-        f"versions: Ray {ray.__version__} and Python {sys.version_info.major}.{sys.version_info.minor} here must "
-        "match the cluster's"
-    )
-    reachability = f"reachability: `ray status --address {address}` from this machine"
-    checks = [token_hint, versions, reachability]
-    if "auth" not in cause.lower() and "token" not in cause.lower():
-        checks = [reachability, token_hint, versions]
-    return f"cannot join the Ray cluster at {address}: {cause}. Check " + "; ".join(checks)
+    major, minor = sys.version_info.major, sys.version_info.minor
+    return f"versions: Ray {ray.__version__} and Python {major}.{minor} here must match the cluster's"
+
+
+def _one_line(text: str) -> str:
+    return " ".join(text.split())[:400]
 
 
 @contextlib.contextmanager

@@ -9,6 +9,7 @@ import signal
 import socket
 import subprocess
 import time
+from collections.abc import Sequence
 from pathlib import Path
 
 
@@ -48,15 +49,20 @@ def session_pids(sid: int) -> set[int]:
 
 def listeners(pids: set[int]) -> list[tuple[str, int]]:
     """``(local address, pid)`` of every TCP socket in LISTEN state owned by ``pids``."""
-    out = subprocess.run(["ss", "-ltnpH"], capture_output=True, text=True, check=True).stdout
+    return [(address, pid) for address, pid in listening_sockets() if pid in pids]
+
+
+def listening_sockets(inside: Sequence[str] = ()) -> list[tuple[str, int]]:
+    """``(local address, pid)`` of every listening TCP socket; ``inside``: a command prefix
+    that runs ``ss`` in another network namespace (``nsenter --net ...``)."""
+    out = subprocess.run([*inside, "ss", "-ltnpH"], capture_output=True, text=True, check=True).stdout
     found = []
     for line in out.splitlines():
         parts = line.split()
         if len(parts) < 4:
             continue
         for pid in re.findall(r"pid=(\d+)", line):
-            if int(pid) in pids:
-                found.append((parts[3], int(pid)))
+            found.append((parts[3], int(pid)))
     return found
 
 
