@@ -32,6 +32,7 @@ from tubelet import __version__
 from tubelet.cli import dataset, preview, release, review, run
 from tubelet.cli.common import EPILOG, EXIT_FAILED, EXIT_OK, CommandError, one_line
 from tubelet.engine.manifest import ManifestError
+from tubelet.engine.runners.ray_instance import ClusterConnectionError
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -122,11 +123,11 @@ def main(argv: Sequence[str] | None = None) -> int:
 
 def _expected(error: BaseException) -> bool:
     """Errors whose message says it all (no 'use --log-level debug' hint)."""
-    return isinstance(error, (CommandError, ManifestError, FileNotFoundError))
+    return isinstance(error, (CommandError, ManifestError, FileNotFoundError, ClusterConnectionError))
 
 
 def _describe(error: BaseException) -> str:
-    if isinstance(error, (CommandError, ManifestError)):
+    if isinstance(error, (CommandError, ManifestError, ClusterConnectionError)):
         return str(error)
     if isinstance(error, FileNotFoundError):
         return one_line(str(error))

@@ -97,8 +97,3 @@ def ray_local():
         yield ray
     finally:
         ray.shutdown()
-
-
-def pytest_configure(config):
-    # Ray Data warns about its own deprecated settings whenever a dataset starts.
-    config.addinivalue_line("filterwarnings", "ignore::DeprecationWarning:ray.data.context")

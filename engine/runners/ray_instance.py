@@ -23,6 +23,8 @@ import sys
 from collections.abc import Iterator
 from typing import Any
 
+from tubelet.engine.remote_media import default_cache_root, remove_dead_caches
+
 log = logging.getLogger(__name__)
 
 _CLUSTER_ENV = "RAY_ENABLE_WINDOWS_OR_OSX_CLUSTER"
@@ -70,6 +72,9 @@ def ray_session(address: str | None, num_cpus: int | None = None, num_gpus: floa
         yield
     finally:
         ray.shutdown()
+        if not target:
+            # Ray kills its workers without exit hooks: their video caches are left behind
+            remove_dead_caches(default_cache_root())
 
 
 def join_cluster(address: str, options: dict[str, Any]) -> None:
@@ -109,17 +114,21 @@ def _check_handshake(address: str) -> None:
     report only that it could not connect."""
     if "://" in address:
         return
+    from ray.exceptions import RayError
+
     try:  # Ray's own pre-connection steps; a Ray that moved them gets ray.init's checks only
         from ray._private.authentication.authentication_token_setup import ensure_token_if_auth_enabled
-        from ray._raylet import InnerGcsClient
+        from ray._raylet import InnerGcsClient  # type: ignore[attr-defined]  # a compiled module: no stubs
     except ImportError:
         return
     try:
         # First: with RAY_AUTH_MODE=token and no token at all, the client below aborts the process.
         ensure_token_if_auth_enabled(None, create_token_if_missing=False)
         InnerGcsClient.standalone(address, None, int(HANDSHAKE_TIMEOUT_S * 1000))
-    except Exception as error:
+    except RayError as error:  # AuthenticationError, RpcError (no answer in time)
         raise ClusterConnectionError(_join_failure(address, error)) from error
+    except (TypeError, AttributeError) as error:  # a Ray whose internals changed: ray.init checks the same
+        log.debug("skipped the handshake with %s: %s", address, error)
 
 
 def _join_failure(address: str, error: BaseException) -> str:
