@@ -9,8 +9,9 @@ Every runner has the same interface and writes the same rows for the same input:
 - ``ray``: Ray tasks and actor pools, on a private local instance or a cluster;
 - ``inline``: in this process (debugging, the smallest tests);
 - ``auto`` (the default) picks ``ray`` for a cluster address or a stage that needs a
-  GPU; otherwise ``process``, or ``inline`` for a small job of cheap stages (no model
-  to load) where starting workers would cost more than they save; it says why in the log.
+  GPU; otherwise ``process``, or ``inline`` for a single video, or a small job of cheap
+  stages (no model to load), where starting workers would cost more than they save; it
+  says why in the log.
 """
 
 from __future__ import annotations
@@ -85,6 +86,11 @@ def choose_runner(
         chosen, why = "ray", f"joining the Ray cluster at {target}"
     elif gpu_stages or options.num_gpus:
         chosen, why = "ray", f"{', '.join(gpu_stages) or 'ray.num_gpus'} needs GPUs, which Ray schedules"
+    elif pending is not None and pending <= 1:
+        chosen, why = (
+            "inline",
+            f"{pending} video{'' if pending == 1 else 's'} to process: nothing to share between workers",
+        )
     elif pending is not None and pending <= SMALL_CHEAP_JOB and not any(s.needs_actor for s in pipeline.stages):
         chosen, why = (
             "inline",

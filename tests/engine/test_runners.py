@@ -110,6 +110,7 @@ def test_auto_runner_by_cluster_gpus_and_job_size(monkeypatch):
     assert choose_runner("auto", cheap, pending=10).name == "inline"  # nothing to load: no pool to start
     assert choose_runner("auto", cheap, pending=5000).name == "process"
     assert choose_runner("auto", model, pending=2).name == "process"  # models: parallel from the start
+    assert choose_runner("auto", model, pending=1).name == "inline"  # one video: nothing to share
     assert choose_runner("auto", gpu, pending=2).name == "ray"  # Ray places GPU workers
     joined = choose_runner("auto", cheap, address="10.0.0.5:6379", pending=2)
     assert joined.name == "ray" and joined.address == "10.0.0.5:6379"
