@@ -25,7 +25,9 @@ YOLO = "models/yolov8n-int8-tflite/yolov8n_int8.tflite"
 
 
 def _run(out: Path, videos: list[dict], **params: object) -> dict[str, list]:
-    config = RunConfig(pipeline="strefer", output=str(out), runner="inline", videos=videos, params=dict(params))
+    config = RunConfig(
+        pipeline="strefer", output=str(out), videos=videos, params=dict(params)
+    )  # auto: a pool for several
     summary = run_manifest(config, progress=False, log_to_stderr=False)
     assert summary.failed == 0 and summary.done == len(videos)
     assert validate_dataset(out).ok
@@ -90,7 +92,7 @@ def test_davis_and_sam2_demo_videos_with_real_yolo_weights(assets: Path, tmp_pat
         {"uri": str(demo / "bedroom.mp4"), "video_id": "bedroom"},
         {"uri": str(demo / "01_dog.mp4"), "video_id": "01_dog"},
     ]
-    track = {"profile": "lite", "weights": str(assets / YOLO), "keyframe_fps": 2, "track_fps": 8}
+    track = {"profile": "lite", "weights": str(assets / YOLO), "keyframe_fps": 2, "track_fps": 4}
     rows = _run(tmp_path / "out", videos, track=track)
     _assert_language(rows)
     by_video = {t.video_id for t in rows["tubelets"]}
