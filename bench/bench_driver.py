@@ -45,8 +45,10 @@ from tubelet.pipelines import run_manifest
 if __name__ == "__main__":
     started = time.perf_counter()
     summary = run_manifest(RunConfig.model_validate(json.load(open(sys.argv[1]))), progress=False, log_to_stderr=False)
+    end = next(l for l in open("/proc/self/status") if l.startswith("VmRSS")).split()[1]
     print("RESULT " + json.dumps({"rss_mib": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024,
-                                   "done": summary.done, "s": time.perf_counter() - started}))
+                                   "rss_end_mib": int(end) / 1024, "done": summary.done,
+                                   "s": time.perf_counter() - started}))
 """
 
 

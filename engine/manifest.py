@@ -22,7 +22,7 @@ import posixpath
 import re
 import typing
 from collections.abc import Iterator, Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -366,15 +366,28 @@ def expand_videos(config: RunConfig) -> tuple[list[VideoTask], list[Reject]]:
     return tasks, rejects
 
 
-def iter_videos(config: RunConfig) -> Iterator[VideoTask | Reject]:
+@dataclass
+class Duplicates:
+    """The rows of a manifest that repeat an earlier video id, by their position among the
+    tasks, with the reject reason. A first pass finds them (remembering every id once);
+    a later pass over the same manifest reuses them and remembers nothing."""
+
+    reasons: dict[int, str] = field(default_factory=dict)
+    known: bool = False
+
+
+def iter_videos(config: RunConfig, duplicates: Duplicates | None = None) -> Iterator[VideoTask | Reject]:
     """The manifest's inline entries and list files as tasks, in manifest order, read as
     they are consumed (a list of a million rows is never in memory).
 
     A row that cannot become a task (invalid JSON, a bad field, no uri, a duplicate
     video id, an unreadable list) is a ``Reject(stage="manifest")`` whose ``item`` is
-    ``<file>:<line>``; it never stops the other videos.
+    ``<file>:<line>``; it never stops the other videos. ``duplicates`` records the
+    duplicate rows (first pass) or supplies them (once ``known``: later passes).
     """
     first_seen: dict[str, str] = {}
+    reuse = duplicates is not None and duplicates.known
+    position = -1
     manifest_name = _manifest_label(config)
     lines = _inline_lines(config)
 
@@ -400,12 +413,21 @@ def iter_videos(config: RunConfig) -> Iterator[VideoTask | Reject]:
                     yield Reject(item=item, stage="manifest", reason=task_or_reason)
                     continue
                 task = task_or_reason
-            if task.video_id in first_seen:
+            position += 1
+            if reuse:
+                reason = duplicates.reasons.get(position)  # type: ignore[union-attr]
+            elif task.video_id in first_seen:
                 reason = f"duplicate video_id {task.video_id!r} (first at {first_seen[task.video_id]})"
+                if duplicates is not None:
+                    duplicates.reasons[position] = reason
+            else:
+                first_seen[task.video_id], reason = item, None
+            if reason is not None:
                 yield Reject(item=item, stage="manifest", reason=reason)
                 continue
-            first_seen[task.video_id] = item
             yield task
+    if duplicates is not None:
+        duplicates.known = True
 
 
 def _manifest_label(config: RunConfig) -> str:

@@ -26,7 +26,7 @@ from tubelet.engine.config import DatasetVideos, RunConfig
 from tubelet.engine.dataset import Dataset
 from tubelet.engine.ledger import manifest_key, read_entries, row_counts
 from tubelet.engine.logs import RunLogging
-from tubelet.engine.manifest import iter_videos, resolve_location
+from tubelet.engine.manifest import Duplicates, iter_videos, resolve_location
 from tubelet.engine.pipeline import Pipeline
 from tubelet.engine.progress import Progress
 from tubelet.engine.runners import choose_runner
@@ -83,12 +83,13 @@ def output_location(config: RunConfig) -> str:
 
 @dataclass
 class _Plan:
-    """The first pass over the manifest: every key, and what is left to do."""
+    """The first pass over the manifest: how many items, and what is left to do."""
 
-    keys: list[str]
+    items: int
     pending: int
     skipped: int
     rejected_rows: int
+    duplicates: Duplicates  # what pass two needs to know, so it remembers no id
 
 
 def run_pipeline(
@@ -117,13 +118,12 @@ def run_pipeline(
         info = _check_existing(storage, pipeline)
         owned = {r.run_id for r in info.runs} if info else set()
         with ShardWriter(storage, shard_size=config.shard_size, run_id=run_id, owned_runs=owned) as writer:
-            plan = _plan(config, writer)
-            _write_plan(storage, run_id, plan.keys)
+            plan = _plan(config, writer, storage, run_id)
             _save_manifest(storage, config)
             chosen = choose_runner(runner or config.runner, pipeline, config.ray, address=address, pending=plan.pending)
             run = RunInfo(run_id=run_id, started_at=utc_now(), runner=chosen.name, tubelet_version=tubelet_version())
             run.planned, run.skipped, run.rejected_rows = (
-                len(plan.keys) - plan.rejected_rows,
+                plan.items - plan.rejected_rows,
                 plan.skipped,
                 plan.rejected_rows,
             )
@@ -147,7 +147,7 @@ def run_pipeline(
             )
             try:
                 with Progress(plan.pending, enabled=progress) as bar:
-                    stats = chosen.run(pipeline, _pending(config, writer), writer, bar)
+                    stats = chosen.run(pipeline, _pending(config, writer, plan.duplicates), writer, bar)
                 writer.close()
             except BaseException as error:
                 writer.close()  # commit the finished videos before reporting the failure
@@ -207,27 +207,34 @@ def tubelet_version() -> str:
 # -- the two passes over the manifest ----------------------------------------------------
 
 
-def _plan(config: RunConfig, writer: ShardWriter) -> _Plan:
-    """Pass one: keys in manifest order; pending and skipped counts; nothing kept but keys."""
-    keys: list[str] = []
-    pending = skipped = rejected = 0
-    for item in iter_videos(config):
-        if isinstance(item, Reject):
-            keys.append(manifest_key(item.item))
-            rejected += 1
-        elif writer.is_committed(item.video_id):
-            keys.append(item.video_id)
-            skipped += 1
-        else:
-            keys.append(item.video_id)
-            pending += 1
-    return _Plan(keys, pending, skipped, rejected)
+def _plan(config: RunConfig, writer: ShardWriter, storage: Storage, run_id: str) -> _Plan:
+    """Pass one: ``meta/plan.json`` (every key, in manifest order, written as it is read:
+    nothing is kept in memory), and the pending and skipped counts."""
+    items = pending = skipped = rejected = 0
+    duplicates = Duplicates()
+    with tempfile.TemporaryFile("w+b") as spool:
+        spool.write(json.dumps({"run_id": run_id, "created_at": utc_now()})[:-1].encode() + b', "items": [')
+        for item in iter_videos(config, duplicates):
+            if isinstance(item, Reject):
+                key = manifest_key(item.item)
+                rejected += 1
+            else:
+                key = item.video_id
+                committed = writer.is_committed(key)
+                skipped += committed
+                pending += not committed
+            spool.write((", " if items else "").encode() + json.dumps(key).encode())
+            items += 1
+        spool.write(b"]}")
+        spool.seek(0)
+        storage.write_bytes(PLAN_FILE, spool.read())
+    return _Plan(items, pending, skipped, rejected, duplicates)
 
 
-def _pending(config: RunConfig, writer: ShardWriter) -> Iterator[VideoTask]:
+def _pending(config: RunConfig, writer: ShardWriter, duplicates: Duplicates) -> Iterator[VideoTask]:
     """Pass two: the tasks not committed yet, streaming; manifest rejects are committed
     here, once (a re-run finds them committed)."""
-    for item in iter_videos(config):
+    for item in iter_videos(config, duplicates):
         if isinstance(item, Reject):
             writer.add_rejects(manifest_key(item.item), [item])
         elif not writer.is_committed(item.video_id):
@@ -340,19 +347,11 @@ def _record_run_start(
 def _record_run_end(storage: Storage, info: DatasetInfo, run: RunInfo, writer: ShardWriter) -> None:
     """The run's outcome; manifest rows it rejected are not counted as failed videos."""
     run.done = writer.committed_counts["done"]
-    run.failed = writer.committed_counts["failed"] - _manifest_rejects(writer)
+    run.failed = writer.committed_counts["failed"] - writer.committed_manifest_rejects
     run.finished_at = utc_now()
     info.counts = row_counts(read_entries(storage))
     info.updated_at = run.finished_at
     storage.write_text(INFO_FILE, info_to_json(info))
-
-
-def _manifest_rejects(writer: ShardWriter) -> int:
-    return sum(1 for e in writer.entries for key in e.items if key.startswith("manifest:"))
-
-
-def _write_plan(storage: Storage, run_id: str, keys: list[str]) -> None:
-    storage.write_text(PLAN_FILE, json.dumps({"run_id": run_id, "created_at": utc_now(), "items": keys}))
 
 
 def _save_manifest(storage: Storage, config: RunConfig) -> None:

@@ -28,6 +28,7 @@ from datetime import datetime, timezone
 from types import MappingProxyType, TracebackType
 
 from tubelet.engine.ledger import (
+    MANIFEST_KEY_PREFIX,
     CommitConflictError,
     Ledger,
     LedgerEntry,
@@ -105,8 +106,11 @@ class ShardWriter:
         self._closed = False
         #: Items committed by this writer, by status.
         self.committed_counts: dict[str, int] = {"done": 0, "failed": 0}
-        #: Ledger entries this writer committed.
-        self.entries: list[LedgerEntry] = []
+        #: Of those, manifest rows rejected before any stage (not videos).
+        self.committed_manifest_rejects = 0
+        #: The last ledger entry this writer committed (earlier ones are in the ledger:
+        #: a run of a million videos does not keep them all here).
+        self.last_entry: LedgerEntry | None = None
 
     # -- what is already there -------------------------------------------------------
 
@@ -134,9 +138,10 @@ class ShardWriter:
         except CommitConflictError as conflict:
             log.warning("part %s not committed: %s", record.shard, conflict)
             return False
-        for status in entry.items.values():
+        for key, status in entry.items.items():
             self.committed_counts[status] += 1
-        self.entries.append(entry)
+            self.committed_manifest_rejects += key.startswith(MANIFEST_KEY_PREFIX)
+        self.last_entry = entry
         log.debug(
             "committed shard %s: %d items, %s",
             entry.shard,
@@ -208,7 +213,7 @@ class ShardWriter:
         self._buffered.difference_update(item.key for item in items)
         if not self.commit_part(record):
             raise CommitConflictError([item.key for item in items if item.key in self.ledger.status])
-        return self.entries[-1]
+        return self.last_entry
 
     # -- closing -----------------------------------------------------------------------
 

@@ -12,7 +12,14 @@ import pyarrow.parquet as pq
 import pytest
 
 from tubelet.engine.config import VideoList
-from tubelet.engine.manifest import ManifestError, expand_videos, load_manifest, stable_video_id
+from tubelet.engine.manifest import (
+    Duplicates,
+    ManifestError,
+    expand_videos,
+    iter_videos,
+    load_manifest,
+    stable_video_id,
+)
 
 
 def write(path: Path, text: str) -> Path:
@@ -404,6 +411,12 @@ def test_duplicate_inline_ids_are_rejected_with_the_manifest_line(tmp_path: Path
     label = "m.yaml"
     assert [r.item for r in rejects] == [f"{label}:5", f"{label}:8"]
     assert rejects[1].reason == f"duplicate video_id 'x' (first at {label}:6)"
+    # a run reads the manifest twice: the second pass reuses what the first found
+    config = load_manifest(m)
+    duplicates = Duplicates()
+    first = list(iter_videos(config, duplicates))
+    assert duplicates.known and sorted(duplicates.reasons) == [1, 3]
+    assert list(iter_videos(config, duplicates)) == first
 
 
 # ----------------------------------------------------------------------------- ids

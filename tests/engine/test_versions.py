@@ -227,14 +227,14 @@ def test_writer_add_revision_is_not_skipped_and_resume_keeps_it(root):
         with pytest.raises(ValueError, match="already buffered"):
             writer.add_revision("a", revised_a())
         assert writer.add(tiny_dataset._task("c", ["cow"])) is True
-    [entry] = writer.entries
-    assert entry.replaces == ["a"] and entry.items == {"a": "done", "c": "done"}
+    entry = writer.last_entry
+    assert entry is not None and entry.replaces == ["a"] and entry.items == {"a": "done", "c": "done"}
     # a resumed "run" skips everything committed, revised video included, and breaks nothing
     with ShardWriter(root, shard_size=10) as writer:
         assert writer.removed == []
         assert dict(writer.committed) == {"a": "done", "b": "done", "c": "done"}
         assert [writer.add(tiny_dataset._task(v, ["x"])) for v in "abc"] == [False, False, False]
-    assert writer.entries == []
+    assert writer.last_entry is None
     assert sql(Dataset(root), "select video_id, category from tubelets order by 1, 2") == [
         ("a", "human"),
         ("b", "cat"),
