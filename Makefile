@@ -89,6 +89,8 @@ format: install
 	$(BIN)/ruff format .
 
 bench: install
+	$(BIN)/python bench/bench_runners.py
+	$(BIN)/python bench/bench_driver.py
 	$(BIN)/python bench/bench_parallel.py
 	$(BIN)/python bench/bench_decode.py
 	$(BIN)/python bench/bench_query.py
