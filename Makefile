@@ -74,8 +74,9 @@ demo: install
 	rm -rf out/demo-release
 	$(BIN)/tubelet release out/demo-strefer --version demo --to out/demo-release --format strefer,unistg,llava
 
+# PYTEST_ARGS: e.g. `make test PYTEST_ARGS="-m 'not slow'"` or "--durations=20"
 test: install browser
-	$(BIN)/python -m pytest -q
+	$(BIN)/python -m pytest -q $(PYTEST_ARGS)
 
 # Lint: ruff (rules and format), mypy on the bottom layers, the import-layer contract.
 lint: install
