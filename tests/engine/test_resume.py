@@ -22,7 +22,7 @@ from tubelet.engine.storage import open_storage
 from tubelet.pipelines import run_manifest
 
 ROOT = Path(__file__).resolve().parents[2]
-N = 40
+N = 24
 
 DRIVER = """
 import json, sys
@@ -39,7 +39,7 @@ def config(out: str, runner: str) -> dict:
         "output": out,
         "runner": runner,
         "shard_size": 3,
-        "params": {"stages": [{"kind": "make"}, {"kind": "slow", "sleep_s": 0.1}, {"kind": "instruct"}]},
+        "params": {"stages": [{"kind": "make"}, {"kind": "slow", "sleep_s": 0.05}, {"kind": "instruct"}]},
         "videos": [{"uri": f"synthetic://v{i}", "video_id": f"v{i:03d}"} for i in range(N)],
         "ray": {"num_cpus": 2},
     }
