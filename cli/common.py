@@ -7,6 +7,7 @@ import contextlib
 from collections.abc import Callable, Iterator
 
 from tubelet.engine.dataset import Dataset
+from tubelet.engine.errors import one_line
 
 EXIT_OK = 0
 EXIT_REJECTS = 1
@@ -44,7 +45,3 @@ def reading(root: str) -> Iterator[None]:
         yield
     except (OSError, ValueError) as error:  # SchemaVersionError is a ValueError
         raise CommandError(f"cannot read the dataset at {root}: {one_line(str(error))}") from error
-
-
-def one_line(text: str) -> str:
-    return " ".join(text.split())

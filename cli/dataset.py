@@ -14,9 +14,10 @@ from typing import Any
 
 import duckdb
 
-from tubelet.cli.common import EXIT_OK, EXIT_REJECTS, AddCommand, CommandError, one_line, open_dataset, reading
+from tubelet.cli.common import EXIT_OK, EXIT_REJECTS, AddCommand, CommandError, open_dataset, reading
 from tubelet.cli.output import PRINTERS
 from tubelet.engine.dataset import Dataset
+from tubelet.engine.errors import one_line
 from tubelet.engine.ledger import MANIFEST_KEY_PREFIX
 from tubelet.engine.validate import validate_dataset
 from tubelet.evaluation import evaluate, format_table

@@ -30,7 +30,8 @@ from typing import TextIO
 
 from tubelet import __version__
 from tubelet.cli import dataset, preview, release, review, run
-from tubelet.cli.common import EPILOG, EXIT_FAILED, EXIT_OK, CommandError, one_line
+from tubelet.cli.common import EPILOG, EXIT_FAILED, EXIT_OK, CommandError
+from tubelet.engine.errors import one_line
 from tubelet.engine.manifest import ManifestError
 from tubelet.engine.runners.ray_instance import ClusterConnectionError
 

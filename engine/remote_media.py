@@ -49,7 +49,7 @@ import threading
 import time
 import weakref
 from collections import OrderedDict
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from multiprocessing import util as mp_util
 from pathlib import Path
@@ -58,6 +58,7 @@ from typing import Any, TypeVar
 
 import fsspec
 
+from tubelet.engine.errors import error_chain
 from tubelet.engine.storage import is_url
 
 log = logging.getLogger(__name__)
@@ -165,7 +166,7 @@ def failure_kind(error: BaseException) -> str | None:
         return "missing"
     if isinstance(error, PermissionError) or _names_contain(error, ("NoCredentials", "PartialCredentials")):
         return "denied"
-    if any(_is_transient(cause) for cause in _causes(error)):
+    if any(_is_transient(cause) for cause in error_chain(error)):
         return None
     return "fetch_failed"
 
@@ -196,16 +197,6 @@ def _is_transient(error: BaseException) -> bool:
 
 def _names_contain(error: BaseException, words: tuple[str, ...]) -> bool:
     return any(word in cls.__name__ for cls in type(error).__mro__ for word in words)
-
-
-def _causes(error: BaseException) -> Iterator[BaseException]:
-    """The error and what it was raised from (s3fs keeps botocore's error as the cause)."""
-    seen: set[int] = set()
-    current: BaseException | None = error
-    while current is not None and id(current) not in seen:
-        seen.add(id(current))
-        yield current
-        current = current.__cause__ or current.__context__
 
 
 def _brief(error: BaseException, limit: int = 200) -> str:

@@ -33,6 +33,8 @@ import fsspec
 import pyarrow as pa
 import pyarrow.parquet as pq
 
+from tubelet.schemas.info import fsync_dir
+
 if TYPE_CHECKING:
     import pyarrow.dataset as pads
 
@@ -175,17 +177,11 @@ class LocalStorage(Storage):
 
     def create(self, rel: str, data: bytes) -> bool:
         path = self.path / rel
-        path.parent.mkdir(parents=True, exist_ok=True)
-        tmp = self._temporary(path)
+        tmp = self._written(path, lambda f: f.write(data))
         try:
-            with open(tmp, "wb") as f:
-                f.write(data)
-                f.flush()
-                os.fsync(f.fileno())
-            try:
-                os.link(tmp, path)  # fails if the name exists: put-if-absent
-            except FileExistsError:
-                return False
+            os.link(tmp, path)  # fails if the name exists: put-if-absent
+        except FileExistsError:
+            return False
         finally:
             tmp.unlink(missing_ok=True)
         fsync_dir(path.parent)
@@ -224,6 +220,16 @@ class LocalStorage(Storage):
     def _atomic(self, rel: str, write: Any) -> None:
         """Write through a temporary file that is fsynced and renamed into place."""
         path = self.path / rel
+        tmp = self._written(path, write)
+        try:
+            os.replace(tmp, path)
+        except BaseException:
+            tmp.unlink(missing_ok=True)
+            raise
+        fsync_dir(path.parent)
+
+    def _written(self, path: Path, write: Any) -> Path:
+        """A hidden temporary file beside ``path`` holding what ``write(file)`` wrote, fsynced."""
         path.parent.mkdir(parents=True, exist_ok=True)
         tmp = self._temporary(path)
         try:
@@ -231,11 +237,10 @@ class LocalStorage(Storage):
                 write(f)
                 f.flush()
                 os.fsync(f.fileno())
-            os.replace(tmp, path)
         except BaseException:
             tmp.unlink(missing_ok=True)
             raise
-        fsync_dir(path.parent)
+        return tmp
 
     @staticmethod
     def _temporary(path: Path) -> Path:
@@ -343,20 +348,6 @@ class ObjectStorage(Storage):
         import pyarrow.dataset as pads  # slow to import (it pulls pandas in): only object-storage reads need it
 
         return pads.dataset([self._key(r) for r in rels], schema=schema, format="parquet", filesystem=self.fs)
-
-
-def fsync_dir(path: Path) -> None:
-    """Make a rename or link in ``path`` durable (a no-op where directories cannot be opened)."""
-    try:
-        fd = os.open(path, os.O_RDONLY)
-    except OSError:
-        return
-    try:
-        os.fsync(fd)
-    except OSError:
-        pass
-    finally:
-        os.close(fd)
 
 
 #: What functions taking a dataset root accept: a Storage, a local path or a URL.

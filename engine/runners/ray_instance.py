@@ -23,6 +23,7 @@ import sys
 from collections.abc import Iterator
 from typing import Any
 
+from tubelet.engine.errors import error_chain, one_line
 from tubelet.engine.remote_media import default_cache_root, remove_dead_caches
 
 log = logging.getLogger(__name__)
@@ -142,7 +143,7 @@ def _join_failure(address: str, error: BaseException) -> str:
         f"token authentication: {_token_setup()}",
         _versions_hint(),
     ]
-    return f"cannot join the Ray cluster at {address}: {_one_line(str(error))}. Check " + "; ".join(checks)
+    return f"cannot join the Ray cluster at {address}: {one_line(str(error), 400)}. Check " + "; ".join(checks)
 
 
 def _token_failure(address: str, refusal: str) -> str:
@@ -170,24 +171,14 @@ def _token_refusal(error: BaseException) -> str | None:
     """Ray's own words when ``error``, or an error it was raised from, is about the token; else None.
 
     ``ray.init`` wraps the refusal in errors that carry it only as text (a traceback)."""
-    for current in _error_chain(error):
+    for current in error_chain(error):
         if type(current).__name__ == "AuthenticationError":
-            return _one_line(getattr(current, "message", None) or str(current))
+            return one_line(getattr(current, "message", None) or str(current), 400)
         text = str(current)
         if any(marker in text.lower() for marker in _AUTH_MARKERS):
             match = re.search(r"(InvalidAuthToken|Token authentication)[^.]*", text)
-            return _one_line(match.group(0) if match else text)
+            return one_line(match.group(0) if match else text, 400)
     return None
-
-
-def _error_chain(error: BaseException) -> Iterator[BaseException]:
-    """``error`` and the errors it was raised from (or while handling), outermost first."""
-    seen: set[int] = set()
-    current: BaseException | None = error
-    while current is not None and id(current) not in seen:
-        seen.add(id(current))
-        yield current
-        current = current.__cause__ or current.__context__
 
 
 def _token_source() -> str | None:
@@ -217,10 +208,6 @@ def _versions_hint() -> str:
 
     major, minor = sys.version_info.major, sys.version_info.minor
     return f"versions: Ray {ray.__version__} and Python {major}.{minor} here must match the cluster's"
-
-
-def _one_line(text: str) -> str:
-    return " ".join(text.split())[:400]
 
 
 @contextlib.contextmanager

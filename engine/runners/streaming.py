@@ -27,6 +27,7 @@ from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
 from typing import Protocol
 
+from tubelet.engine.errors import one_line
 from tubelet.engine.parts import PartRecord
 from tubelet.engine.progress import Progress
 from tubelet.engine.runners.common import PartWriteError, StageSetupError
@@ -150,14 +151,14 @@ def _settle(
             "lost the worker of part %s (%s: %s); retrying its %d videos one at a time",
             bundle.shard,
             type(result).__name__,
-            _one_line(result),
+            one_line(result, 300),
             len(bundle.tasks),
         )
         stats.retried += len(bundle.tasks)
         return [Bundle(writer.next_shard(), [task], retry=True) for task in bundle.tasks]
     [task] = bundle.tasks
     log.warning("video %s lost its worker again when retried alone; committing it as failed", task.video_id)
-    task.fail(WORKER_STAGE, RuntimeError(f"the worker processing this video was lost twice: {_one_line(result)}"))
+    task.fail(WORKER_STAGE, RuntimeError(f"the worker processing this video was lost twice: {one_line(result, 300)}"))
     if writer.add(task) and progress is not None:
         progress.advance(failed=True)
     return []
@@ -197,8 +198,3 @@ class _Feed:
                 self._buffer.append(next(self._tasks))
             except StopIteration:
                 self.exhausted = True
-
-
-def _one_line(error: BaseException) -> str:
-    text = " ".join(str(error).split())
-    return text if len(text) <= 300 else text[:299] + "…"
