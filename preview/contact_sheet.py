@@ -11,12 +11,11 @@ from __future__ import annotations
 import math
 import os
 from dataclasses import dataclass
-from pathlib import Path
 
 import numpy as np
 from PIL import Image, ImageDraw
 
-from tubelet.preview.overlay import OverlayStyle, VideoRows, even_size, font
+from tubelet.preview.overlay import OverlayStyle, VideoRows, even_size, font, save_png
 from tubelet.preview.video_preview import open_dataset, reader_for, rendered_frames
 
 BACKGROUND = (24, 24, 24)
@@ -100,7 +99,5 @@ def render_contact_sheet(
             (x + 2, y + layout.thumb_height + 2), f"frame {idx} · {t_s:.2f} s", fill=(220, 220, 220), font=caption_font
         )
     if to is not None:
-        path = Path(to)
-        path.parent.mkdir(parents=True, exist_ok=True)
-        sheet.save(path, format="PNG")
+        save_png(sheet, to)
     return sheet

@@ -17,7 +17,6 @@ from __future__ import annotations
 import os
 import textwrap
 from dataclasses import dataclass, field
-from pathlib import Path
 from typing import Any, NamedTuple
 
 import numpy as np
@@ -34,6 +33,7 @@ from tubelet.preview.overlay import (
     even_size,
     font,
     font_px_for,
+    save_png,
     scaled_box,
 )
 from tubelet.preview.video_preview import open_dataset, reader_for
@@ -189,7 +189,7 @@ def render_instruction(
     if frames:
         layout.cells += _draw_frames(image, draw, page, inst, rows, frames)
     if to is not None:
-        _save_png(image, to)
+        save_png(image, to)
     return image, layout
 
 
@@ -409,12 +409,6 @@ def _caption(frame_idx: int, t_s: float, inst: Instruction, has_answer_box: bool
     what = ["answer box"] if has_answer_box else []
     what += [r.placeholder for r in inst.regions if frame_idx in r.frame_idx]
     return f"frame {frame_idx} · {t_s:.2f} s  {' '.join(what)}"
-
-
-def _save_png(image: Image.Image, to: str | os.PathLike[str]) -> None:
-    path = Path(to)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    image.save(path, format="PNG")
 
 
 def reader_times(rows: VideoRows) -> dict[int, float]:

@@ -19,8 +19,10 @@ may be decoded at another size than the tubelet's: boxes scale, masks are resize
 from __future__ import annotations
 
 import functools
+import os
 from collections.abc import Sequence
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any
 
 import numpy as np
@@ -302,3 +304,10 @@ def even_size(width: int, height: int, scale: float = 1.0) -> tuple[int, int]:
     w = max(2, round(width * scale) // 2 * 2)
     h = max(2, round(height * scale) // 2 * 2)
     return w, h
+
+
+def save_png(image: Image.Image, to: str | os.PathLike[str]) -> None:
+    """Save ``image`` as a PNG at ``to``, making its folder."""
+    path = Path(to)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    image.save(path, format="PNG")
