@@ -128,35 +128,14 @@ def run_pipeline(
                 plan.rejected_rows,
             )
             info = _record_run_start(storage, info, pipeline, run, inputs)
-            log.info(
-                "run %s: %d videos planned, %d already committed, %d to process, %d manifest rows rejected",
-                run_id,
-                run.planned,
-                plan.skipped,
-                plan.pending,
-                plan.rejected_rows,
-                extra={
-                    "event": "run_start",
-                    "planned": run.planned,
-                    "skipped": plan.skipped,
-                    "pending": plan.pending,
-                    "rejected_rows": plan.rejected_rows,
-                    "runner": chosen.name,
-                    "removed_orphans": len(writer.removed),
-                },
-            )
+            _log_start(run, plan, len(writer.removed))
             try:
                 with Progress(plan.pending, enabled=progress) as bar:
                     stats = chosen.run(pipeline, _pending(config, writer, plan.duplicates), writer, bar)
                 writer.close()
             except BaseException as error:
                 writer.close()  # commit the finished videos before reporting the failure
-                run.status = "interrupted" if isinstance(error, KeyboardInterrupt) else "failed"
-                run.error = f"{type(error).__name__}: {error}"
-                _record_run_end(storage, info, run, writer)
-                log.error(
-                    "run %s %s: %s", run_id, run.status, run.error, extra={"event": "run_end", "status": run.status}
-                )
+                _record_failure(storage, info, run, writer, error)
                 raise
             run.status = "finished"
             _record_run_end(storage, info, run, writer)
@@ -174,26 +153,60 @@ def run_pipeline(
             log_path=run_log.path if storage.local_path() is not None else None,
             stream=stats,
         )
-        log.info(
-            "run %s finished in %.1f s: %d done, %d failed, %d skipped (already committed); %.0f bytes per video "
-            "reached the driver",
-            run_id,
-            summary.elapsed_s,
-            summary.done,
-            summary.failed,
-            plan.skipped,
-            stats.bytes_per_item,
-            extra={
-                "event": "run_end",
-                "status": "finished",
-                "done": summary.done,
-                "failed": summary.failed,
-                "skipped": plan.skipped,
-                "elapsed_s": round(summary.elapsed_s, 3),
-                "bytes_to_driver": stats.bytes_to_driver,
-            },
-        )
+        _log_end(summary)
     return summary
+
+
+def _log_start(run: RunInfo, plan: _Plan, removed_orphans: int) -> None:
+    log.info(
+        "run %s: %d videos planned, %d already committed, %d to process, %d manifest rows rejected",
+        run.run_id,
+        run.planned,
+        plan.skipped,
+        plan.pending,
+        plan.rejected_rows,
+        extra={
+            "event": "run_start",
+            "planned": run.planned,
+            "skipped": plan.skipped,
+            "pending": plan.pending,
+            "rejected_rows": plan.rejected_rows,
+            "runner": run.runner,
+            "removed_orphans": removed_orphans,
+        },
+    )
+
+
+def _log_end(summary: RunSummary) -> None:
+    log.info(
+        "run %s finished in %.1f s: %d done, %d failed, %d skipped (already committed); %.0f bytes per video "
+        "reached the driver",
+        summary.run_id,
+        summary.elapsed_s,
+        summary.done,
+        summary.failed,
+        summary.skipped_already_done,
+        summary.stream.bytes_per_item,
+        extra={
+            "event": "run_end",
+            "status": "finished",
+            "done": summary.done,
+            "failed": summary.failed,
+            "skipped": summary.skipped_already_done,
+            "elapsed_s": round(summary.elapsed_s, 3),
+            "bytes_to_driver": summary.stream.bytes_to_driver,
+        },
+    )
+
+
+def _record_failure(
+    storage: Storage, info: DatasetInfo, run: RunInfo, writer: ShardWriter, error: BaseException
+) -> None:
+    """info.json says how the run ended (what it committed stays committed)."""
+    run.status = "interrupted" if isinstance(error, KeyboardInterrupt) else "failed"
+    run.error = f"{type(error).__name__}: {error}"
+    _record_run_end(storage, info, run, writer)
+    log.error("run %s %s: %s", run.run_id, run.status, run.error, extra={"event": "run_end", "status": run.status})
 
 
 def tubelet_version() -> str:
