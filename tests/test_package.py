@@ -104,23 +104,14 @@ def test_the_layer_contract_catches_an_upward_import(tmp_path):
 
 def test_the_wheel_holds_only_the_tubelet_package(tmp_path):
     """`pip install .` puts `tubelet` (and its dist-info) in site-packages, nothing else."""
-    subprocess.run(
-        [
-            sys.executable,
-            "-m",
-            "pip",
-            "wheel",
-            "--no-deps",
-            "--no-build-isolation",
-            "-q",
-            "-w",
-            str(tmp_path),
-            str(ROOT),
-        ],
-        check=True,
-        capture_output=True,
-        timeout=300,
-    )
+    source = tmp_path / "source"  # a copy: a build leaves a build/ folder in its source
+    source.mkdir()
+    for name in ("pyproject.toml", "README.md", "LICENSE"):
+        shutil.copy(ROOT / name, source / name)
+    for name in ("src", *LAYERS):
+        shutil.copytree(ROOT / name, source / name, symlinks=True, ignore=shutil.ignore_patterns("__pycache__"))
+    argv = [sys.executable, "-m", "pip", "wheel", "--no-deps", "--no-build-isolation", "-q", "-w", str(tmp_path)]
+    subprocess.run([*argv, str(source)], check=True, capture_output=True, timeout=300)
     [wheel] = tmp_path.glob("tubelet-*.whl")
     names = zipfile.ZipFile(wheel).namelist()
     tops = {name.split("/")[0] for name in names}
