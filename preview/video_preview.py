@@ -15,15 +15,14 @@ import os
 import time
 from collections.abc import Iterator
 from dataclasses import dataclass
-from fractions import Fraction
 from pathlib import Path
 
-import av
 import numpy as np
 from PIL import Image
 
 from tubelet.engine.dataset import Dataset
 from tubelet.engine.video import VideoReader
+from tubelet.engine.video_write import write_mp4
 from tubelet.preview.overlay import OverlayStyle, VideoRows, draw_frame, even_size
 
 FORMATS = {".mp4": "mp4", ".gif": "gif"}
@@ -120,7 +119,11 @@ def render_preview(
     frames = (image for _, _, image in rendered_frames(rows, indices, size, batch, style))
     tmp = path.with_name(f".{path.name}.tmp{path.suffix}")
     try:
-        n = _write_mp4(tmp, frames, size, out_fps) if fmt == "mp4" else _write_gif(tmp, frames, out_fps)
+        n = (
+            write_mp4(tmp, frames, out_fps, crf=23, preset="veryfast")
+            if fmt == "mp4"
+            else _write_gif(tmp, frames, out_fps)
+        )
         os.replace(tmp, path)
     finally:
         tmp.unlink(missing_ok=True)
@@ -135,22 +138,6 @@ def _output_fps(rows: VideoRows, indices: list[int], fps: float | None) -> float
         span = (indices[-1] - indices[0] + 1) / rows.video.fps
         return max(1.0, min(float(rows.video.fps), len(indices) / span))
     return float(rows.video.fps or 10.0)
-
-
-def _write_mp4(path: Path, frames: Iterator[np.ndarray], size: tuple[int, int], fps: float) -> int:
-    n = 0
-    with av.open(str(path), "w", format="mp4") as container:
-        stream = container.add_stream("libx264", rate=Fraction(fps).limit_denominator(1001))
-        stream.width, stream.height, stream.pix_fmt = size[0], size[1], "yuv420p"
-        stream.options = {"crf": "23", "preset": "veryfast"}
-        for image in frames:
-            frame = av.VideoFrame.from_ndarray(image, format="rgb24").reformat(format="yuv420p")
-            for packet in stream.encode(frame):
-                container.mux(packet)
-            n += 1
-        for packet in stream.encode():
-            container.mux(packet)
-    return n
 
 
 def _write_gif(path: Path, frames: Iterator[np.ndarray], fps: float) -> int:

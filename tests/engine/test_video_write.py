@@ -1,0 +1,60 @@
+"""engine/video_write.py: image folders and clips re-encoded to mp4 that read back frame for frame."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from tests.engine.videos import frame_pattern, make_folder, make_mp4
+from tubelet.engine.video import VideoReader
+from tubelet.engine.video_write import export_mp4, write_mp4
+
+
+def _mean_abs_diff(a: np.ndarray, b: np.ndarray) -> float:
+    return float(np.abs(a.astype(np.int16) - b.astype(np.int16)).mean())
+
+
+@pytest.mark.parametrize("size", [(40, 30), (41, 31)], ids=["even", "odd"])
+def test_folder_to_mp4_keeps_frames_rate_and_size(tmp_path: Path, size: tuple[int, int]) -> None:
+    folder = make_folder(tmp_path / "frames", n=12, width=size[0], height=size[1])
+    dest = tmp_path / "out.mp4"
+    assert export_mp4(str(folder), dest, fps=24) == 12
+    with VideoReader(str(dest)) as copy, VideoReader(str(folder), fps=24) as source:
+        assert (copy.meta.width, copy.meta.height) == size
+        assert copy.n_frames == 12 and copy.meta.fps == pytest.approx(24)
+        np.testing.assert_allclose(copy.timestamps(), source.timestamps(), atol=1e-3)
+        for i in (0, 5, 11):  # each frame is itself (lossy, but close), not a neighbour
+            got = copy.frames([i])[0]
+            assert _mean_abs_diff(got, source.frames([i])[0]) < 8  # per-pixel noise of ±20 in 4:2:0
+            assert _mean_abs_diff(got, frame_pattern(i, *size)) < _mean_abs_diff(got, frame_pattern(i + 1, *size))
+
+
+def test_clip_starts_at_its_first_frame(tmp_path: Path) -> None:
+    src = make_mp4(tmp_path / "src.mp4", n=30, fps=30)
+    dest = tmp_path / "clip.mp4"
+    assert export_mp4(str(src), dest, start=10, stop=20) == 10
+    with VideoReader(str(dest)) as clip, VideoReader(str(src)) as source:
+        assert clip.n_frames == 10 and clip.meta.fps == pytest.approx(30)
+        assert _mean_abs_diff(clip.frames([0])[0], source.frames([10])[0]) < 4
+        assert _mean_abs_diff(clip.frames([9])[0], source.frames([19])[0]) < 4
+
+
+def test_same_input_same_bytes(tmp_path: Path) -> None:
+    folder = make_folder(tmp_path / "frames", n=8)
+    a, b = tmp_path / "a.mp4", tmp_path / "b.mp4"
+    export_mp4(str(folder), a, fps=10)
+    export_mp4(str(folder), b, fps=10)
+    assert a.read_bytes() == b.read_bytes()
+
+
+def test_bad_requests_name_the_problem(tmp_path: Path) -> None:
+    folder = make_folder(tmp_path / "frames", n=4)
+    with pytest.raises(ValueError, match=r"frames \[2, 9\)"):
+        export_mp4(str(folder), tmp_path / "x.mp4", fps=10, start=2, stop=9)
+    assert not list(tmp_path.glob("*.mp4")) and not list(tmp_path.glob(".*tmp*"))  # nothing half-written
+    with pytest.raises(ValueError, match="no frames"):
+        write_mp4(tmp_path / "empty.mp4", [], 10)
+    with pytest.raises(ValueError, match="frame 1 is"):
+        write_mp4(tmp_path / "mixed.mp4", [frame_pattern(0, 8, 8), frame_pattern(1, 10, 8)], 10)
