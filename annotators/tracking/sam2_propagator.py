@@ -45,13 +45,22 @@ _IMG_MEAN = (0.485, 0.456, 0.406)
 _IMG_STD = (0.229, 0.224, 0.225)
 
 
+def _hydra_config_name(config: str) -> str:
+    """The name sam2's hydra composes ``config`` by: a config packaged with sam2 as it is;
+    a YAML file of one's own as ``//`` + its absolute path (hydra drops one leading slash
+    and joins the rest to sam2's package folder, which an absolute path replaces)."""
+    path = Path(config)
+    return "/" + str(path.resolve()) if path.is_file() else config
+
+
 class Sam2Propagator:
     """Propagate prompted objects with SAM 2's video predictor.
 
-    ``config``: a config packaged with sam2; ``checkpoint``: a local ``.pt`` file, a
-    Hugging Face id known to sam2 (e.g. ``"facebook/sam2.1-hiera-tiny"``, loaded with
-    ``SAM2VideoPredictor.from_pretrained``: its own config, from the hub cache, or
-    downloaded if the environment allows), or None for random weights (tests only);
+    ``config``: a config packaged with sam2, or a YAML file of one's own;
+    ``checkpoint``: a local ``.pt`` file, a Hugging Face id known to sam2 (e.g.
+    ``"facebook/sam2.1-hiera-tiny"``, loaded with ``SAM2VideoPredictor.from_pretrained``:
+    its own config, from the hub cache, or downloaded if the environment allows), or
+    None for random weights (tests only);
     ``image_size``: the model's input size (None: the config's, 1024); ``device``: None
     picks "cuda" when available, else "cpu"; ``offload_video_to_cpu`` /
     ``offload_state_to_cpu``: keep the window's frames / the tracking state in CPU
@@ -101,7 +110,7 @@ class Sam2Propagator:
         ckpt = self.checkpoint
         if ckpt is None or Path(ckpt).is_file():
             predictor = build_sam2_video_predictor(
-                self.config, ckpt_path=ckpt, device=device, hydra_overrides_extra=overrides
+                _hydra_config_name(self.config), ckpt_path=ckpt, device=device, hydra_overrides_extra=overrides
             )
         elif ckpt in HF_MODEL_ID_TO_FILENAMES:
             predictor = SAM2VideoPredictor.from_pretrained(ckpt, device=device, hydra_overrides_extra=overrides)

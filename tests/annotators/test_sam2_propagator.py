@@ -67,6 +67,21 @@ def test_is_a_propagator_and_validates_options() -> None:
         Sam2Propagator(checkpoint="no/such-model", device="cpu", image_size=SIZE).load()
 
 
+def test_a_config_file_of_ones_own_is_read(tmp_path: Path) -> None:
+    """sam2 composes configs by name from its package; a YAML file elsewhere (what a
+    manifest's tracker_options.config resolves to) must be read, not looked up."""
+    import sam2
+
+    packaged = Path(sam2.__file__).parent / "configs" / "sam2.1" / "sam2.1_hiera_t.yaml"
+    text = packaged.read_text()
+    assert "image_size: 1024" in text
+    own = tmp_path / "my configs" / "tiny-192.yaml"
+    own.parent.mkdir()
+    own.write_text(text.replace("image_size: 1024", "image_size: 192"))
+    predictor = Sam2Propagator(config=str(own), device="cpu").load()
+    assert predictor.image_size == 192  # the file's value, not the packaged 1024
+
+
 def test_forward_shapes_ids_scores_and_rle(prop, sample, masks) -> None:
     frames = list(range(START, START + 6))
     prop.start(str(sample.video), frames)
