@@ -78,3 +78,6 @@ class RunConfig(_Strict):
     # Set by the loader: where relative paths (output, uris, lists) are resolved from.
     base_dir: str = "."
     manifest_path: str | None = None
+    # Set by the loader: params keys given with --set ("weights", "track.weights") -> the
+    # folder they were given in (the current directory), where their paths resolve from.
+    param_dirs: dict[str, str] = Field(default_factory=dict)

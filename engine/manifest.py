@@ -39,6 +39,9 @@ from tubelet.schemas import Reject
 #: List file formats by file extension.
 LIST_FORMATS = {".jsonl": "jsonl", ".ndjson": "jsonl", ".csv": "csv", ".parquet": "parquet", ".pq": "parquet"}
 
+#: Fields of RunConfig the loader sets, never a manifest.
+LOADER_FIELDS = ("base_dir", "manifest_path", "param_dirs")
+
 #: Fields of a video list row, and those whose value is a mapping (merged with defaults).
 ROW_FIELDS = tuple(VideoEntry.model_fields)
 _DICT_FIELDS = ("annotations", "extra")
@@ -62,7 +65,9 @@ def load_manifest(path: str | os.PathLike[str], overrides: Sequence[str] = ()) -
 
     Overrides use dotted keys (``params.decode_check=false``, ``ray.num_cpus=2``,
     ``videos.0.fps=25``); values are parsed as YAML scalars. ``base_dir`` is set to the
-    manifest's folder and ``manifest_path`` to its absolute path. Raises
+    manifest's folder, ``manifest_path`` to its absolute path and ``param_dirs`` to the
+    current directory for each ``params.*`` override (paths in params given on the
+    command line resolve from there, the manifest's own from ``base_dir``). Raises
     ``ManifestError`` naming file, line and key for anything that cannot run.
     """
     name = str(path)
@@ -81,7 +86,7 @@ def load_manifest(path: str | os.PathLike[str], overrides: Sequence[str] = ()) -
     for item in overrides:
         loc = _apply_override(name, data, item)
         overridden[loc] = item
-    for key in ("base_dir", "manifest_path"):
+    for key in LOADER_FIELDS:
         if (key,) in overridden:
             raise ManifestError([f"--set {overridden[(key,)]}: {key} is set by the loader, not by a manifest"])
         if key in data:
@@ -90,6 +95,8 @@ def load_manifest(path: str | os.PathLike[str], overrides: Sequence[str] = ()) -
     base_dir = os.path.dirname(os.path.abspath(name))
     data["base_dir"] = base_dir
     data["manifest_path"] = os.path.abspath(name)
+    # a path given on the command line is relative to where the command runs
+    data["param_dirs"] = {".".join(map(str, loc[1:])): os.getcwd() for loc in overridden if loc[0] == "params"}
     try:
         config = RunConfig.model_validate(data)
     except ValidationError as error:
@@ -278,7 +285,7 @@ def _fields_at(loc: Loc, data: dict[str, Any]) -> list[str]:
             return []
         model = _model_in(model.model_fields[part].annotation)
     if isinstance(model, type) and issubclass(model, BaseModel):
-        return [f for f in model.model_fields if not (model is RunConfig and f in ("base_dir", "manifest_path"))]
+        return [f for f in model.model_fields if not (model is RunConfig and f in LOADER_FIELDS)]
     return []
 
 

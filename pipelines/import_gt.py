@@ -8,12 +8,12 @@ from __future__ import annotations
 
 from typing import Any
 
-from pydantic import BaseModel, ConfigDict
+from pydantic import BaseModel, ConfigDict, Field
 
 from tubelet.annotators.importers.stage import ImportAnnotations
 from tubelet.engine.pipeline import Pipeline
 from tubelet.engine.probe import ProbeVideo
-from tubelet.pipelines.params import parse_params
+from tubelet.pipelines.params import DECODE_CHECK, parse_params, takes_params
 
 
 class ImportParams(BaseModel):
@@ -21,9 +21,10 @@ class ImportParams(BaseModel):
 
     model_config = ConfigDict(extra="forbid")
 
-    decode_check: bool = True  # decode first and last frame to catch truncated files
+    decode_check: bool = Field(True, description=DECODE_CHECK)
 
 
+@takes_params(ImportParams)
 def build(params: dict[str, Any]) -> Pipeline:
     """The import pipeline: ``ProbeVideo`` → ``ImportAnnotations``.
 

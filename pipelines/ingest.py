@@ -4,11 +4,11 @@ from __future__ import annotations
 
 from typing import Any
 
-from pydantic import BaseModel, ConfigDict
+from pydantic import BaseModel, ConfigDict, Field
 
 from tubelet.engine.pipeline import Pipeline
 from tubelet.engine.probe import ProbeVideo
-from tubelet.pipelines.params import parse_params
+from tubelet.pipelines.params import DECODE_CHECK, parse_params, takes_params
 
 
 class IngestParams(BaseModel):
@@ -16,9 +16,10 @@ class IngestParams(BaseModel):
 
     model_config = ConfigDict(extra="forbid")
 
-    decode_check: bool = True  # decode first and last frame to catch truncated files
+    decode_check: bool = Field(True, description=DECODE_CHECK)
 
 
+@takes_params(IngestParams)
 def build(params: dict[str, Any]) -> Pipeline:
     """The ingest pipeline: ``ProbeVideo``. Raises ValueError naming a bad parameter."""
     p = parse_params(IngestParams, params, "ingest")

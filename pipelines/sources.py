@@ -8,7 +8,8 @@ manifest): captions and instructions made again without tracking again.
 
 from __future__ import annotations
 
-from typing import Any, Literal
+from collections.abc import Sequence
+from typing import Annotated, Any, Literal
 
 from pydantic import BaseModel, Field, field_validator
 
@@ -16,6 +17,8 @@ from tubelet.annotators.importers.dataset import LoadFromDataset
 from tubelet.annotators.instructions.generator import TASK_TYPES
 from tubelet.engine.stage import Stage
 from tubelet.pipelines import import_gt, track
+from tubelet.pipelines.params import DECODE_CHECK, NestedParams
+from tubelet.pipelines.track import TrackParams
 
 
 class TubeletSourceParams(BaseModel):
@@ -24,16 +27,43 @@ class TubeletSourceParams(BaseModel):
     import``: every video needs ``annotations``) or the dataset each video was listed
     from (``source: dataset``; ``keep`` also carries its entities and/or events over)."""
 
-    source: Literal["track", "import", "dataset"] = "track"
-    track: dict[str, Any] = Field(default_factory=dict)
-    decode_check: bool = True  # source=import: decode first and last frame
-    keep: list[Literal["entities", "events"]] = Field(default_factory=list)  # source=dataset
+    source: Literal["track", "import", "dataset"] = Field(
+        "track",
+        description="Where the tubelets come from: track (the track pipeline's stages), import (each video's "
+        "`annotations`) or dataset (the dataset each video was listed from with `videos: [{dataset: ...}]`).",
+    )
+    track: Annotated[dict[str, Any], NestedParams(TrackParams, "track")] = Field(
+        default_factory=dict,
+        description="source: track: the track pipeline's params (`tubelet pipelines track`), e.g. "
+        "{profile: lite, keyframe_fps: 4}.",
+    )
+    decode_check: bool = Field(True, description=f"source: import: {DECODE_CHECK}")
+    keep: list[Literal["entities", "events"]] = Field(
+        default_factory=list,
+        description="source: dataset: rows of the dataset kept as they are instead of made again.",
+    )
+
+
+def task_types_field(default: Sequence[str]) -> Any:
+    """The ``task_types`` field with ``default`` (its allowed values listed for the docs)."""
+    return Field(
+        default_factory=lambda: list(default),
+        description="Instruction task types to generate.",
+        json_schema_extra={"allowed": list(TASK_TYPES)},
+    )
 
 
 class TaskTypesParams(BaseModel):
     """Which instruction task types to generate, checked against the generator's."""
 
-    task_types: list[str] = Field(default_factory=list)
+    task_types: list[str] = task_types_field(())
+    seed: int = Field(0, description="Seed of the choices the generator makes (which regions, which negatives).")
+    max_per_task: int = Field(6, ge=1, description="Most instructions of each task type per video.")
+    dedup: bool = Field(
+        False,
+        description="Drop near-duplicate questions with a sentence-embedding model (the `dedup` extra; "
+        "skipped with a warning without it).",
+    )
 
     @field_validator("task_types")
     @classmethod

@@ -12,36 +12,55 @@ its video) → ``ActionTimeline`` (what it does and when) → ``GenerateInstruct
 
 from __future__ import annotations
 
-from typing import Any, Literal
+from typing import Annotated, Any, Literal
 
 from pydantic import ConfigDict, Field, PositiveFloat
 
 from tubelet.annotators.instructions.generator import TASK_TYPES
 from tubelet.annotators.instructions.stage import GenerateInstructions
+from tubelet.annotators.language.backends.openai_backend import OpenAICompatibleVLM
+from tubelet.annotators.language.backends.transformers_backend import TransformersVLM
 from tubelet.annotators.language.entities import DescribeEntities
 from tubelet.annotators.language.timeline import ActionTimeline
 from tubelet.engine.pipeline import Pipeline
 from tubelet.engine.resources import Resources
-from tubelet.pipelines.params import parse_params
-from tubelet.pipelines.sources import TaskTypesParams, TubeletSourceParams, tubelet_stages
+from tubelet.pipelines.params import PathKeys, option_names, parse_params, takes_params
+from tubelet.pipelines.sources import TaskTypesParams, TubeletSourceParams, task_types_field, tubelet_stages
+
+#: Keys of ``backend_options`` that are paths or names (with ``backend: transformers``:
+#: an OpenAI-compatible server's ``model`` is always the name it serves).
+VLM_PATH_KEYS = {
+    "model": "backend: transformers: the VLM, a local model folder or a Hugging Face id found in the local cache "
+    "(default Qwen/Qwen2.5-VL-3B-Instruct). With backend: openai it is the name the server serves, never resolved.",
+}
 
 
-class StreferParams(TubeletSourceParams, TaskTypesParams):
+class StreferParams(TaskTypesParams, TubeletSourceParams):
     """Parameters of the strefer pipeline."""
 
     model_config = ConfigDict(extra="forbid")
 
-    language: Literal["lite", "vlm"] = "lite"
-    backend: Literal["transformers", "openai"] = "transformers"
-    backend_options: dict[str, Any] = Field(default_factory=dict)
-    gpus: float = Field(0.0, ge=0)  # per language-stage worker, for an in-process VLM on GPU
-    timeline_window_s: PositiveFloat = 2.0
-    task_types: list[str] = Field(default_factory=lambda: list(TASK_TYPES))
-    seed: int = 0
-    max_per_task: int = Field(6, ge=1)
-    dedup: bool = False  # needs the `dedup` extra
+    language: Literal["lite", "vlm"] = Field(
+        "lite",
+        description="lite: referring expressions from measured colour, size, position and motion, timelines from "
+        "motion states, no model; vlm: both asked of a VLM through `backend`.",
+    )
+    backend: Literal["transformers", "openai"] = Field(
+        "transformers",
+        description="language: vlm: transformers runs the VLM in-process; openai asks any OpenAI-compatible server "
+        "(vLLM, SGLang, Ollama).",
+    )
+    backend_options: Annotated[dict[str, Any], PathKeys(VLM_PATH_KEYS, when=("backend", "transformers"))] = Field(
+        default_factory=dict,
+        description=f"Options of the backend. transformers: {option_names(TransformersVLM)}; "
+        f"openai: {option_names(OpenAICompatibleVLM)}.",
+    )
+    gpus: float = Field(0.0, ge=0, description="GPUs per language-stage worker, for an in-process VLM on a GPU.")
+    timeline_window_s: PositiveFloat = Field(2.0, description="language: vlm: seconds of video per timeline question.")
+    task_types: list[str] = task_types_field(TASK_TYPES)
 
 
+@takes_params(StreferParams)
 def build(params: dict[str, Any]) -> Pipeline:
     """The strefer pipeline. Raises ValueError naming a bad parameter."""
     p = parse_params(StreferParams, params, "strefer")

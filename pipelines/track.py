@@ -7,7 +7,7 @@ open-vocabulary detector (``prompts``) and SAM 2 (``tracker_options.checkpoint``
 
 from __future__ import annotations
 
-from typing import Any, Literal
+from typing import Annotated, Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, PositiveFloat
 
@@ -15,11 +15,22 @@ from tubelet.annotators.detectors.keyframes import KeyframeDetector
 from tubelet.annotators.detectors.motion import MotionDetector
 from tubelet.annotators.detectors.open_vocab import OpenVocabDetector
 from tubelet.annotators.detectors.yolo import YoloDetector
+from tubelet.annotators.tracking.association import AssociationConfig
+from tubelet.annotators.tracking.flow import FlowPropagator
+from tubelet.annotators.tracking.sam2_propagator import Sam2Propagator
 from tubelet.annotators.tracking.stage import TrackMasklets
 from tubelet.engine.pipeline import Pipeline
 from tubelet.engine.probe import ProbeVideo
 from tubelet.engine.resources import Resources
-from tubelet.pipelines.params import parse_params
+from tubelet.pipelines.params import DECODE_CHECK, PathKeys, PathOrName, option_names, parse_params, takes_params
+
+#: Keys of ``tracker_options`` that are paths or names (SAM 2's).
+TRACKER_PATH_KEYS = {
+    "checkpoint": "SAM 2 weights: a .pt file, or a hub id known to sam2 (facebook/sam2.1-hiera-tiny); "
+    "unset: random weights (tests only).",
+    "config": "SAM 2 model config: a config packaged with sam2 (default configs/sam2.1/sam2.1_hiera_t.yaml) "
+    "or a YAML file of your own.",
+}
 
 
 class TrackParams(BaseModel):
@@ -27,20 +38,62 @@ class TrackParams(BaseModel):
 
     model_config = ConfigDict(extra="forbid")
 
-    profile: Literal["lite", "full"] = "lite"
-    decode_check: bool = True
-    detector: Literal["motion", "yolo", "open_vocab"] | None = None  # default from the profile
-    weights: str | None = None  # YOLO weights name or path (lite uses YOLO when given)
-    classes: list[str] | None = None  # YOLO class names to keep
-    prompts: str | None = None  # open-vocabulary prompts, e.g. "person. dog. cup."
-    open_vocab_model: str = "IDEA-Research/grounding-dino-tiny"
-    conf: float = Field(0.25, ge=0, le=1)
-    keyframe_fps: PositiveFloat | None = None  # None: 8 for lite with YOLO (re-prompts curb flow drift), else 2
-    device: str | None = None  # "cuda" puts detector and tracker on a GPU
-    tracker: str | None = None  # "flow" | "sam2" | "module:Class"; default from the profile
-    tracker_options: dict[str, Any] = Field(default_factory=dict)
-    track_fps: PositiveFloat | None = None  # None: every frame
-    association: dict[str, Any] = Field(default_factory=dict)
+    profile: Literal["lite", "full"] = Field(
+        "lite",
+        description="lite: motion detection (YOLO when `weights` is given) and optical-flow masks, on a CPU with no "
+        "weights; full: YOLO or an open-vocabulary detector and SAM 2 masklets.",
+    )
+    decode_check: bool = Field(True, description=DECODE_CHECK)
+    detector: Literal["motion", "yolo", "open_vocab"] | None = Field(
+        None,
+        description="Keyframe detector; null: open_vocab when `prompts` is given, else yolo when `weights` is given "
+        "or the profile is full, else motion.",
+    )
+    weights: PathOrName | None = Field(
+        None,
+        description="YOLO weights: a file (.pt, .onnx, .tflite, an export folder) or an Ultralytics name "
+        "(yolov8n.pt; yolov8n.yaml builds random weights). Null: yolov8n.pt when YOLO runs. With the lite "
+        "profile, setting it turns YOLO on.",
+    )
+    classes: list[str] | None = Field(None, description="YOLO class names to keep (null: all).")
+    prompts: str | None = Field(
+        None,
+        description='Open-vocabulary prompts, e.g. "person. dog. cup."; setting them turns the open-vocabulary '
+        "detector on.",
+    )
+    open_vocab_model: PathOrName = Field(
+        "IDEA-Research/grounding-dino-tiny",
+        description="Zero-shot detector from transformers (GroundingDINO, OWLv2): a local model folder, or a Hugging "
+        "Face id found in the local cache.",
+    )
+    conf: float = Field(
+        0.25, ge=0, le=1, description="Least detection score kept (YOLO conf, open-vocabulary box threshold)."
+    )
+    keyframe_fps: PositiveFloat | None = Field(
+        None,
+        description="Detector keyframes per second of video; null: 8 for lite with YOLO (re-prompts curb flow "
+        "drift), else 2.",
+    )
+    device: str | None = Field(
+        None, description='Device of the detector and SAM 2, e.g. "cpu", "cuda", "cuda:1"; "cuda…" asks for a GPU.'
+    )
+    tracker: str | None = Field(
+        None,
+        description='Tracker: "flow", "sam2" or "module:Class" (your own Propagator); null: sam2 for full, flow for lite.',
+    )
+    tracker_options: Annotated[dict[str, Any], PathKeys(TRACKER_PATH_KEYS)] = Field(
+        default_factory=dict,
+        description=f"Keyword options of the tracker. sam2: {option_names(Sam2Propagator)}; "
+        f"flow: {option_names(FlowPropagator)} (grabcut_every defaults to 3 here).",
+    )
+    track_fps: PositiveFloat | None = Field(
+        None, description="Frames per second to track (keyframes are always tracked); null: every frame."
+    )
+    association: dict[str, Any] = Field(
+        default_factory=dict,
+        description=f"Thresholds of the association between detections and tracks: {option_names(AssociationConfig)} "
+        "(docs/architecture.md, Tracking).",
+    )
 
 
 def _detector(p: TrackParams) -> KeyframeDetector:
@@ -67,6 +120,7 @@ def _detector(p: TrackParams) -> KeyframeDetector:
     return MotionDetector(keyframe_fps=p.keyframe_fps)
 
 
+@takes_params(TrackParams)
 def build(params: dict[str, Any]) -> Pipeline:
     """The track pipeline. Raises ValueError naming a bad parameter."""
     p = parse_params(TrackParams, params, "track")

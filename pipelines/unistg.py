@@ -15,23 +15,25 @@ from pydantic import ConfigDict, Field
 from tubelet.annotators.instructions.generator import GROUNDING_TASK_TYPES
 from tubelet.annotators.instructions.stage import GenerateInstructions
 from tubelet.engine.pipeline import Pipeline
-from tubelet.pipelines.params import parse_params
-from tubelet.pipelines.sources import TaskTypesParams, TubeletSourceParams, tubelet_stages
+from tubelet.pipelines.params import parse_params, takes_params
+from tubelet.pipelines.sources import TaskTypesParams, TubeletSourceParams, task_types_field, tubelet_stages
 
 
-class UniSTGParams(TubeletSourceParams, TaskTypesParams):
+class UniSTGParams(TaskTypesParams, TubeletSourceParams):
     """Parameters of the unistg pipeline (tubelets from ground truth by default)."""
 
     model_config = ConfigDict(extra="forbid")
 
-    source: Literal["import", "track"] = "import"
-    task_types: list[str] = Field(default_factory=lambda: list(GROUNDING_TASK_TYPES))
-    seed: int = 0
-    max_per_task: int = Field(6, ge=1)
-    st_boxes: int = Field(4, ge=1)
-    dedup: bool = False  # needs the `dedup` extra; skipped with a warning without it
+    source: Literal["import", "track"] = Field(
+        "import",
+        description="Where the tubelets come from: import (each video's `annotations`) or track (the track "
+        "pipeline's stages, with its params under `track`).",
+    )
+    task_types: list[str] = task_types_field(GROUNDING_TASK_TYPES)
+    st_boxes: int = Field(4, ge=1, description="Boxes sampled along the tubelet in a spatio-temporal grounding answer.")
 
 
+@takes_params(UniSTGParams)
 def build(params: dict[str, Any]) -> Pipeline:
     """The unistg pipeline. Raises ValueError naming a bad parameter."""
     p = parse_params(UniSTGParams, params, "unistg")
