@@ -14,12 +14,15 @@ their distance ``1 − box IoU``, with pairs below the IoU threshold marked impo
 motmetrics 1.4.0 uses ``np.asfarray``, which numpy 2 removed.
 
 Ground-truth frames marked ignored (MOT's consider = 0, see ``tracks``) are don't-care
-regions, as in the MOTChallenge devkit and TrackEval's MOT preprocessing: on each frame,
-predictions are matched one-to-one (Hungarian on IoU ≥ the threshold) to all ground-truth
-boxes, those matched to an ignored box are removed, and ignored boxes are not objects.
-(The devkit removes only predictions on distractor classes — static person, reflection,
-person on vehicle, distractor — and counts one on a car as a false positive; here every
-non-considered box is a don't-care, so a ground truth scores 1 against itself.)
+regions, in the manner of TrackEval's MOT preprocessing: on each frame, predictions are
+matched one-to-one (Hungarian on IoU ≥ the threshold) to all ground-truth boxes, those
+matched to an ignored box are removed, and ignored boxes are not objects. This is the
+default protocol's convention, not the official one: TrackEval removes only predictions
+on distractor classes (static person, reflection, person on vehicle, distractor), counts
+one on a car or a zero-marked pedestrian as a false positive, and scores unclipped and
+fully occluded boxes (``motchallenge`` does that); here every non-considered box is a
+don't-care and only visible boxes clipped to the frame count, so a ground truth scores 1
+against itself.
 
 Box recall at an IoU threshold is a detection measure, independent of identities: on
 each frame, ground-truth and predicted boxes are matched one-to-one (Hungarian on IoU,

@@ -9,7 +9,8 @@ devkit's rules), applied to tubelets, then TrackEval's own HOTA, CLEAR and Ident
   flag or visibility: its unclipped box (``amodal_xyxy``, else ``box_xyxy``), its class
   (``extra.mot_classes``) and consider flag (``extra.consider``), and the rows wholly
   outside the frame (``extra.outside``). Visibility is not used (TrackEval's MOT17
-  preprocessing does not read it): a fully occluded pedestrian is still to be found;
+  preprocessing does not read it): a fully occluded pedestrian is still to be found. A
+  frame a reviewer added to an imported track takes the track's class and usual flag;
 - predictions are the visible frames of the predicted tubelets, whatever their category,
   with ``amodal_xyxy`` where a tubelet has one, else ``box_xyxy``;
 - similarity is box IoU; predictions and all ground truth are matched one to one
@@ -82,13 +83,22 @@ def _missing(row: dict[str, Any], extra: dict[str, Any]) -> str | None:
     return None
 
 
+def _filled(extra: dict[str, Any]) -> tuple[list[int], list[bool]]:
+    """Per frame class and consider flag. A frame a reviewer added to an imported track has
+    neither (``review.retrack`` aligns the lists with None): it takes the track's class
+    and its most frequent consider flag."""
+    flags = [bool(k) for k in extra["consider"] if k is not None]
+    usual = flags.count(True) >= flags.count(False)
+    classes = [int(c) if c is not None else int(extra.get("mot_class", PEDESTRIAN)) for c in extra["mot_classes"]]
+    return classes, [bool(k) if k is not None else usual for k in extra["consider"]]
+
+
 def _check_ground_truth(rows: list[dict[str, Any]], extras: list[dict[str, Any]]) -> None:
-    bad = [(r, why) for r, e in zip(rows, extras) if (why := _missing(r, e)) is not None]
+    bad = [(r, e, why) for r, e in zip(rows, extras) if (why := _missing(r, e)) is not None]
     if not bad:
         return
-    row, why = bad[0]
-    old_mot = row["source"] == "import:mot" and "consider" in extras[rows.index(row)]
-    if old_mot:
+    row, extra, why = bad[0]
+    if row["source"] == "import:mot" and "consider" in extra:  # a MOT import of older code
         how = (
             "it was imported from MOT before tubelet stored every gt.txt row (per-row class, rows outside the frame): "
             "re-import it — run its import manifest (e.g. manifests/mot17-import.yaml) into a new output folder — "
@@ -118,10 +128,8 @@ def _ground_truth(table: pa.Table, wanted: set[str]) -> dict[str, dict[int, list
     for row, extra in zip(rows, extras):
         gt_id, tid = int(row["track_id"]), row["tubelet_id"]
         frames = out.setdefault(row["video_id"], {})
-        listed = [
-            (f["frame_idx"], _box(f), c, k)
-            for f, c, k in zip(row["frames"], extra["mot_classes"], extra["consider"], strict=True)
-        ]
+        classes, consider = _filled(extra)
+        listed = [(f["frame_idx"], _box(f), c, k) for f, c, k in zip(row["frames"], classes, consider, strict=True)]
         listed += [(o["frame_idx"], o["xyxy"], o["mot_class"], o["consider"]) for o in extra.get("outside", [])]
         for frame_idx, box, cls, consider in listed:
             frames.setdefault(int(frame_idx), []).append(GtBox(gt_id, box, int(cls), bool(consider), tid))

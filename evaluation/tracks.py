@@ -8,7 +8,8 @@ Ground truth may mark frames not to be scored: MOT's "consider" flag (0 for
 non-pedestrian classes: occluders, vehicles, static persons, reflections), stored by
 the MOT importer as ``extra.consider`` aligned with ``frames``. Such a frame is
 *ignored*: it is no object to find, and a prediction on it is no false positive
-(``identity`` treats it as a don't-care region).
+(``identity`` treats it as a don't-care region). That is the default protocol's convention;
+``motchallenge`` reads the MOT rows itself, as TrackEval does.
 """
 
 from __future__ import annotations

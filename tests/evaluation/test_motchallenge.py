@@ -224,3 +224,16 @@ def test_cli_protocol(sequence: dict, tmp_path: Path, capsys: pytest.CaptureFixt
     assert main(["eval", str(pred), str(other), "--protocol", "motchallenge"]) == 2
     err = capsys.readouterr().err
     assert "lack what it needs" in err and "import a MOT gt.txt" in err
+
+
+def test_frames_a_reviewer_added_take_the_tracks_class_and_flag(sequence: dict) -> None:
+    rows = sequence["gt"].to_pylist()
+    for r in rows:  # review.retrack aligns the lists with None on frames the gt.txt lacked
+        if r["track_id"] in ("1", "5"):
+            extra = json.loads(r["extra"])
+            extra["mot_classes"][0] = extra["consider"][0] = None
+            r["extra"] = json.dumps(extra)
+    pred = records_to_table("tubelets", predictions())
+    reviewed = evaluate(pred, rows_to_table("tubelets", rows), gt_videos=sequence["videos"], protocol="motchallenge")
+    plain = evaluate(pred, sequence["gt"], gt_videos=sequence["videos"], protocol="motchallenge")
+    assert reviewed.trackeval == plain.trackeval  # pedestrian 1 stays scored, the car stays a car
