@@ -259,8 +259,8 @@ def _track(
             reason = f"box {row.xyxy} lies entirely outside the {video.width}x{video.height} frame, as does every row of track {tid}"
             result.rejects.append(RejectedItem(f"{gt_path}:{row.line}", reason))
         return None
-    # Counter keeps first-seen order on ties: the earliest row's class wins a tie
-    cls = Counter(r.cls for r in sorted(by_frame.values(), key=lambda r: r.frame)).most_common(1)[0][0]
+    # by_frame is in frame order and Counter keeps first-seen order on ties: the earliest wins
+    cls = Counter(r.cls for r in by_frame.values()).most_common(1)[0][0]
     extra: dict[str, Any] = {"mot_class": cls, **per_frame}
     if outside:
         extra["outside"] = [
