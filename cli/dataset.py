@@ -3,7 +3,7 @@
 tubelet status OUT [--errors N]
 tubelet query OUT "SQL" [--format table|csv|json] [--version V]
 tubelet validate OUT [--all-masks]
-tubelet eval PRED GT [--json] [--iou 0.5] [--videos ID,...]
+tubelet eval PRED GT [--json] [--iou 0.5] [--videos ID,...] [--protocol tubelet|motchallenge]
 """
 
 from __future__ import annotations
@@ -20,7 +20,7 @@ from tubelet.engine.dataset import Dataset
 from tubelet.engine.errors import one_line
 from tubelet.engine.ledger import MANIFEST_KEY_PREFIX
 from tubelet.engine.validate import validate_dataset
-from tubelet.evaluation import evaluate, format_table
+from tubelet.evaluation import PROTOCOLS, evaluate, format_table
 from tubelet.schemas.arrow import TABLE_SCHEMAS
 
 
@@ -53,6 +53,13 @@ def add_commands(add: AddCommand) -> None:
         "--iou", type=float, default=0.5, help="box IoU threshold of recall and the identity metrics (default 0.5)"
     )
     evaluate.add_argument("--videos", metavar="ID,...", help="only these video ids (comma-separated)")
+    evaluate.add_argument(
+        "--protocol",
+        choices=PROTOCOLS,
+        default="tubelet",
+        help="tubelet (default): visible boxes in the frame, MOT consider=0 boxes are don't-cares, any ground truth; "
+        "motchallenge: TrackEval's official MOT17 evaluation, for ground truth imported from MOT",
+    )
     evaluate.set_defaults(func=cmd_eval)
 
 
@@ -139,7 +146,7 @@ def cmd_validate(args: argparse.Namespace) -> int:
 
 
 def cmd_eval(args: argparse.Namespace) -> int:
-    """Score the tubelets of PRED against those of GT (J&F, box IoU, tIoU/vIoU, MOTA/IDF1)."""
+    """Score the tubelets of PRED against those of GT (J&F, box IoU, tIoU/vIoU, HOTA, MOTA/IDF1)."""
     tables = {}
     for role, root in (("pred", args.pred), ("gt", args.gt)):
         dataset = open_dataset(root)
@@ -150,8 +157,15 @@ def cmd_eval(args: argparse.Namespace) -> int:
                 tables["gt_videos"] = dataset.read_table("videos")
     videos = [v for v in args.videos.split(",") if v] if args.videos else None
     try:
-        report = evaluate(tables["pred"], tables["gt"], gt_videos=tables["gt_videos"], iou=args.iou, videos=videos)
-    except ValueError as error:  # an unknown --videos id, a bad --iou, masks of another size
+        report = evaluate(
+            tables["pred"],
+            tables["gt"],
+            gt_videos=tables["gt_videos"],
+            iou=args.iou,
+            videos=videos,
+            protocol=args.protocol,
+        )
+    except ValueError as error:  # an unknown --videos id, a bad --iou, masks of another size, GT a protocol cannot use
         raise CommandError(one_line(str(error))) from None
     if args.json:
         print(json.dumps(report.to_dict(), ensure_ascii=False, indent=1))

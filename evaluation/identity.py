@@ -14,12 +14,15 @@ their distance ``1 − box IoU``, with pairs below the IoU threshold marked impo
 motmetrics 1.4.0 uses ``np.asfarray``, which numpy 2 removed.
 
 Ground-truth frames marked ignored (MOT's consider = 0, see ``tracks``) are don't-care
-regions, as in the MOTChallenge devkit and TrackEval's MOT preprocessing: on each frame,
-predictions are matched one-to-one (Hungarian on IoU ≥ the threshold) to all ground-truth
-boxes, those matched to an ignored box are removed, and ignored boxes are not objects.
-(The devkit removes only predictions on distractor classes — static person, reflection,
-person on vehicle, distractor — and counts one on a car as a false positive; here every
-non-considered box is a don't-care, so a ground truth scores 1 against itself.)
+regions, in the manner of TrackEval's MOT preprocessing: on each frame, predictions are
+matched one-to-one (Hungarian on IoU ≥ the threshold) to all ground-truth boxes, those
+matched to an ignored box are removed, and ignored boxes are not objects. This is the
+default protocol's convention, not the official one: TrackEval removes only predictions
+on distractor classes (static person, reflection, person on vehicle, distractor), counts
+one on a car or a zero-marked pedestrian as a false positive, and scores unclipped and
+fully occluded boxes (``motchallenge`` does that); here every non-considered box is a
+don't-care and only visible boxes clipped to the frame count, so a ground truth scores 1
+against itself.
 
 Box recall at an IoU threshold is a detection measure, independent of identities: on
 each frame, ground-truth and predicted boxes are matched one-to-one (Hungarian on IoU,
@@ -29,6 +32,7 @@ scipy), and a ground-truth box is recalled when its match reaches the threshold.
 from __future__ import annotations
 
 from collections.abc import Sequence
+from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
@@ -73,11 +77,21 @@ def _boxes(tracks: Sequence[Track], frame: int, kind: str) -> tuple[list[int], n
     return ids, np.asarray(boxes, dtype=np.float64).reshape(-1, 4)
 
 
-def frame_boxes(
-    preds: Sequence[Track], gts: Sequence[Track], frame: int, iou: float
-) -> tuple[list[int], np.ndarray, list[int], np.ndarray]:
-    """``(gt ids, gt boxes, pred ids, pred boxes)`` to score on ``frame``: ignored ground
-    truth left out, with the predictions it absorbs (see the module docstring)."""
+@dataclass(frozen=True)
+class ScoredFrame:
+    """What one frame is scored on: the ground-truth boxes to find and the predicted boxes
+    left once ignored ground truth absorbed its matches (indices into the video's tracks)."""
+
+    frame: int
+    gt_ids: list[int]
+    gt_boxes: np.ndarray
+    pred_ids: list[int]
+    pred_boxes: np.ndarray
+
+
+def frame_boxes(preds: Sequence[Track], gts: Sequence[Track], frame: int, iou: float) -> ScoredFrame:
+    """The boxes to score on ``frame``: ignored ground truth left out, with the predictions
+    it absorbs (see the module docstring)."""
     from scipy.optimize import linear_sum_assignment  # scipy is slow to import: only where it is used
 
     g_ids, g_boxes = _boxes(gts, frame, "counted")
@@ -90,11 +104,18 @@ def frame_boxes(
         drop = {int(c) for r, c in zip(rows, cols) if r >= len(g_boxes) and ious[r, c] >= iou}
         keep = [k for k in range(len(p_ids)) if k not in drop]
         p_ids, p_boxes = [p_ids[k] for k in keep], p_boxes[keep]
-    return g_ids, g_boxes, p_ids, p_boxes
+    return ScoredFrame(frame, g_ids, g_boxes, p_ids, p_boxes)
 
 
-def accumulate(preds: Sequence[Track], gts: Sequence[Track], grid: Sequence[int], iou: float = 0.5) -> Any:
-    """A ``motmetrics.MOTAccumulator`` holding one update per grid frame.
+def scored_frames(
+    preds: Sequence[Track], gts: Sequence[Track], grid: Sequence[int], iou: float = 0.5
+) -> list[ScoredFrame]:
+    """``frame_boxes`` of every grid frame: computed once, read by every metric."""
+    return [frame_boxes(preds, gts, frame, iou) for frame in grid]
+
+
+def accumulate(frames: Sequence[ScoredFrame], iou: float = 0.5) -> Any:
+    """A ``motmetrics.MOTAccumulator`` holding one update per scored frame.
 
     Object ids are the tracks' indices (motmetrics stores ids as floats), ground truth
     and predictions in separate id spaces as motmetrics expects.
@@ -102,13 +123,12 @@ def accumulate(preds: Sequence[Track], gts: Sequence[Track], grid: Sequence[int]
     import motmetrics as mm  # imported here: only evaluation needs it
 
     acc = mm.MOTAccumulator(auto_id=False)
-    for frame in grid:
-        g_ids, g_boxes, p_ids, p_boxes = frame_boxes(preds, gts, frame, iou)
-        dist = np.empty((len(g_ids), len(p_ids)), dtype=np.float64)
-        if g_ids and p_ids:
-            dist = 1.0 - np.asarray(box_iou(g_boxes, p_boxes))
+    for f in frames:
+        dist = np.empty((len(f.gt_ids), len(f.pred_ids)), dtype=np.float64)
+        if f.gt_ids and f.pred_ids:
+            dist = 1.0 - np.asarray(box_iou(f.gt_boxes, f.pred_boxes))
             dist[dist > 1.0 - iou + 1e-12] = np.nan  # below the IoU threshold: cannot match
-        acc.update(g_ids, p_ids, dist, frameid=frame)
+        acc.update(f.gt_ids, f.pred_ids, dist, frameid=f.frame)
     return acc
 
 
@@ -142,19 +162,16 @@ def _number(name: str, value: Any) -> float | int:
     return int(value) if name in _COUNTS else float(value)
 
 
-def box_recall_counts(
-    preds: Sequence[Track], gts: Sequence[Track], grid: Sequence[int], iou: float = 0.5
-) -> tuple[int, int]:
-    """``(recalled, total)`` visible ground-truth boxes over the grid frames."""
+def box_recall_counts(frames: Sequence[ScoredFrame], iou: float = 0.5) -> tuple[int, int]:
+    """``(recalled, total)`` ground-truth boxes over the scored frames."""
     from scipy.optimize import linear_sum_assignment  # scipy is slow to import: only where it is used
 
     recalled = total = 0
-    for frame in grid:
-        _, g_boxes, _, p_boxes = frame_boxes(preds, gts, frame, iou)
-        total += len(g_boxes)
-        if len(g_boxes) == 0 or len(p_boxes) == 0:
+    for f in frames:
+        total += len(f.gt_boxes)
+        if len(f.gt_boxes) == 0 or len(f.pred_boxes) == 0:
             continue
-        ious = np.asarray(box_iou(g_boxes, p_boxes))
+        ious = np.asarray(box_iou(f.gt_boxes, f.pred_boxes))
         rows, cols = linear_sum_assignment(ious, maximize=True)
         recalled += int((ious[rows, cols] >= iou).sum())
     return recalled, total

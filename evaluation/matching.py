@@ -38,6 +38,11 @@ def _visible(tracks: Sequence[Track], frame: int, masks: bool) -> tuple[list[int
     return ids, shapes
 
 
+def uses_masks(preds: Sequence[Track], gts: Sequence[Track]) -> bool:
+    """Whether a video is compared on masks: every track of both sides carries masks."""
+    return bool(preds) and bool(gts) and all(t.has_masks for t in [*preds, *gts])
+
+
 def similarity_matrix(preds: Sequence[Track], gts: Sequence[Track], grid: Sequence[int]) -> np.ndarray:
     """``(len(preds), len(gts))`` mean per-frame IoU over the frames where either is visible.
 
@@ -49,7 +54,7 @@ def similarity_matrix(preds: Sequence[Track], gts: Sequence[Track], grid: Sequen
     seen_p = np.array([[f in v for f in frames] for v in visible_p], dtype=np.float64).reshape(len(preds), -1)
     seen_g = np.array([[f in v for f in frames] for v in visible_g], dtype=np.float64).reshape(len(gts), -1)
     either = seen_p.sum(1)[:, None] + seen_g.sum(1)[None, :] - seen_p @ seen_g.T
-    masks = bool(preds) and bool(gts) and all(t.has_masks for t in [*preds, *gts])
+    masks = uses_masks(preds, gts)
     total = np.zeros((len(preds), len(gts)), dtype=np.float64)
     for frame in frames:
         p_ids, p_shapes = _visible(preds, frame, masks)

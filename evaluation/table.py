@@ -4,10 +4,15 @@ from __future__ import annotations
 
 from typing import Any
 
-from tubelet.evaluation.report import EvalReport
+from tubelet.evaluation.results import EvalReport
 
 #: (header, metrics key, kind) — kind "f" prints 3 decimals, "d" an integer.
-COLUMNS: list[tuple[str, str, str]] = [
+Column = tuple[str, str, str]
+
+_HOTA: list[Column] = [("HOTA", "hota", "f"), ("DetA", "deta", "f"), ("AssA", "assa", "f"), ("LocA", "loca", "f")]
+
+#: The default protocol's columns.
+COLUMNS: list[Column] = [
     ("J", "j", "f"),
     ("F", "f", "f"),
     ("J&F", "jf", "f"),
@@ -17,9 +22,27 @@ COLUMNS: list[tuple[str, str, str]] = [
     ("vIoU@.3", "viou@0.3", "f"),
     ("vIoU@.5", "viou@0.5", "f"),
     ("R@iou", "box_recall", "f"),
+    *_HOTA,
     ("MOTA", "mota", "f"),
     ("IDF1", "idf1", "f"),
     ("IDSW", "id_switches", "d"),
+    ("Prec", "precision", "f"),
+    ("Rec", "recall", "f"),
+]
+
+#: The MOTChallenge protocol's columns (TrackEval's names in its summary: DetRe… CLR_FP).
+MOTCHALLENGE_COLUMNS: list[Column] = [
+    *_HOTA,
+    ("DetRe", "detre", "f"),
+    ("DetPr", "detpr", "f"),
+    ("AssRe", "assre", "f"),
+    ("AssPr", "asspr", "f"),
+    ("MOTA", "mota", "f"),
+    ("IDF1", "idf1", "f"),
+    ("IDSW", "id_switches", "d"),
+    ("TP", "true_positives", "d"),
+    ("FN", "misses", "d"),
+    ("FP", "false_positives", "d"),
     ("Prec", "precision", "f"),
     ("Rec", "recall", "f"),
 ]
@@ -33,16 +56,23 @@ def _cell(value: Any, kind: str) -> str:
 
 def format_table(report: EvalReport) -> str:
     """A fixed-width text table (``-`` where a metric does not apply, e.g. J&F on box GT)."""
-    header = ["video", "gt", "pred", "match"] + [c[0] for c in COLUMNS]
+    mot = report.protocol == "motchallenge"
+    columns = MOTCHALLENGE_COLUMNS if mot else COLUMNS
+    counts = ["gt", "pred"] if mot else ["gt", "pred", "match"]
+
+    def count_cells(n_gt: Any, n_pred: Any, n_matched: Any) -> list[str]:
+        return [str(n_gt), str(n_pred)] + ([] if mot else [str(n_matched)])
+
+    header = ["video", *counts] + [c[0] for c in columns]
     rows = [
-        [v.video_id, str(v.n_gt), str(v.n_pred), str(v.n_matched)]
-        + [_cell(v.metrics.get(k), kind) for _, k, kind in COLUMNS]
+        [v.video_id, *count_cells(v.n_gt, v.n_pred, v.n_matched)]
+        + [_cell(v.metrics.get(k), kind) for _, k, kind in columns]
         for v in report.videos
     ]
     o = report.overall
     rows.append(
-        ["OVERALL", str(o["n_gt"]), str(o["n_pred"]), str(o["n_matched"])]
-        + [_cell(o.get(k), kind) for _, k, kind in COLUMNS]
+        ["OVERALL", *count_cells(o["n_gt"], o["n_pred"], o["n_matched"])]
+        + [_cell(o.get(k), kind) for _, k, kind in columns]
     )
     widths = [max(len(r[i]) for r in [header, *rows]) for i in range(len(header))]
 
@@ -52,12 +82,30 @@ def format_table(report: EvalReport) -> str:
     out = [line(header), "  ".join("-" * w for w in widths)]
     out += [line(r) for r in rows[:-1]]
     out += ["  ".join("-" * w for w in widths), line(rows[-1])]
-    out.append(
-        f"(IoU threshold {report.iou:g} for R@iou and the identity metrics; "
-        f"F boundary tolerance {report.bound_th:g} of the diagonal)"
-    )
-    if o.get("ignored_gt"):
-        out.append(f"{o['ignored_gt']} ground-truth tubelets not scored (MOT consider=0: don't-care regions)")
+    out += _notes(report)
     if report.pred_only_videos:
         out.append(f"not scored, no ground truth: {', '.join(report.pred_only_videos)}")
     return "\n".join(out)
+
+
+def _notes(report: EvalReport) -> list[str]:
+    o = report.overall
+    if report.protocol == "motchallenge":
+        notes = [
+            "(MOTChallenge protocol, as TrackEval's MOT17 evaluation: pedestrians with consider=1 are scored, "
+            "unclipped boxes, visibility not used; IoU 0.5; gt/pred count ids, HOTA averaged over alpha 0.05-0.95)"
+        ]
+        if o.get("distractor_matches"):
+            notes.append(f"{o['distractor_matches']} predicted boxes removed as matches of distractor classes")
+        return notes
+    notes = [
+        f"(IoU threshold {report.iou:g} for R@iou and the identity metrics; "
+        f"F boundary tolerance {report.bound_th:g} of the diagonal; "
+        f"HOTA on {o.get('hota_similarity') or 'box'} IoU, averaged over alpha 0.05-0.95)"
+    ]
+    if o.get("ignored_gt"):
+        notes.append(
+            f"{o['ignored_gt']} ground-truth tubelets not scored (MOT consider=0: don't-care regions; "
+            "--protocol motchallenge scores as the official MOT17 evaluation)"
+        )
+    return notes

@@ -8,7 +8,8 @@ Ground truth may mark frames not to be scored: MOT's "consider" flag (0 for
 non-pedestrian classes: occluders, vehicles, static persons, reflections), stored by
 the MOT importer as ``extra.consider`` aligned with ``frames``. Such a frame is
 *ignored*: it is no object to find, and a prediction on it is no false positive
-(``identity`` treats it as a don't-care region).
+(``identity`` treats it as a don't-care region). That is the default protocol's convention;
+``motchallenge`` reads the MOT rows itself, as TrackEval does.
 """
 
 from __future__ import annotations
@@ -126,3 +127,16 @@ def frame_grid(gt: list[Track], n_frames: int | None) -> list[int]:
         listed_beyond = [f for t in gt for f in t.frames if f >= n_frames]
         return sorted(set(range(n_frames)).union(listed_beyond))
     return sorted({f for t in gt for f in t.frames})
+
+
+def select_videos(known: Iterable[str], videos: Iterable[str] | None) -> list[str]:
+    """The videos to score: ``known`` (sorted), or those of ``videos``; an id the ground
+    truth does not have is an error."""
+    known = sorted(known)
+    if videos is None:
+        return known
+    wanted = list(videos)
+    unknown = [v for v in wanted if v not in set(known)]
+    if unknown:
+        raise ValueError(f"not in the ground truth: {', '.join(unknown)}")
+    return [v for v in known if v in set(wanted)]

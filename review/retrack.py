@@ -52,7 +52,7 @@ OBJ_ID = 1  # the one object a re-track prompts
 MIN_BOX_IOU = 0.5  # least IoU of a tracker mask's tight box with the reviewed box
 TOLERANCE_PX = 0.5  # a reviewed box within this many pixels of the original is unchanged
 # ``extra`` lists aligned with ``frames`` (import:mot); re-aligned to the reviewed frames
-FRAME_ALIGNED_EXTRA = ("visibility", "consider")
+FRAME_ALIGNED_EXTRA = ("visibility", "consider", "mot_classes")
 
 
 def retrack_tubelet(

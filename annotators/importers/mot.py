@@ -5,7 +5,9 @@ track id, the box's top-left corner and size in pixels, the "consider" flag (1: 
 row counts in evaluation, 0: ignore it), the class id and the visible fraction of the
 object. Extra columns are ignored.
 
-Representation: one tubelet per track id, every row of the track one frame:
+Representation: one tubelet per track id, every row of the track one frame, so that
+every value of ``gt.txt`` can be read back (``tubelet eval --protocol motchallenge`` scores
+the rows exactly as TrackEval reads the file):
 
 - ``frame_idx = frame - 1``; ``t_s`` from the video's timestamps (``frame_idx / fps``
   for an image folder);
@@ -17,20 +19,27 @@ Representation: one tubelet per track id, every row of the track one frame:
 - ``score`` is None: ground truth has no confidence, and an evaluation that ranks by
   score must not mistake visibility for one;
 - the per-row values that have no frame column go in the tubelet's ``extra``, as lists
-  aligned with ``frames``: ``visibility`` (the visible fraction) and ``consider``
-  (the conf flag as a bool), plus ``mot_class`` (the class id).
+  aligned with ``frames``: ``mot_classes`` (the class id of each row), ``visibility``
+  (the visible fraction) and ``consider`` (the conf flag as a bool); ``mot_class`` is
+  the track's class (the class of most of its rows, the earliest on a tie), which also
+  names the ``category``;
+- a row whose box lies wholly outside the frame has no box in the picture, so it is no
+  frame; it is kept in ``extra.outside``, one ``{frame_idx, xyxy, mot_class, visibility,
+  consider}`` object per row, ascending by frame (a track with no row inside the frame
+  is rejected).
 
 Categories are the MOT17 class names, overridable per class id with the annotation's
 ``categories``. Rows that do not fit the video are rejected, never dropped silently:
-malformed rows (``item = <gt.txt>:<line>``), boxes that lie entirely outside the frame,
-repeated ``(frame, id)`` rows, and — one reject per track, listing the frames — rows for
-frames the video does not have.
+malformed rows (``item = <gt.txt>:<line>``), repeated ``(frame, id)`` rows, rows of a
+track that lies wholly outside the frame, and — one reject per track, listing the
+frames — rows for frames the video does not have.
 """
 
 from __future__ import annotations
 
 import configparser
 import math
+from collections import Counter
 from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
@@ -217,29 +226,21 @@ def _track(
     result: ImportResult,
 ) -> Tubelet | None:
     video = index.video
-    tube_id = tubelet_id(video.video_id, FORMAT, tid)
-    classes = sorted({r.cls for r in rows})
-    if len(classes) > 1:
-        result.rejects.append(RejectedItem(tube_id, f"track changes class between rows: classes {classes}"))
-        return None
-
     frames: list[TubeletFrame] = []
-    visibility: list[float] = []
-    consider: list[bool] = []
+    per_frame: dict[str, list[Any]] = {"mot_classes": [], "visibility": [], "consider": []}
+    outside: list[MotRow] = []
     by_frame: dict[int, MotRow] = {}
     for row in sorted(rows, key=lambda r: (r.frame, r.line)):
-        item = f"{gt_path}:{row.line}"
         if row.frame in by_frame:
             reason = f"track {tid} already has a box on frame {row.frame} (line {by_frame[row.frame].line})"
-            result.rejects.append(RejectedItem(item, reason))
+            result.rejects.append(RejectedItem(f"{gt_path}:{row.line}", reason))
             continue
+        by_frame[row.frame] = row
         exact = row.xyxy
         box = _clip(exact, video.width, video.height)
         if not (box[0] < box[2] and box[1] < box[3]):
-            reason = f"box {exact} lies entirely outside the {video.width}x{video.height} frame"
-            result.rejects.append(RejectedItem(item, reason))
+            outside.append(row)  # nothing of it is in the picture: no frame, kept in extra
             continue
-        by_frame[row.frame] = row
         frame_idx = row.frame - 1
         frames.append(
             TubeletFrame(
@@ -250,18 +251,29 @@ def _track(
                 amodal_xyxy=exact if box != exact else None,
             )
         )
-        visibility.append(row.visibility)
-        consider.append(row.consider)
+        per_frame["mot_classes"].append(row.cls)
+        per_frame["visibility"].append(row.visibility)
+        per_frame["consider"].append(row.consider)
     if not frames:
+        for row in outside:
+            reason = f"box {row.xyxy} lies entirely outside the {video.width}x{video.height} frame, as does every row of track {tid}"
+            result.rejects.append(RejectedItem(f"{gt_path}:{row.line}", reason))
         return None
-    return imported_tubelet(
-        video,
-        FORMAT,
-        tid,
-        names.get(str(classes[0]), f"class_{classes[0]}"),
-        frames,
-        {"mot_class": classes[0], "visibility": visibility, "consider": consider},
-    )
+    # by_frame is in frame order and Counter keeps first-seen order on ties: the earliest wins
+    cls = Counter(r.cls for r in by_frame.values()).most_common(1)[0][0]
+    extra: dict[str, Any] = {"mot_class": cls, **per_frame}
+    if outside:
+        extra["outside"] = [
+            {
+                "frame_idx": r.frame - 1,
+                "xyxy": r.xyxy,
+                "mot_class": r.cls,
+                "visibility": r.visibility,
+                "consider": r.consider,
+            }
+            for r in outside
+        ]
+    return imported_tubelet(video, FORMAT, tid, names.get(str(cls), f"class_{cls}"), frames, extra)
 
 
 def mot_sequence_entries(root: str | Path, source: str = "mot17") -> list[dict[str, Any]]:

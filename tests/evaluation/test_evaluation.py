@@ -189,9 +189,14 @@ def test_ground_truth_against_itself_scores_one() -> None:
         "idf1",
         "precision",
         "recall",
+        "hota",
+        "deta",
+        "assa",
+        "loca",
     ):
         assert o[key] == pytest.approx(1.0), key
     assert (o["id_switches"], o["false_positives"], o["misses"], o["gt_boxes"]) == (0, 0, 0, 2 * N)
+    assert o["hota_similarity"] == "mask" and report.trackeval["HOTA"]["HOTA_TP"] == [2 * N] * 19
     assert (o["n_gt"], o["n_pred"], o["n_matched"]) == (2, 2, 2)
     assert [v.video_id for v in report.videos] == ["v"]
 
@@ -231,6 +236,21 @@ def test_eroded_masks_lower_j_and_f_beyond_the_tolerance() -> None:
         assert a["box_iou"] == 1.0 and a["viou"] == 1.0 and a["tiou"] == 1.0  # boxes untouched
 
 
+def test_hota_uses_mask_iou_when_every_track_has_masks() -> None:
+    erode = 1
+    iou = (30 - 2 * erode) * (40 - 2 * erode) / (30 * 40)  # 0.887: below the top two alphas 0.9, 0.95
+    pred = [track("a", {i: box_a(i) for i in range(N)}, erode=erode), gt_tracks()[1]]
+    o = run_eval(pred, gt_tracks()).overall
+    assert o["hota_similarity"] == "mask"
+    alphas = np.arange(0.05, 0.99, 0.05)
+    # per alpha, the eroded track is a hit while its IoU reaches alpha; LocA is the mean IoU of the hits
+    deta = np.where(alphas <= iou, 1.0, N / (N + 2 * N))  # above: a's N boxes are misses and false positives
+    loca = np.where(alphas <= iou, (iou + 1) / 2, 1.0)
+    assert o["deta"] == pytest.approx(deta.mean()) and o["loca"] == pytest.approx(loca.mean())
+    box_only = run_eval([pred[0], track("b", {i: box_b(i) for i in range(N)}, masks=False)], gt_tracks()).overall
+    assert box_only["hota_similarity"] == "box" and box_only["loca"] == pytest.approx(1.0)  # boxes untouched
+
+
 def test_half_length_prediction_halves_the_time_metrics() -> None:
     pred = [track("a", {i: box_a(i) for i in range(N // 2)}), gt_tracks()[1]]
     report = run_eval(pred, gt_tracks())
@@ -254,6 +274,10 @@ def test_swapped_ids_halfway_are_two_switches() -> None:
     assert o["id_switches"] == 2
     assert o["mota"] == pytest.approx(1 - 2 / (2 * N))  # boxes all right: only the 2 switches count
     assert o["idf1"] == pytest.approx(0.5)  # each id holds its object half the time
+    # HOTA: every box found (DetA 1); each true positive's ids share 10 of the 20 + 20
+    # frames they span, so its association score is 10 / (20 + 20 - 10) = 1/3
+    assert o["deta"] == pytest.approx(1.0) and o["assa"] == pytest.approx(1 / 3)
+    assert o["hota"] == pytest.approx(math.sqrt(1 / 3))
     assert o["box_recall"] == 1.0 and o["recall"] == 1.0 and o["precision"] == 1.0
     a = objects(report)["a"]
     assert a["tiou"] == 1.0 and a["viou"] == pytest.approx(0.5)  # the matched track is right half the time
