@@ -4,7 +4,9 @@ Commands::
 
     tubelet release OUT --version X --to DIR [--dataset-version V] [--splits train=0.8,val=0.1,test=0.1]
                     [--keep-splits] [--min-score S] [--reviewed-only] [--exclude-rejected]
-                    [--format strefer,unistg,llava] [--with-media] [--rows-per-file N]
+                    [--format videorefer,videollama3,llava-video,video-llava,unistg]
+                    [--boxes pixel|normalised|thousand] [--times seconds|tokens] [--time-bins N]
+                    [--with-media] [--rows-per-file N]
     tubelet diff RELEASE_A RELEASE_B [--json]
 """
 
@@ -16,6 +18,8 @@ import json
 from tubelet.cli.common import AddCommand
 from tubelet.release.build import ReleaseOptions, release
 from tubelet.release.diff import diff_releases, format_diff
+from tubelet.release.formats import DEFAULT_FORMATS
+from tubelet.release.formats.common import BOX_FORMATS, TIME_FORMATS
 from tubelet.release.splits import parse_splits
 
 
@@ -43,8 +47,23 @@ def add_commands(add: AddCommand) -> None:
     rel.add_argument("--exclude-rejected", action="store_true", help="drop items whose latest review verdict is reject")
     rel.add_argument(
         "--format",
-        default="strefer,unistg,llava",
-        help="instruction renderings (default strefer,unistg,llava; '' for none)",
+        default=",".join(DEFAULT_FORMATS),
+        help=f"instruction renderings (default {','.join(DEFAULT_FORMATS)}; strefer = videorefer; '' for none)",
+    )
+    rel.add_argument(
+        "--boxes",
+        choices=list(BOX_FORMATS),
+        default="pixel",
+        help="boxes in the renderings' text: pixels, normalised to [0, 1], or 0-1000 (default pixel)",
+    )
+    rel.add_argument(
+        "--times",
+        choices=list(TIME_FORMATS),
+        default="seconds",
+        help="times in the renderings' text: seconds, or relative time tokens <t_k> (default seconds)",
+    )
+    rel.add_argument(
+        "--time-bins", type=int, default=100, help="relative time tokens per video with --times tokens (default 100)"
     )
     rel.add_argument("--with-media", action="store_true", help="copy the videos into media/ and make uris relative")
     rel.add_argument("--rows-per-file", type=int, default=1_000_000, help="rows per Parquet file (default 1,000,000)")
@@ -67,6 +86,9 @@ def cmd_release(args: argparse.Namespace) -> int:
         reviewed_only=args.reviewed_only,
         exclude_rejected=args.exclude_rejected,
         formats=tuple(f.strip() for f in args.format.split(",") if f.strip()),
+        boxes=args.boxes,
+        times=args.times,
+        time_bins=args.time_bins,
         with_media=args.with_media,
         dataset_version=args.dataset_version,
         rows_per_file=args.rows_per_file,

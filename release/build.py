@@ -1,6 +1,6 @@
 """``tubelet release``: an immutable, versioned, split, documented, checksummed release.
 
-    release(root, dest, ReleaseOptions(version="1.0", formats=("strefer", "llava")))
+    release(root, dest, ReleaseOptions(version="1.0", formats=("videorefer", "llava-video")))
 
 A release folder::
 
@@ -10,8 +10,9 @@ A release folder::
       meta/info.json                     version, created_at, source dataset + version, counts, ids
       meta/plots/*.png                   histograms the card shows
       data/<table>/<split>-00000.parquet canonical tables, one or more files per table and split
-      instructions/<format>/<split>.json[l]  renderings: strefer (VideoRefer JSON), unistg (JSONL),
-                                         llava (conversations JSON)
+      instructions/<format>/<split>.json[l]  renderings, each as its consumer's loader reads it:
+                                         videorefer (alias strefer), videollama3, llava-video,
+                                         video-llava (JSON), unistg (JSONL)
       media/<video_id>.<ext>             with ``with_media``: copies of the videos (uris rewritten)
 
 It is written streaming: the source is read one committed shard (ledger entry) at a time
@@ -57,7 +58,8 @@ from tubelet.engine.versions import list_versions
 from tubelet.engine.writer import utc_now
 from tubelet.release.card import write_card
 from tubelet.release.filters import KeptRows, ShardFilter, column_rows, rejected_items
-from tubelet.release.render import FORMATS, ShardRenderer
+from tubelet.release.formats import check_formats
+from tubelet.release.render import DEFAULT_FORMATS, FORMATS, RenderOptions, ShardRenderer
 from tubelet.release.splits import DEFAULT_SPLITS, assign_split, group_key, normalise
 from tubelet.release.stats import RELEASE_TABLES, ReleaseStats
 from tubelet.schemas.arrow import TABLE_SCHEMAS
@@ -84,16 +86,18 @@ class ReleaseOptions:
     min_score: float | None = None
     reviewed_only: bool = False
     exclude_rejected: bool = False
-    formats: Sequence[str] = ("strefer", "unistg", "llava")
+    formats: Sequence[str] = DEFAULT_FORMATS
+    boxes: str = "pixel"  # how boxes print in the renderings' text: pixel | normalised | thousand
+    times: str = "seconds"  # how times print there: seconds | tokens (relative time tokens <t_k>)
+    time_bins: int = 100  # relative time tokens over each video's duration
     with_media: bool = False
     dataset_version: str | None = None  # a name from tubelet.engine.versions; None: the current ledger
     rows_per_file: int = 1_000_000
     row_group_rows: int = 50_000
 
     def check(self) -> None:
-        unknown = [f for f in self.formats if f not in FORMATS]
-        if unknown:
-            raise ValueError(f"unknown format(s) {unknown}; formats: {', '.join(FORMATS)}")
+        check_formats(self.formats)
+        self.render_options().check()
         if not self.version or "/" in self.version:
             raise ValueError(f"bad release version {self.version!r}")
         if self.rows_per_file < 1 or self.row_group_rows < 1:
@@ -108,11 +112,17 @@ class ReleaseOptions:
             "reviewed_only": self.reviewed_only,
             "exclude_rejected": self.exclude_rejected,
             "formats": list(self.formats),
+            "boxes": self.boxes,
+            "times": self.times,
+            "time_bins": self.time_bins,
             "with_media": self.with_media,
             "dataset_version": self.dataset_version,
             "rows_per_file": self.rows_per_file,
             "row_group_rows": self.row_group_rows,
         }
+
+    def render_options(self) -> RenderOptions:
+        return RenderOptions(boxes=self.boxes, times=self.times, time_bins=self.time_bins)
 
 
 @dataclass
@@ -484,7 +494,9 @@ class _Builder:
         video_paths: Mapping[str, str],
     ) -> None:
         """Append each instruction row to every requested rendering of its video's split."""
-        renderer = ShardRenderer(inst_rows, videos, tubelets)
+        renderer = ShardRenderer(
+            inst_rows, videos, tubelets, self.options.render_options(), self.stats.render_notes, media_root=self.out
+        )
         for row in inst_rows:
             split, path = video_split[row["video_id"]], video_paths[row["video_id"]]
             for fmt in self.options.formats:
@@ -544,6 +556,9 @@ def _release_info(
         "dropped": _nonzero_drops(stats),
         "rendered": {f: {s: stats.rendered.get((f, s), 0) for s in splits} for f in options.formats},
         "render_skipped": {f: stats.render_skipped.get(f, 0) for f in options.formats},
+        "render_notes": {
+            f: {n: c for (g, n), c in sorted(stats.render_notes.items()) if g == f} for f in options.formats
+        },
         "split_conflicts": stats.split_conflicts,
     }
 

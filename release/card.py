@@ -81,14 +81,21 @@ def write_card(folder: Path, info: Mapping[str, Any], stats: ReleaseStats) -> No
         *_by_split(stats.categories, splits, "category"),
         "## Renderings",
         "",
+        (
+            "Relative video paths in the renderings are under this folder: set the loader's video or data folder "
+            "(`--data_folder`, `--video_folder`) to it. Notes: `box_masked_regions` regions of tubelets without "
+            "masks got box-shaped masks; `skipped:<reason>` rows their consumer could not load were left out."
+        ),
+        "",
         *_table(
-            ["format", "file", *splits, "skipped"],
+            ["format", "file", *splits, "skipped", "notes"],
             [
                 [
                     f,
                     f"instructions/{f}/<split>",
                     *(info["rendered"][f].get(s, 0) for s in splits),
                     info["render_skipped"][f],
+                    ", ".join(f"{n} {c}" for n, c in info["render_notes"][f].items()) or "-",
                 ]
                 for f in info["rendered"]
             ],

@@ -1,100 +1,100 @@
-"""The instruction renderings of a release: strefer (VideoRefer JSON), unistg (JSON lines) and
-llava (conversations JSON), one item per kept instruction row."""
+"""The instruction renderings of a shard: one item per kept instruction row and format
+(``tubelet.release.formats``: one module per consumer), with what could not be written as its
+consumer loads it counted, never dropped silently."""
 
 from __future__ import annotations
 
+import logging
+from collections import Counter
 from collections.abc import Mapping, Sequence
+from pathlib import Path
 from typing import Any
 
 import pyarrow as pa
 
-from tubelet.annotators.instructions.renderers import to_unistg, to_videorefer
 from tubelet.release.filters import column_rows
+from tubelet.release.formats import DEFAULT_FORMATS, FORMATS, NotLoadableError, RenderInput, RenderOptions, render_item
+from tubelet.release.formats.common import BOX_MASKS, VideoInfo
 from tubelet.schemas.arrow import row_to_record
 from tubelet.schemas.records import Instruction, Tubelet
 
-#: Rendering formats of the instruction files, with their file suffix.
-FORMATS: dict[str, str] = {"strefer": ".json", "unistg": ".jsonl", "llava": ".json"}
-#: LLaVA's speaker of each message role it carries (other roles are left out).
-_LLAVA_SPEAKERS = {"user": "human", "assistant": "gpt"}
+__all__ = ["DEFAULT_FORMATS", "FORMATS", "RenderOptions", "ShardRenderer"]
 
-
-def to_llava(row: Mapping[str, Any], video_path: str, tubelets: Mapping[str, Mapping[str, Any]]) -> dict[str, Any]:
-    """LLaVA-style conversations: ``<video>`` opens the first human turn; ``<regionN>``
-    placeholders become the region's pixel box on its first frame (LLaVA has no region input)."""
-    regions = {r["placeholder"]: r for r in row["regions"] or []}
-    conversations = [
-        {"from": _LLAVA_SPEAKERS[m["role"]], "value": _fill_regions(m["content"], regions, tubelets)}
-        for m in row["messages"] or []
-        if m["role"] in _LLAVA_SPEAKERS
-    ]
-    if conversations and conversations[0]["from"] == "human":
-        conversations[0]["value"] = "<video>\n" + conversations[0]["value"]
-    if not conversations or conversations[-1]["from"] != "gpt":  # a conversation ends on the answer
-        conversations.append({"from": "gpt", "value": (row["answer"] or {}).get("text") or ""})
-    return {
-        "id": row["instruction_id"],
-        "video": video_path,
-        "task_type": row["task_type"],
-        "conversations": conversations,
-    }
-
-
-def _fill_regions(
-    text: str, regions: Mapping[str, Mapping[str, Any]], tubelets: Mapping[str, Mapping[str, Any]]
-) -> str:
-    """``text`` with each ``<regionN>`` placeholder it holds written out as the region's box."""
-    for placeholder, ref in regions.items():
-        if placeholder in text:
-            text = text.replace(placeholder, _region_text(ref, tubelets.get(ref["tubelet_id"])))
-    return text
-
-
-def _region_text(ref: Mapping[str, Any], tubelet: Mapping[str, Any] | None) -> str:
-    """A ``<regionN>`` placeholder as text for LLaVA: its box on its first listed frame."""
-    if tubelet is None:
-        return "the object"
-    frames = {f["frame_idx"]: f for f in tubelet["frames"] or []}
-    for idx in ref.get("frame_idx") or []:
-        f = frames.get(idx)
-        if f is not None:
-            box = ", ".join(_num(v) for v in f["box_xyxy"])
-            return f"the object at [{box}] at {_num(f['t_s'])}s"
-    return "the object"
-
-
-def _num(v: float) -> str:
-    text = f"{v:.2f}".rstrip("0").rstrip(".")
-    return text if text not in ("", "-0") else "0"
+log = logging.getLogger(__name__)
 
 
 class ShardRenderer:
     """Renders the instruction rows of one shard. The formats of a row share its record, and the
-    rows share the tubelet records of their regions, so each is built once."""
+    rows share the tubelet records of their regions, so each is built once.
 
-    def __init__(self, instruction_rows: Sequence[Mapping[str, Any]], videos: pa.Table, tubelets: pa.Table) -> None:
-        self.dims = {vid: (w, h) for vid, w, h in column_rows(videos, "video_id", "width", "height")}
+    ``notes`` counts, per ``(format, note)``, the regions given box-shaped masks and the rows left
+    out by reason (``skipped:<reason>``); each kind is logged once per video and format.
+    ``media_root`` is the folder relative video paths are under (the release), to tell a frame
+    folder from a video file."""
+
+    def __init__(
+        self,
+        instruction_rows: Sequence[Mapping[str, Any]],
+        videos: pa.Table,
+        tubelets: pa.Table,
+        options: RenderOptions | None = None,
+        notes: Counter[tuple[str, str]] | None = None,
+        media_root: str | Path | None = None,
+    ) -> None:
+        self.options = options or RenderOptions()
+        self.notes: Counter[tuple[str, str]] = Counter() if notes is None else notes
+        self.media_root = Path(media_root) if media_root is not None else None
+        self.video_rows = {
+            vid: (w, h, d) for vid, w, h, d in column_rows(videos, "video_id", "width", "height", "duration_s")
+        }
         self.tubelet_rows = _region_tubelets(instruction_rows, tubelets)
         self.tubelet_records: dict[str, Tubelet] = {}
-        self._last: tuple[dict[str, Any], Instruction] | None = None  # (row, its record)
+        self.videos: dict[tuple[str, str], VideoInfo] = {}
+        self.warned: set[tuple[str, str, str]] = set()  # (format, note, video_id)
+        self._last: tuple[Mapping[str, Any], Instruction] | None = None  # (row, its record)
 
-    def render(self, fmt: str, row: dict[str, Any], video_path: str) -> dict[str, Any]:
-        """One instruction row in format ``fmt``; KeyError or ValueError where the row cannot be."""
-        if fmt == "llava":
-            return to_llava(row, video_path, self.tubelet_rows)
+    def render(self, fmt: str, row: Mapping[str, Any], video_path: str) -> dict[str, Any]:
+        """One instruction row in format ``fmt``; NotLoadableError (a ValueError, counted in ``notes``) where
+        its consumer could not load it as written."""
         record = self._record(row)
-        if fmt == "unistg":
-            width, height = self.dims[row["video_id"]]
-            item = to_unistg(record, width, height)
-            item["video"] = video_path
-            return item
-        return to_videorefer(record, self._region_records(record), video_path=video_path)
+        try:
+            item = RenderInput(
+                inst=record,
+                video=self._video(record.video_id, video_path),
+                tubelets=self._region_records(record),
+                options=self.options,
+                note=lambda note: self._note(fmt, note, record.video_id),
+            )
+            return render_item(fmt, item)
+        except NotLoadableError as skip:
+            self._note(fmt, f"skipped:{skip.reason}", record.video_id, str(skip))
+            raise
 
-    def _record(self, row: dict[str, Any]) -> Instruction:
+    def _note(self, fmt: str, note: str, video_id: str, detail: str = "") -> None:
+        self.notes[(fmt, note)] += 1
+        if (fmt, note, video_id) in self.warned:
+            return
+        self.warned.add((fmt, note, video_id))
+        if note == BOX_MASKS:
+            log.warning("%s, video %s: tubelets without masks; their regions get box-shaped masks", fmt, video_id)
+        else:
+            log.warning("%s, video %s: instruction left out (%s)", fmt, video_id, detail)
+
+    def _video(self, video_id: str, path: str) -> VideoInfo:
+        key = (video_id, path)
+        if key not in self.videos:
+            if video_id not in self.video_rows:
+                raise NotLoadableError("video_missing", f"video {video_id} is not in the shard's videos")
+            width, height, duration = self.video_rows[video_id]
+            local = self.media_root / path if self.media_root is not None else Path(path)
+            self.videos[key] = VideoInfo(path, int(width), int(height), float(duration or 0.0), local.is_dir())
+        return self.videos[key]
+
+    def _record(self, row: Mapping[str, Any]) -> Instruction:
         """The row as an ``Instruction`` record, built once for all its formats."""
         # the previous row is held in _last, so its identity cannot be reused by another row
         if self._last is None or self._last[0] is not row:
-            self._last = (row, row_to_record("instructions", row))
+            self._last = (row, row_to_record("instructions", dict(row)))
         return self._last[1]
 
     def _region_records(self, record: Instruction) -> dict[str, Tubelet]:

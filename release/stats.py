@@ -25,5 +25,8 @@ class ReleaseStats:
     dropped: Counter[str] = field(default_factory=Counter)
     rendered: Counter[tuple[str, str]] = field(default_factory=Counter)  # (format, split)
     render_skipped: Counter[str] = field(default_factory=Counter)  # format
+    render_notes: Counter[tuple[str, str]] = field(
+        default_factory=Counter
+    )  # (format, box_masked_regions | skipped:<reason>)
     groups: dict[str, str] = field(default_factory=dict)  # group key -> split (checked: never two)
     split_conflicts: int = 0  # groups whose videos kept different existing splits (keep_splits)

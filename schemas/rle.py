@@ -12,6 +12,7 @@ memory for a too-short ``counts``.
 
 from __future__ import annotations
 
+import math
 import warnings
 from collections.abc import Sequence
 from typing import Any
@@ -184,3 +185,17 @@ def merge_rles(rles: Sequence[RLE], intersect: bool = False) -> RLE:
 def empty_rle(height: int, width: int) -> RLE:
     """The RLE of an all-background mask."""
     return encode_mask(np.zeros((height, width), dtype=bool))
+
+
+def box_rle(box_xyxy: Sequence[float], height: int, width: int) -> RLE:
+    """The RLE of a box-shaped mask: every pixel the pixel box ``[x1, y1, x2, y2]`` touches
+    (columns ``floor(x1)`` to ``ceil(x2) - 1``), clipped to the frame. A box that fits no
+    pixel of the frame gives ValueError, not an empty mask."""
+    x1, y1, x2, y2 = (float(v) for v in box_xyxy)
+    c0, r0 = max(0, math.floor(x1)), max(0, math.floor(y1))
+    c1, r1 = min(width, math.ceil(x2)), min(height, math.ceil(y2))
+    if c1 <= c0 or r1 <= r0:
+        raise ValueError(f"box {list(box_xyxy)} covers no pixel of a {width}x{height} frame")
+    mask = np.zeros((height, width), dtype=bool)
+    mask[r0:r1, c0:c1] = True
+    return encode_mask(mask)

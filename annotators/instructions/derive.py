@@ -13,7 +13,7 @@ the first and last visible frames; boxes are the stored absolute-pixel boxes.
 from __future__ import annotations
 
 import re
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
 
 from tubelet.schemas.records import Entity, Event, Tubelet, TubeletFrame
@@ -70,6 +70,11 @@ def fmt_num(v: float) -> str:
 def times_in(text: str) -> list[float]:
     """Times (``<number>s``) stated in a question, in order."""
     return [float(m.group(1)) for m in _TIME_RE.finditer(text)]
+
+
+def sub_times(text: str, show: Callable[[float], str]) -> str:
+    """``text`` with every time ``times_in`` finds written by ``show`` (e.g. as a relative time token)."""
+    return _TIME_RE.sub(lambda m: show(float(m.group(1))), text)
 
 
 def numbers_in(text: str) -> list[float]:

@@ -1,29 +1,27 @@
 """Export formats for instruction rows: pure functions of the rows, with parsers back.
 
-- ``to_videorefer``: VideoRefer / Strefer conversation JSON; each ``<regionN>`` becomes
-  a ``<region>`` placeholder, tied by order to an entry of ``annotation`` that maps the
-  absolute frame index (a string key) to the region's RLE mask and box on that frame.
 - ``to_unistg``: Uni-STG style text, "From <t>s to <t>s." and "At <t>s: [x1, y1, x2, y2].",
   boxes in pixels, normalised to [0, 1] (``"unit"``) or to 0–1000 (``"thousand"``).
 - ``to_open_o3``: Open-o3 style evidence tags ``<obj>…</obj>``, ``<t>…</t>``, ``<box>…</box>``.
 
 Any format can print times as relative tokens ``<t_k>`` (``time_bins`` bins over the
 video's duration, ``k = round(t / duration * (bins - 1))``). The ``parse_*`` functions
-read the numbers back; tests check the round trip.
+read the numbers back; tests check the round trip. The conversation formats of trainers
+(VideoRefer, VideoLLaMA3, the LLaVAs) are written by releases (``tubelet.release.formats``),
+which use these for their text.
 """
 
 from __future__ import annotations
 
 import re
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any, Literal
 
 from tubelet.annotators.instructions.derive import fmt_num
-from tubelet.schemas.records import Answer, Instruction, Tubelet
+from tubelet.schemas.records import Answer, Instruction
 
 BoxFormat = Literal["pixel", "unit", "thousand"]
-_PLACEHOLDER_RE = re.compile(r"<region\d+>")
 
 
 @dataclass(frozen=True)
@@ -210,48 +208,3 @@ def parse_open_o3(
         for t, b in re.findall(r"<t>([^<]*?|<t_\d+>)</t><box>(.*?)</box>", text)
     ]
     return {"objects": objects, "span_s": span, "boxes": boxes}
-
-
-# ---------------------------------------------------------------- VideoRefer / Strefer
-
-
-def to_videorefer(
-    inst: Instruction,
-    tubelets: Iterable[Tubelet] | Mapping[str, Tubelet],
-    video_path: str | None = None,
-    answer_text: str | None = None,
-) -> dict[str, Any]:
-    """VideoRefer / Strefer conversation JSON.
-
-    The question's ``<regionN>`` placeholders become ``<region>``, in order of appearance;
-    ``annotation[i]`` belongs to the i-th one and maps each of its frames (absolute
-    frame index as a string) to ``{"segmentation": RLE or None, "bbox": [x1, y1, x2, y2]}``.
-    ``answer_text`` overrides the assistant turn (e.g. a Uni-STG rendering).
-    """
-    by_id = dict(tubelets) if isinstance(tubelets, Mapping) else {t.tubelet_id: t for t in tubelets}
-    regions = {r.placeholder: r for r in inst.regions}
-    question = _question(inst)
-    annotation: list[dict[str, Any]] = []
-    for placeholder in _PLACEHOLDER_RE.findall(question):
-        ref = regions.get(placeholder)
-        if ref is None:
-            raise ValueError(f"{inst.instruction_id}: {placeholder} has no region")
-        frames = {f.frame_idx: f for f in by_id[ref.tubelet_id].frames}
-        annotation.append(
-            {str(i): {"segmentation": frames[i].mask_rle, "bbox": list(frames[i].box_xyxy)} for i in ref.frame_idx}
-        )
-    answer = (
-        answer_text
-        if answer_text is not None
-        else next((m.content for m in inst.messages if m.role == "assistant"), inst.answer.text or "")
-    )
-    return {
-        "id": inst.instruction_id,
-        "video": video_path or inst.video_id,
-        "task_type": inst.task_type,
-        "conversations": [
-            {"from": "human", "value": "<video>\n" + _PLACEHOLDER_RE.sub("<region>", question)},
-            {"from": "gpt", "value": answer},
-        ],
-        "annotation": annotation,
-    }

@@ -1,5 +1,5 @@
-"""The release's row filters and their cascade (tubelet.release.filters) and the LLaVA rendering
-(tubelet.release.render), on small hand-made tables: no pipeline run needed."""
+"""The release's row filters and their cascade (tubelet.release.filters), on small hand-made
+tables: no pipeline run needed."""
 
 from __future__ import annotations
 
@@ -8,7 +8,6 @@ from collections import Counter
 import pyarrow as pa
 
 from tubelet.release.filters import ShardFilter, latest_verdicts, rejected_items
-from tubelet.release.render import to_llava
 from tubelet.schemas.arrow import TABLE_SCHEMAS
 
 
@@ -101,26 +100,3 @@ def test_rejected_items_and_unreviewed_videos_are_dropped() -> None:
     assert kept.tubelets.column("tubelet_id").to_pylist() == ["t1", "t2", "t3"]
     assert [r["instruction_id"] for r in kept.instruction_rows] == ["i1", "i2", "i3"]
     assert {k: v for k, v in dropped.items() if v} == {"videos:not_reviewed": 1, "instructions:rejected": 1}
-
-
-def test_llava_fills_regions_and_ends_on_the_answer() -> None:
-    row = {
-        "instruction_id": "i1",
-        "task_type": "grounding",
-        "regions": [{"placeholder": "<region0>", "tubelet_id": "t1", "frame_idx": [3]}],
-        "messages": [
-            {"role": "system", "content": "be brief"},
-            {"role": "user", "content": "What does <region0> do?"},
-        ],
-        "answer": {"text": "It moves."},
-    }
-    tubelets = {"t1": {"frames": [{"frame_idx": 3, "t_s": 0.125, "box_xyxy": [1.0, 2.5, 10.0, 20.004]}]}}
-    assert to_llava(row, "v.mp4", tubelets) == {
-        "id": "i1",
-        "video": "v.mp4",
-        "task_type": "grounding",
-        "conversations": [
-            {"from": "human", "value": "<video>\nWhat does the object at [1, 2.5, 10, 20] at 0.12s do?"},
-            {"from": "gpt", "value": "It moves."},
-        ],
-    }

@@ -13,6 +13,7 @@ from pathlib import Path
 import pyarrow.parquet as pq
 import pytest
 
+from tests.release.consumers import LOADERS, Media, load_release
 from tubelet.release.build import (
     RELEASE_TABLES,
     ReleaseExistsError,
@@ -182,23 +183,29 @@ def test_load_dataset_and_renderings(source: Path, tmp_path: Path) -> None:
     videos = {r["video_id"]: r for rows in _rows(out, "videos").values() for r in rows}
     assert all(not Path(v["uri"]).is_absolute() and (out / v["uri"]).is_file() for v in videos.values())
     for split, n in counts["instructions"].items():
-        strefer = json.loads((out / "instructions" / "strefer" / f"{split}.json").read_text())
-        llava = json.loads((out / "instructions" / "llava" / f"{split}.json").read_text())
+        videorefer = json.loads((out / "instructions" / "videorefer" / f"{split}.json").read_text())
+        llava = json.loads((out / "instructions" / "llava-video" / f"{split}.json").read_text())
         unistg = [
             json.loads(line) for line in (out / "instructions" / "unistg" / f"{split}.jsonl").read_text().splitlines()
         ]
-        assert len(strefer) == len(llava) == len(unistg) == n
-        for item in strefer:
+        assert len(videorefer) == len(llava) == len(unistg) == n
+        for item in videorefer:
             assert (out / item["video"]).is_file()
             human = item["conversations"][0]["value"]
-            assert human.startswith("<video>\n") and human.count("<region>") == len(item["annotation"])
+            assert human.startswith("<video>\n") and human.count("<region>") == len(item.get("annotation", []))
         for item in llava:
             assert (out / item["video"]).is_file()
             conv = item["conversations"]
-            assert conv[0]["from"] == "human" and conv[0]["value"].startswith("<video>\n")
+            assert conv[0]["from"] == "human" and conv[0]["value"].startswith("<image>\n")
             assert conv[-1]["from"] == "gpt" and "<region" not in conv[0]["value"]
         for item in unistg:
             assert (out / item["video"]).is_file() and isinstance(item["answer"], str)
+    info = json.loads((out / "meta" / "info.json").read_text())
+    media = Media()
+    for fmt in LOADERS:  # the lite tracker's masklets load in every consumer (tests/release/consumers.py)
+        if fmt in info["rendered"]:
+            result = load_release(out, fmt, media)
+            assert result.failed == [] and len(result.loaded) == sum(info["rendered"][fmt].values()) > 0
 
 
 def _revise(root: Path) -> tuple[str, str]:
@@ -262,13 +269,14 @@ def test_diff_reports_added_video_and_changed_instruction(source: Path, tmp_path
             "--to",
             str(tmp_path / "r3"),
             "--format",
-            "llava",
+            "video-llava,strefer",
             "--splits",
             "train=1",
         ]
     )
     assert args.func(args) == 0
     assert json.loads((tmp_path / "r3" / "meta" / "info.json").read_text())["counts"]["videos"] == {"train": 5}
+    assert sorted(p.name for p in (tmp_path / "r3" / "instructions").iterdir()) == ["strefer", "video-llava"]
 
 
 def test_filters_min_score_reviews(source: Path, tmp_path: Path) -> None:
@@ -325,7 +333,7 @@ def test_filters_min_score_reviews(source: Path, tmp_path: Path) -> None:
     assert "videos with reviews: 1 of 1" in card and "| reject | 1 |" in card
 
     strict = tmp_path / "strict"
-    report = release(copy, strict, ReleaseOptions(version="s", min_score=2.0, formats=("llava",)))
+    report = release(copy, strict, ReleaseOptions(version="s", min_score=2.0, formats=("llava-video",)))
     assert sum(report.counts["tubelets"].values()) == 0
     assert sum(report.counts["instructions"].get(s, 0) for s in report.counts["instructions"]) < 192
     for rows in _rows(strict, "instructions").values():

@@ -7,6 +7,7 @@ import pytest
 
 from tubelet.schemas.geometry import mask_to_box
 from tubelet.schemas.rle import (
+    box_rle,
     decode_rle,
     empty_rle,
     encode_mask,
@@ -138,3 +139,14 @@ def test_malformed_rles_are_caught_before_pycocotools() -> None:
     assert rle_problem({"size": [4, 5]}) is not None
     assert rle_problem("not a dict") is not None
     assert "negative" in rle_problem({"size": [-1, 5], "counts": ""})
+
+
+def test_box_rle_covers_the_pixels_the_box_touches() -> None:
+    rle = box_rle([2.0, 1.0, 5.0, 3.0], 6, 9)  # integer box: exactly its pixels
+    mask = decode_rle(rle)
+    assert rle["size"] == [6, 9] and mask.sum() == 3 * 2 and mask[1:3, 2:5].all()
+    assert rle_to_box_xyxy(rle) == [2.0, 1.0, 5.0, 3.0]
+    assert rle_to_box_xyxy(box_rle([1.5, 0.2, 4.1, 2.9], 6, 9)) == [1.0, 0.0, 5.0, 3.0]  # widened to whole pixels
+    assert rle_to_box_xyxy(box_rle([-4.0, -1.0, 20.0, 3.0], 6, 9)) == [0.0, 0.0, 9.0, 3.0]  # clipped (amodal)
+    with pytest.raises(ValueError, match="covers no pixel"):
+        box_rle([10.0, 1.0, 12.0, 3.0], 6, 9)

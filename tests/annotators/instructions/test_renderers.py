@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import json
 
-import numpy as np
 import pytest
 
 from tests.annotators.instructions import scripted as s
@@ -18,21 +17,7 @@ from tubelet.annotators.instructions.renderers import (
     time_to_bin,
     to_open_o3,
     to_unistg,
-    to_videorefer,
 )
-from tubelet.schemas.rle import decode_rle, encode_mask
-
-
-def _with_masks():
-    tubes = s.tubelets()
-    for t in tubes:
-        for f in t.frames:
-            if f.visible:
-                m = np.zeros((s.H, s.W), np.uint8)
-                x1, y1, x2, y2 = (int(v) for v in f.box_xyxy)
-                m[y1:y2, x1:x2] = 1
-                f.mask_rle = encode_mask(m)
-    return tubes
 
 
 @pytest.fixture(scope="module")
@@ -93,25 +78,3 @@ def test_open_o3_tags_round_trip(insts, time) -> None:
         ]
     text_inst = next(i for i in insts if i.task_type == "entity_order")
     assert to_open_o3(text_inst, names, s.W, s.H)["answer"].startswith("<obj>")
-
-
-def test_videorefer_json_ties_regions_to_masks_by_frame() -> None:
-    tubes = _with_masks()
-    insts = generate_instructions(tubes, s.entities(), s.events(), config=GeneratorConfig(max_per_task=20))
-    by_id = {t.tubelet_id: t for t in tubes}
-    regional = [i for i in insts if i.regions]
-    assert regional
-    for inst in regional:
-        row = json.loads(json.dumps(to_videorefer(inst, tubes, video_path="v.mp4")))
-        human = row["conversations"][0]["value"]
-        assert human.startswith("<video>\n") and "<region0>" not in human
-        assert human.count("<region>") == len(row["annotation"]) == 1
-        assert row["conversations"][1]["value"] == inst.messages[1].content
-        ann = row["annotation"][0]
-        assert sorted(int(k) for k in ann) == inst.regions[0].frame_idx
-        frames = {f.frame_idx: f for f in by_id[inst.regions[0].tubelet_id].frames}
-        for k, v in ann.items():
-            assert v["segmentation"] == frames[int(k)].mask_rle and v["bbox"] == frames[int(k)].box_xyxy
-            mask = decode_rle(v["segmentation"])
-            ys, xs = np.nonzero(mask)
-            assert [xs.min(), ys.min(), xs.max() + 1, ys.max() + 1] == v["bbox"]
