@@ -72,7 +72,7 @@ demo: install
 	$(BIN)/tubelet query out/demo-strefer "SELECT task_type, messages[1].content AS question, messages[2].content AS answer FROM instructions QUALIFY row_number() OVER (PARTITION BY task_type ORDER BY instruction_id) = 1 ORDER BY task_type"
 	$(BIN)/tubelet preview out/demo-strefer --video demo-scene --to out/demo-preview.gif --contact-sheet out/demo-preview.png
 	rm -rf out/demo-release
-	$(BIN)/tubelet release out/demo-strefer --version demo --to out/demo-release --format strefer,unistg,llava
+	$(BIN)/tubelet release out/demo-strefer --version demo --to out/demo-release --format videorefer,videollama3,llava-video,video-llava,unistg
 
 # PYTEST_ARGS: e.g. `make test PYTEST_ARGS="-m 'not slow'"` or "--durations=20"
 test: install browser
