@@ -5,7 +5,13 @@ Commands::
     tubelet release OUT --version X --to DIR [--dataset-version V] [--splits train=0.8,val=0.1,test=0.1]
                     [--keep-splits] [--min-score S] [--reviewed-only] [--exclude-rejected]
                     [--format strefer,unistg,llava] [--with-media] [--rows-per-file N]
+                    [--license ID] [--push-to-hub REPO [--private]]
     tubelet diff RELEASE_A RELEASE_B [--json]
+    tubelet push RELEASE REPO [--private]
+
+The upload (``--push-to-hub``, ``push``) goes through huggingface_hub: its token
+(``HF_TOKEN`` or ``hf auth login``) and endpoint (``HF_ENDPOINT``). A release that fails
+to upload stays written; ``tubelet push`` uploads it later.
 """
 
 from __future__ import annotations
@@ -13,9 +19,11 @@ from __future__ import annotations
 import argparse
 import json
 
-from tubelet.cli.common import AddCommand
+from tubelet.cli.common import AddCommand, CommandError
+from tubelet.engine.errors import one_line
 from tubelet.release.build import ReleaseOptions, release
 from tubelet.release.diff import diff_releases, format_diff
+from tubelet.release.hub import push_release
 from tubelet.release.splits import parse_splits
 
 
@@ -46,7 +54,21 @@ def add_commands(add: AddCommand) -> None:
         default="strefer,unistg,llava",
         help="instruction renderings (default strefer,unistg,llava; '' for none)",
     )
-    rel.add_argument("--with-media", action="store_true", help="copy the videos into media/ and make uris relative")
+    rel.add_argument(
+        "--with-media",
+        action="store_true",
+        help="write the videos into media/ (files copied, image folders as H.264 mp4); without it the release "
+        "names the same files and meta/media.jsonl lists what goes where",
+    )
+    rel.add_argument(
+        "--license",
+        metavar="ID",
+        help="the card's Hub licence id (e.g. cc-by-4.0, other); default: from the videos' licence values",
+    )
+    rel.add_argument(
+        "--push-to-hub", metavar="REPO", help="then upload the release to this Hugging Face dataset repo (user/name)"
+    )
+    rel.add_argument("--private", action="store_true", help="with --push-to-hub: create the repo private")
     rel.add_argument("--rows-per-file", type=int, default=1_000_000, help="rows per Parquet file (default 1,000,000)")
     rel.set_defaults(func=cmd_release)
 
@@ -55,6 +77,12 @@ def add_commands(add: AddCommand) -> None:
     diff.add_argument("b", metavar="RELEASE_B")
     diff.add_argument("--json", action="store_true", help="print JSON")
     diff.set_defaults(func=cmd_diff)
+
+    push = add("push", "upload a written release to a Hugging Face Hub dataset repository")
+    push.add_argument("release_dir", metavar="RELEASE")
+    push.add_argument("repo", metavar="REPO", help="the dataset repo, user/name (created when missing)")
+    push.add_argument("--private", action="store_true", help="create the repo private")
+    push.set_defaults(func=cmd_push)
 
 
 def cmd_release(args: argparse.Namespace) -> int:
@@ -68,6 +96,7 @@ def cmd_release(args: argparse.Namespace) -> int:
         exclude_rejected=args.exclude_rejected,
         formats=tuple(f.strip() for f in args.format.split(",") if f.strip()),
         with_media=args.with_media,
+        license=args.license,
         dataset_version=args.dataset_version,
         rows_per_file=args.rows_per_file,
     )
@@ -77,7 +106,28 @@ def cmd_release(args: argparse.Namespace) -> int:
         print(f"  {table:<13} " + (", ".join(f"{s} {n}" for s, n in counts.items()) or "0"))
     if report.dropped:
         print("  dropped: " + ", ".join(f"{k} {v}" for k, v in report.dropped.items() if v))
+    for line in report.warnings:
+        print(f"  warning: {line}")
+    if args.push_to_hub:
+        _push(str(report.path), args.push_to_hub, args.private)
     return 0
+
+
+def cmd_push(args: argparse.Namespace) -> int:
+    _push(args.release_dir, args.repo, args.private)
+    return 0
+
+
+def _push(folder: str, repo: str, private: bool) -> None:
+    """Upload; any failure is one line that says the release stays where it is."""
+    try:
+        url = push_release(folder, repo, private=private)
+    except Exception as error:  # the Hub's errors are many: each becomes one line
+        raise CommandError(
+            f"{folder} was not uploaded to {repo} (the release stays; retry with `tubelet push {folder} {repo}`): "
+            f"{one_line(str(error))}"
+        ) from error
+    print(f"uploaded {folder} to {repo}: {url}")
 
 
 def cmd_diff(args: argparse.Namespace) -> int:
