@@ -571,7 +571,10 @@ def _release_info(
             "config_hash": source.info.get("config_hash"),
         },
         "pipeline": source.info.get("pipeline"),
-        "model_ids": dict(source.info.get("model_ids") or {}),
+        # model ids are names already; a local weights path would still be cut to its file name
+        "model_ids": {
+            k: public_name(v) if os.path.isabs(v) else v for k, v in (source.info.get("model_ids") or {}).items()
+        },
         "tubelet_version": source.info.get("tubelet_version"),
         "options": options.to_dict(),
         "licence": decide_licence(options.license, stats.licences).to_dict(),

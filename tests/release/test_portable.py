@@ -187,3 +187,56 @@ def test_media_names() -> None:
     assert plan["Dog"].path.startswith("media/Dog-") and plan["Dog"].path.endswith(".mp4")
     assert (plan["seq"].path, plan["seq"].frames, plan["seq"].codec) == ("media/seq.mp4", True, "h264")
     assert (plan["clip"].path, plan["clip"].frames) == ("media/clip.mkv", False)
+
+
+def test_a_dataset_and_videos_on_object_storage(
+    s3, synthetic_sample: SampleInfo, tmp_path: Path, tmp_path_factory: pytest.TempPathFactory
+) -> None:
+    """Videos on S3 (a file and a frame folder) copied and encoded into the release; the source
+    dataset, on S3 too, named by its URL (no credentials: the environment holds them)."""
+    pytest.importorskip("cv2")
+    fs, base = s3.fs(), s3.url()
+    fs.put_file(str(synthetic_sample.video), f"{base}/media/scene.mp4")
+    frames = sorted(synthetic_sample.frames_dir.iterdir())
+    fs.put([str(p) for p in frames], [f"{base}/media/frames/{p.name}" for p in frames])
+    rows = [json.loads(line) for line in synthetic_sample.video_list.read_text().splitlines()]
+    for row in rows:
+        row["uri"] = f"{base}/media/{row['uri']}"
+        row["annotations"]["path"] = str(synthetic_sample.root / row["annotations"]["path"])
+    listing = tmp_path / "videos.jsonl"
+    listing.write_text("".join(json.dumps(r) + "\n" for r in rows))
+    dataset = _remote_dataset(f"{base}/ds", listing)
+    out = tmp_path / "r"
+    release(dataset, out, ReleaseOptions(version="1", with_media=True, formats=("llava",)))
+    info = json.loads((out / "meta" / "info.json").read_text())
+    assert info["source"]["name"] == f"{base}/ds"
+    assert (out / "media" / f"{SCENE}.mp4").read_bytes() == synthetic_sample.video.read_bytes()
+    with VideoReader(str(out / "media" / f"{FRAMES}.mp4")) as video:
+        assert (video.n_frames, video.meta.fps) == (72, 24.0)
+    needles = _needles(tmp_path_factory, synthetic_sample.root)
+    assert absolute_paths(out, [*needles, base + "/media"]) == []  # videos are media/…, not their S3 URLs
+
+
+def _remote_dataset(output: str, listing: Path) -> str:
+    from tubelet.engine.config import RunConfig
+    from tubelet.pipelines import run_manifest
+
+    config = RunConfig(
+        pipeline="unistg",
+        output=output,
+        runner="inline",
+        videos=[{"path": str(listing)}],
+        params={"source": "import", "decode_check": False, "max_per_task": 1},
+    )
+    summary = run_manifest(config, progress=False, log_to_stderr=False)
+    assert (summary.done, summary.failed) == (2, 0)
+    return output
+
+
+def test_public_names() -> None:
+    from tubelet.engine.storage import public_name
+
+    assert public_name("/home/someone/data/davis") == "davis"
+    assert public_name("/home/someone/data/davis/") == "davis"
+    assert public_name("file:///srv/x/ds") == "ds"
+    assert public_name("s3://KEY:SECRET@bucket/prefix/ds?versionId=1#x") == "s3://bucket/prefix/ds"

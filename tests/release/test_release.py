@@ -14,6 +14,7 @@ from pathlib import Path
 import pyarrow.parquet as pq
 import pytest
 
+from tests.release.release_data import absolute_paths, machine_paths
 from tubelet.release.build import (
     RELEASE_TABLES,
     ReleaseExistsError,
@@ -102,6 +103,8 @@ def test_release_is_byte_identical_but_created_at(source: Path, tmp_path: Path) 
         else:
             assert a == b, rel
     assert verify_checksums(tmp_path / "r1") == [] and verify_checksums(tmp_path / "r2") == []
+    needles = machine_paths(source.parent, tmp_path, Path.cwd(), Path.home())
+    assert absolute_paths(tmp_path / "r1", needles) == []  # portable: no path of this machine
     (tmp_path / "r1" / "README.md").write_text("tampered")
     assert verify_checksums(tmp_path / "r1") == ["README.md"]
     info = json.loads((tmp_path / "r2" / "meta" / "info.json").read_text())
