@@ -28,7 +28,7 @@ from tubelet.release.splits import parse_splits
 
 
 def add_commands(add: AddCommand) -> None:
-    """Register ``release`` and ``diff`` on the main parser."""
+    """Register ``release``, ``diff`` and ``push`` on the main parser."""
     rel = add("release", "write an immutable, versioned, split, checksummed release of a dataset")
     rel.add_argument("out", help="the dataset folder")
     rel.add_argument("--version", required=True, dest="release_version", metavar="X", help="the release's version name")
@@ -86,6 +86,8 @@ def add_commands(add: AddCommand) -> None:
 
 
 def cmd_release(args: argparse.Namespace) -> int:
+    if args.private and not args.push_to_hub:
+        raise CommandError("--private needs --push-to-hub REPO")
 
     options = ReleaseOptions(
         version=args.release_version,

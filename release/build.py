@@ -5,7 +5,7 @@
 A release folder::
 
     <dest>/
-      README.md                          the dataset card (counts, plots, schema, licences, review coverage)
+      README.md                          the dataset card: Hub front matter, counts, plots, schema, licences, reviews
       SHA256SUMS                         sha256 of every other file (``sha256sum -c`` reads it)
       meta/info.json                     version, created_at, source dataset + version, counts, ids
       meta/plots/*.png                   histograms the card shows
@@ -13,13 +13,13 @@ A release folder::
       instructions/<format>/<split>.json[l]  renderings: strefer (VideoRefer JSON), unistg (JSONL),
                                          llava (conversations JSON)
       meta/media.jsonl                   each video's file under media/ and the name of its source
-      media/<video_id>.<ext>             with ``with_media``: the videos (files copied, image folders as mp4)
+      media/<safe video id>.<ext>        with ``with_media``: the videos (files copied, image folders as mp4)
       LICENSE.md                         when the licence is ``other``: the videos' licences
 
 Only non-empty files are written: a split without rows of a table has no file of it, and
 the card and ``meta/info.json`` say which table/split is empty. The card's YAML front
 matter declares the licence, task categories and one ``datasets`` config per non-empty
-table, so ``datasets.load_dataset(<dest>, "<table>")`` loads any table (``tubelet.release.card``).
+table, so ``datasets.load_dataset(<dest>, "<table>")`` loads any table (``tubelet.release.front_matter``).
 No path of the building machine is written: videos are ``media/<safe id>.<ext>``
 relative to the release (``tubelet.release.media``), the source dataset is named by its
 folder name.
@@ -71,7 +71,7 @@ from tubelet.engine.versions import list_versions
 from tubelet.engine.writer import utc_now
 from tubelet.release.card import write_card
 from tubelet.release.filters import KeptRows, ShardFilter, column_rows, rejected_items
-from tubelet.release.licence import LICENSE_FILE, check_license, decide_licence, licence_file
+from tubelet.release.licence import LICENSE_FILE, LicenceDecision, check_license, decide_licence, licence_file
 from tubelet.release.media import MEDIA_LIST, VideoMedia, VideoSource, media_list, place, plan_media
 from tubelet.release.render import FORMATS, ShardRenderer
 from tubelet.release.splits import DEFAULT_SPLITS, SplitAssignment, VideoToSplit, assign_splits, normalise
@@ -371,9 +371,9 @@ def _write_meta(out: Path, info: Mapping[str, Any], stats: ReleaseStats, plan: _
     """The card, ``LICENSE.md`` (licence ``other``), ``meta/media.jsonl``, ``meta/info.json`` and, last as it
     covers them, ``SHA256SUMS``; the number of files it lists."""
     write_card(out, info, stats)
-    if info["licence"]["id"] == "other":
-        decision = decide_licence(info["options"]["license"], stats.licences)
-        (out / LICENSE_FILE).write_text(licence_file(decision, info["version"]), encoding="utf-8")
+    licence = LicenceDecision(**info["licence"])
+    if licence.id == "other":
+        (out / LICENSE_FILE).write_text(licence_file(licence, info["version"]), encoding="utf-8")
     (out / MEDIA_LIST).parent.mkdir(parents=True, exist_ok=True)
     (out / MEDIA_LIST).write_text(media_list(plan.media, info["media"]["included"]), encoding="utf-8")
     (out / INFO_FILE).parent.mkdir(parents=True, exist_ok=True)

@@ -6,12 +6,13 @@ split, so clips cut from one recording never straddle splits. ``videos.source`` 
 a group: it names the dataset a video came from (``davis2016``), and grouping by it put
 whole datasets in one split.
 
-**Assignment over the whole set.** The groups are ordered by the sha256 of their key
-(ties by key) and laid end to end, each as long as its number of videos; a group goes
-to the split whose share of the cumulative ratios holds the middle of its run. So
-10 single-video groups at 0.8/0.1/0.1 give 8/1/1, and a split is only left empty when
-there are too few videos to fill it (two videos at 0.8/0.1/0.1: both in train; the
-release warns). The result depends on the set of groups and their sizes only, never on
+**Assignment over the whole set.** Each split gets a whole number of video slots, its
+ratio of the videos by largest remainder (10 at 0.8/0.1/0.1: 8/1/1; 7: 5/1/1; 2: 2/0/0).
+The groups are ordered by the sha256 of their key (ties by key) and laid end to end,
+each as long as its number of videos; a group goes to the split whose slots hold the
+middle of its run, so single-video groups fill the slots exactly and a large group
+lands where most of it falls. A split is only left empty when there are too few videos
+to fill it (two videos at 0.8/0.1/0.1: both in train; the release warns). The result depends on the set of groups and their sizes only, never on
 shard or row order.
 
 **Stability.** A group keeps its place in the hash order whatever else is added, but
@@ -163,15 +164,13 @@ def assign_splits(
 
 def cut_by_count(groups: Mapping[str, int], ratios: Mapping[str, float]) -> dict[str, str]:
     """``{group key: split}``: the groups in hash order, laid end to end by size, each in the split
-    whose cumulative share holds its middle (exact fractions: no rounding at the boundaries)."""
-    total = sum(groups.values())
+    whose run of video slots holds its middle. Each split has ``quotas`` slots."""
     names: Sequence[str] = [k for k, v in ratios.items() if v > 0]
-    shares = [Fraction(ratios[k]).limit_denominator(1_000_000) for k in names]
-    scale = sum(shares)
-    bounds, acc = [], Fraction(0)
-    for share in shares:
-        acc += share
-        bounds.append(acc / scale * total * 2)  # twice the bound: compared with twice the middle
+    quotas = split_quotas(sum(groups.values()), [ratios[k] for k in names])
+    bounds, acc = [], 0
+    for quota in quotas:
+        acc += quota
+        bounds.append(2 * acc)  # twice the bound: compared with twice the middle (integers only)
     out: dict[str, str] = {}
     position = 0
     for key in sorted(groups, key=lambda k: (hashlib.sha256(k.encode()).hexdigest(), k)):
@@ -179,3 +178,15 @@ def cut_by_count(groups: Mapping[str, int], ratios: Mapping[str, float]) -> dict
         out[key] = next((n for n, b in zip(names, bounds) if middle2 < b), names[-1])
         position += groups[key]
     return out
+
+
+def split_quotas(total: int, ratios: Sequence[float]) -> list[int]:
+    """``total`` videos shared by ``ratios`` in whole numbers (largest remainder, ties to the earlier split):
+    10 at 0.8/0.1/0.1 → 8/1/1, 7 → 5/1/1, 2 → 2/0/0."""
+    shares = [Fraction(r).limit_denominator(1_000_000) for r in ratios]
+    exact = [share / sum(shares) * total for share in shares]
+    quotas = [int(q) for q in exact]  # floors: the shares are positive
+    by_remainder = sorted(range(len(exact)), key=lambda i: (-(exact[i] - quotas[i]), i))
+    for i in by_remainder[: total - sum(quotas)]:
+        quotas[i] += 1
+    return quotas

@@ -12,7 +12,7 @@ import pytest
 
 from tests.release.release_data import tiny_source
 from tubelet.release.build import ReleaseOptions, release
-from tubelet.release.splits import DEFAULT_SPLITS, VideoToSplit, assign_splits, group_key, normalise
+from tubelet.release.splits import DEFAULT_SPLITS, VideoToSplit, assign_splits, group_key, normalise, split_quotas
 
 RATIOS = normalise(DEFAULT_SPLITS)
 
@@ -24,6 +24,7 @@ def _singles(n: int, prefix: str = "v") -> list[VideoToSplit]:
 @pytest.mark.parametrize(
     ("n", "expected"),
     [
+        (7, {"train": 5, "val": 1, "test": 1}),  # 5.6/0.7/0.7 by largest remainder
         (10, {"train": 8, "val": 1, "test": 1}),
         (20, {"train": 16, "val": 2, "test": 2}),
         (100, {"train": 80, "val": 10, "test": 10}),
@@ -57,6 +58,7 @@ def test_an_empty_split_warns() -> None:
     assert result.empty() == ["val", "test"]
     warnings = result.warnings(RATIOS)
     assert len(warnings) == 2 and "'val' is empty" in warnings[0] and "2 video(s) in 2 group(s)" in warnings[0]
+    assert split_quotas(3, [0.8, 0.1, 0.1]) == [3, 0, 0] and split_quotas(5, [0.8, 0.1, 0.1]) == [4, 1, 0]
     # a split asked to be empty is not a surprise
     zero = normalise({"train": 1.0, "val": 0.0})
     assert assign_splits(_singles(5), zero).warnings(zero) == []
