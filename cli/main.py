@@ -6,7 +6,7 @@ Each group of commands lives in a module of its own with an ``add_commands``:
     tubelet status | query | validate | eval                     (tubelet.cli.dataset)
     tubelet review serve|stop|push|pull|revert | versions        (tubelet.cli.review)
     tubelet preview | report                                     (tubelet.cli.preview)
-    tubelet release | diff                                       (tubelet.cli.release)
+    tubelet release | diff | push                                (tubelet.cli.release)
     tubelet pipelines                                            (tubelet.cli.pipelines)
 
 Exit codes:

@@ -28,6 +28,7 @@ import secrets
 from abc import ABC, abstractmethod
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
+from urllib.parse import urlsplit, urlunsplit
 
 import fsspec
 import pyarrow as pa
@@ -49,6 +50,18 @@ class StorageError(RuntimeError):
 def is_url(location: str | os.PathLike[str]) -> bool:
     """Whether ``location`` is a URL (``s3://bucket/x``) rather than a local path."""
     return bool(_URL.match(str(location))) and not str(location).startswith("file://")
+
+
+def public_name(location: str | os.PathLike[str]) -> str:
+    """``location`` as it may be shown to others: a local path's last name (no folder of the
+    machine it is on), a URL without credentials, query or fragment (``s3://bucket/prefix``)."""
+    text = str(location)
+    if not is_url(text):
+        path = Path(text[len("file://") :] if text.startswith("file://") else text)
+        return path.name or path.resolve().name
+    parts = urlsplit(text)
+    host = parts.netloc.rpartition("@")[2]  # drop user:password@
+    return urlunsplit((parts.scheme, host, parts.path, "", "")).rstrip("/")
 
 
 def open_storage(location: str | os.PathLike[str]) -> Storage:

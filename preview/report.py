@@ -19,6 +19,7 @@ from pathlib import Path
 from typing import Any
 
 from tubelet.engine.dataset import Dataset
+from tubelet.engine.storage import public_name
 from tubelet.preview.contact_sheet import render_contact_sheet
 from tubelet.preview.overlay import VideoRows
 from tubelet.preview.plots import bars_png, histogram_png
@@ -190,18 +191,21 @@ def _write_sheet(tables: _Tables, video_id: str, assets: Path, sheet_frames: int
     try:
         render_contact_sheet(None, video_id, assets / name, n=sheet_frames, rows=tables.rows(video_id))
     except Exception as error:  # noqa: BLE001 - a missing video file must not sink the report
-        return _Sheet(video_id, None, f"{type(error).__name__}: {error}")
+        uri = tables.videos[video_id].uri if video_id in tables.videos else ""
+        # the page is shared: the video is named by its file or folder name, not the path on this machine
+        text = str(error).replace(uri, public_name(uri)) if uri else str(error)
+        return _Sheet(video_id, None, f"{type(error).__name__}: {text}")
     return _Sheet(video_id, name)
 
 
 def _head(root: str | os.PathLike[str]) -> list[str]:
-    """The page's head and title: the dataset's folder."""
-    folder = Path(root).resolve()
+    """The page's head and title: the dataset's folder name (a URL without credentials), no path of this machine."""
+    name = html.escape(public_name(root))
     return [
         "<!DOCTYPE html><html lang='en'><head><meta charset='utf-8'>",
-        f"<title>tubelet report: {html.escape(str(folder.name))}</title>",
+        f"<title>tubelet report: {name}</title>",
         f"<style>{CSS}</style></head><body>",
-        f"<h1>tubelet dataset report</h1><p class='muted'>{html.escape(str(folder))}</p>",
+        f"<h1>tubelet dataset report</h1><p class='muted'>{name}</p>",
     ]
 
 

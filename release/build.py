@@ -5,7 +5,7 @@
 A release folder::
 
     <dest>/
-      README.md                          the dataset card (counts, plots, schema, licences, review coverage)
+      README.md                          the dataset card: Hub front matter, counts, plots, schema, licences, reviews
       SHA256SUMS                         sha256 of every other file (``sha256sum -c`` reads it)
       meta/info.json                     version, created_at, source dataset + version, counts, ids
       meta/plots/*.png                   histograms the card shows
@@ -13,9 +13,21 @@ A release folder::
       instructions/<format>/<split>.json[l]  renderings, each as its consumer's loader reads it:
                                          videorefer (alias strefer), videollama3, llava-video,
                                          video-llava (JSON), unistg (JSONL)
-      media/<video_id>.<ext>             with ``with_media``: copies of the videos (uris rewritten)
+      meta/media.jsonl                   each video's file under media/ and the name of its source
+      media/<safe video id>.<ext>        with ``with_media``: the videos (files copied, image folders as mp4)
+      LICENSE.md                         when the licence is ``other``: the videos' licences
 
-It is written streaming: the source is read one committed shard (ledger entry) at a time
+Only non-empty files are written: a split without rows of a table has no file of it, and
+the card and ``meta/info.json`` say which table/split is empty. The card's YAML front
+matter declares the licence, task categories and one ``datasets`` config per non-empty
+table, so ``datasets.load_dataset(<dest>, "<table>")`` loads any table (``tubelet.release.front_matter``).
+No path of the building machine is written: videos are ``media/<safe id>.<ext>``
+relative to the release (``tubelet.release.media``), the source dataset is named by its
+folder name.
+
+A first, cheap pass reads the ``videos`` tables of the ledger entries and assigns every
+video its split from the whole set (``tubelet.release.splits``) and its file under
+``media/``. Then it is written streaming: the source is read one committed shard (ledger entry) at a time
 (a shard holds every row of its videos, and the revision filter of ``tubelet.engine.dataset`` picks
 which shard owns a replaced video), rows are filtered, given their video's split and
 appended to one Parquet writer per table and split, so memory is bounded by a shard plus
@@ -39,6 +51,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import logging
 import os
 import shutil
 import time
@@ -54,13 +67,16 @@ import pyarrow.parquet as pq
 
 from tubelet.engine.dataset import Dataset, RevisionFilter
 from tubelet.engine.ledger import LedgerEntry, replaced_by
+from tubelet.engine.storage import public_name
 from tubelet.engine.versions import list_versions
 from tubelet.engine.writer import utc_now
 from tubelet.release.card import write_card
 from tubelet.release.filters import KeptRows, ShardFilter, column_rows, rejected_items
 from tubelet.release.formats import check_formats
+from tubelet.release.licence import LICENSE_FILE, LicenceDecision, check_license, decide_licence, licence_file
+from tubelet.release.media import MEDIA_LIST, VideoMedia, VideoSource, media_list, place, plan_media
 from tubelet.release.render import DEFAULT_FORMATS, FORMATS, RenderOptions, ShardRenderer
-from tubelet.release.splits import DEFAULT_SPLITS, assign_split, group_key, normalise
+from tubelet.release.splits import DEFAULT_SPLITS, SplitAssignment, VideoToSplit, assign_splits, normalise
 from tubelet.release.stats import RELEASE_TABLES, ReleaseStats
 from tubelet.schemas.arrow import TABLE_SCHEMAS
 from tubelet.schemas.version import SCHEMA_VERSION
@@ -70,6 +86,8 @@ INFO_FILE = "meta/info.json"
 RELEASE_FORMAT = 1
 #: A table sink writes a row group once it buffers this many bytes (or ``row_group_rows`` rows).
 ROW_GROUP_BYTES = 16 << 20
+
+log = logging.getLogger(__name__)
 
 
 class ReleaseExistsError(FileExistsError):
@@ -91,6 +109,7 @@ class ReleaseOptions:
     times: str = "seconds"  # how times print there: seconds | tokens (relative time tokens <t_k>)
     time_bins: int = 100  # relative time tokens over each video's duration
     with_media: bool = False
+    license: str | None = None  # a Hub licence id; None: derived from the videos' licences (tubelet.release.licence)
     dataset_version: str | None = None  # a name from tubelet.engine.versions; None: the current ledger
     rows_per_file: int = 1_000_000
     row_group_rows: int = 50_000
@@ -103,6 +122,8 @@ class ReleaseOptions:
         if self.rows_per_file < 1 or self.row_group_rows < 1:
             raise ValueError("rows_per_file and row_group_rows must be >= 1")
         normalise(self.splits)
+        if self.license is not None:
+            check_license(self.license)
 
     def to_dict(self) -> dict[str, Any]:
         return {
@@ -116,6 +137,7 @@ class ReleaseOptions:
             "times": self.times,
             "time_bins": self.time_bins,
             "with_media": self.with_media,
+            "license": self.license,
             "dataset_version": self.dataset_version,
             "rows_per_file": self.rows_per_file,
             "row_group_rows": self.row_group_rows,
@@ -134,6 +156,7 @@ class ReleaseReport:
     rendered: dict[str, dict[str, int]]
     files: int
     seconds: float
+    warnings: list[str] = field(default_factory=list)
 
 
 # ------------------------------------------------------------------ sinks
@@ -196,15 +219,15 @@ class _ParquetSink:
         return self.writer
 
     def close(self) -> None:
+        """Write what is buffered and close the file; a sink that got no row writes no file."""
         self._drain()
-        if self.writer is None:  # an empty split still gets a file, so every split loads
-            self.writer = self._open()
-            self.writer.write_table(self.schema.empty_table())
-        self.writer.close()
+        if self.writer is not None:
+            self.writer.close()
 
 
 class _JsonSink:
-    """One rendering of one split: a streamed JSON array (``.json``) or JSON lines (``.jsonl``)."""
+    """One rendering of one split: a streamed JSON array (``.json``) or JSON lines (``.jsonl``), opened
+    for its first item (a split without items has no file)."""
 
     def __init__(self, path: Path) -> None:
         path.parent.mkdir(parents=True, exist_ok=True)
@@ -245,10 +268,14 @@ def release(
     dest = Path(dest)
     _refuse_non_empty(dest)
     source = _Source.open(root, options)
+    plan = _plan(source, options)
+    for line in plan.warnings:
+        log.warning("release %s: %s", options.version, line)
     with _staging(dest) as staging:
-        stats = _stream(source.dataset, staging, options, source.entries)
-        info = _release_info(options, stats, source.dataset.root, source.version, source.info, created_at or utc_now())
-        n_files = _write_meta(staging, info, stats)
+        builder = _Builder(source, staging, options, plan)
+        stats = builder.run()
+        info = _release_info(options, stats, plan, source, builder.files(), created_at or utc_now())
+        n_files = _write_meta(staging, info, stats, plan)
     return ReleaseReport(
         path=dest,
         version=options.version,
@@ -257,6 +284,7 @@ def release(
         rendered=_nested(stats.rendered),
         files=n_files,
         seconds=time.perf_counter() - started,
+        warnings=list(plan.warnings),
     )
 
 
@@ -273,6 +301,7 @@ class _Source:
     entries: list[LedgerEntry]
     info: dict[str, Any]
     version: str | None  # None: the current state is no named version
+    lookup: RevisionFilter | None  # the videos a later entry replaces (None: nothing is revised)
 
     @classmethod
     def open(cls, root: str | os.PathLike[str], options: ReleaseOptions) -> _Source:
@@ -285,7 +314,49 @@ class _Source:
             info = ds.info().to_dict()
         except FileNotFoundError:
             info = {}
-        return cls(ds, entries, info, options.dataset_version or _matching_version(ds, entries))
+        owners = replaced_by(entries)
+        lookup = RevisionFilter(owners) if owners else None  # only a revised dataset has rows to skip
+        return cls(ds, entries, info, options.dataset_version or _matching_version(ds, entries), lookup)
+
+    def read(self, entry: LedgerEntry, table: str) -> pa.Table:
+        """One table of a ledger entry in the current schema, less the videos a later entry replaces."""
+        if table not in entry.files:
+            return TABLE_SCHEMAS[table].empty_table()
+        data = self.dataset.entry_table(entry, table)
+        if self.lookup is not None:
+            data = data.filter(self.lookup.keep(data.column("video_id"), entry.shard))
+        return data
+
+
+@dataclass
+class _Plan:
+    """What the first pass decides for every released video: its split and its file under ``media/``."""
+
+    splits: SplitAssignment
+    media: dict[str, VideoMedia]
+    warnings: list[str]
+
+
+def _plan(source: _Source, options: ReleaseOptions) -> _Plan:
+    """Read the ``videos`` of every ledger entry (and with ``reviewed_only`` which have reviews) and
+    assign splits from the whole set, so ratios hold on small releases and shard order does not matter."""
+    to_split: list[VideoToSplit] = []
+    to_place: list[VideoSource] = []
+    for entry in source.entries:
+        videos = source.read(entry, "videos")
+        reviewed = set(source.read(entry, "reviews").column("video_id").to_pylist()) if options.reviewed_only else None
+        for vid, uri, codec, fps, n_frames, extra, split in column_rows(
+            videos, "video_id", "uri", "codec", "fps", "n_frames", "extra", "split"
+        ):
+            if reviewed is None or vid in reviewed:
+                to_split.append(VideoToSplit(vid, extra, split))
+                to_place.append(VideoSource(vid, uri, codec, fps, n_frames))
+    ratios = normalise(options.splits)
+    splits = assign_splits(to_split, ratios, options.keep_splits)
+    warnings = splits.warnings(ratios)
+    if not to_split:
+        warnings.append("the release holds no video")
+    return _Plan(splits, plan_media(to_place), warnings)
 
 
 @contextmanager
@@ -306,20 +377,15 @@ def _staging(dest: Path) -> Iterator[Path]:
         raise
 
 
-def _stream(dataset: Dataset, out: Path, options: ReleaseOptions, entries: list[LedgerEntry]) -> ReleaseStats:
-    """Write the tables and renderings of every ledger entry into ``out``; what was written, counted."""
-    builder = _Builder(dataset, out, options)
-    owners = replaced_by(entries)
-    lookup = RevisionFilter(owners) if owners else None  # only a revised dataset has rows to skip
-    for entry in entries:
-        builder.add_entry(entry, lookup)
-    builder.close()
-    return builder.stats
-
-
-def _write_meta(out: Path, info: Mapping[str, Any], stats: ReleaseStats) -> int:
-    """The card, ``meta/info.json`` and, last as it covers them, ``SHA256SUMS``; the number of files it lists."""
+def _write_meta(out: Path, info: Mapping[str, Any], stats: ReleaseStats, plan: _Plan) -> int:
+    """The card, ``LICENSE.md`` (licence ``other``), ``meta/media.jsonl``, ``meta/info.json`` and, last as it
+    covers them, ``SHA256SUMS``; the number of files it lists."""
     write_card(out, info, stats)
+    licence = LicenceDecision(**info["licence"])
+    if licence.id == "other":
+        (out / LICENSE_FILE).write_text(licence_file(licence, info["version"]), encoding="utf-8")
+    (out / MEDIA_LIST).parent.mkdir(parents=True, exist_ok=True)
+    (out / MEDIA_LIST).write_text(media_list(plan.media, info["media"]["included"]), encoding="utf-8")
     (out / INFO_FILE).parent.mkdir(parents=True, exist_ok=True)
     (out / INFO_FILE).write_text(json.dumps(info, indent=2, sort_keys=True) + "\n", encoding="utf-8")
     return write_checksums(out)
@@ -348,17 +414,22 @@ def _matching_version(dataset: Dataset, entries: Sequence[LedgerEntry]) -> str |
 class _Builder:
     """Streams the source, one ledger entry at a time, into the release folder."""
 
-    def __init__(self, dataset: Dataset, out: Path, options: ReleaseOptions) -> None:
-        self.dataset, self.out, self.options = dataset, out, options
-        self.ratios = normalise(options.splits)
+    def __init__(self, source: _Source, out: Path, options: ReleaseOptions, plan: _Plan) -> None:
+        self.source, self.out, self.options, self.plan = source, out, options, plan
         self.stats = ReleaseStats()
         self.sinks: dict[tuple[str, str], _ParquetSink] = {}
         self.renders: dict[tuple[str, str], _JsonSink] = {}
-        self.splits: list[str] = list(self.ratios)
 
-    def add_entry(self, entry: LedgerEntry, lookup: RevisionFilter | None) -> None:
+    def run(self) -> ReleaseStats:
+        """Write every ledger entry's rows and close the files; what was written, counted."""
+        for entry in self.source.entries:
+            self.add_entry(entry)
+        self.close()
+        return self.stats
+
+    def add_entry(self, entry: LedgerEntry) -> None:
         """Filter one ledger entry's rows, give each its video's split, write them and render the instructions."""
-        tables = self._read_tables(entry, lookup)
+        tables = {table: self.source.read(entry, table) for table in RELEASE_TABLES}
         reviews = tables["reviews"]
         reviewed_videos = set(reviews.column("video_id").to_pylist())
         rejected = rejected_items(reviews) if self.options.exclude_rejected else set()
@@ -366,7 +437,7 @@ class _Builder:
         videos = tables["videos"]
         if self.options.reviewed_only:
             videos = rows.reviewed_videos_only(videos, reviewed_videos)
-        video_split = self._assign_splits(videos)
+        video_split = {vid: self.plan.splits.of_video[vid] for vid in videos.column("video_id").to_pylist()}
         kept = rows.keep(tables, video_split.keys())
         videos, video_paths = self._place_media(videos)
         self._count(videos, kept, video_split, reviewed_videos)
@@ -375,74 +446,33 @@ class _Builder:
             self._render_rows(kept.instruction_rows, videos, kept.tubelets, video_split, video_paths)
 
     def close(self) -> None:
-        """Close every file; every split gets a file of every table and rendering, even an empty one."""
-        for split in self.splits:
-            for table in RELEASE_TABLES:
-                self._sink(table, split)
-            for fmt in self.options.formats:
-                self._render(fmt, split)
+        """Close every file (only tables, splits and renderings with rows have one)."""
         for sink in self.sinks.values():
             sink.close()
         for render in self.renders.values():
             render.close()
 
-    # reading and splitting
-
-    def _read_tables(self, entry: LedgerEntry, lookup: RevisionFilter | None) -> dict[str, pa.Table]:
-        return {table: self._read(entry, table, lookup) for table in RELEASE_TABLES}
-
-    def _read(self, entry: LedgerEntry, table: str, lookup: RevisionFilter | None) -> pa.Table:
-        """One table of a ledger entry in the current schema, less the videos a later entry replaces."""
-        if table not in entry.files:
-            return TABLE_SCHEMAS[table].empty_table()
-        data = self.dataset.entry_table(entry, table)
-        if lookup is not None:
-            data = data.filter(lookup.keep(data.column("video_id"), entry.shard))
-        return data
-
-    def _assign_splits(self, videos: pa.Table) -> dict[str, str]:
-        """Each video's release split, by video id."""
-        return {
-            vid: self._split_of(vid, source, extra, split)
-            for vid, source, extra, split in column_rows(videos, "video_id", "source", "extra", "split")
-        }
-
-    def _split_of(self, video_id: str, source: str | None, extra: str | None, existing: str | None) -> str:
-        """The release split of one video; notes a split name first seen and a group split two ways."""
-        split = assign_split(video_id, source, extra, existing, self.ratios, self.options.keep_splits)
-        if split not in self.splits:  # an existing split name kept with keep_splits
-            self.splits.append(split)
-        if self.stats.groups.setdefault(group_key(video_id, source, extra), split) != split:
-            self.stats.split_conflicts += 1  # only keep_splits can put one group in two splits
-        return split
+    def files(self) -> dict[str, dict[str, list[str]]]:
+        """``{table: {split: [paths relative to the release]}}`` of the Parquet files written."""
+        out: dict[str, dict[str, list[str]]] = {}
+        for (table, split), sink in sorted(self.sinks.items()):
+            if sink.paths:
+                out.setdefault(table, {})[split] = [p.relative_to(self.out).as_posix() for p in sink.paths]
+        return out
 
     # media
 
     def _place_media(self, videos: pa.Table) -> tuple[pa.Table, dict[str, str]]:
-        """Each video's path in the release, by id: its uri, or with ``with_media`` its copy under ``media/``
-        (and the videos with their uris rewritten to it)."""
-        ids = videos.column("video_id").to_pylist()
-        uris = videos.column("uri").to_pylist()
-        if not self.options.with_media:
-            return videos, dict(zip(ids, uris))
-        paths = {vid: self._copy_media(vid, uri) for vid, uri in zip(ids, uris)}
-        index = videos.schema.get_field_index("uri")
-        copies = pa.array([paths[v] for v in ids], pa.string())
-        return videos.set_column(index, videos.schema.field("uri"), copies), paths
-
-    def _copy_media(self, video_id: str, uri: str) -> str:
-        src = Path(uri)
-        name = video_id.replace("/", "_").replace(os.sep, "_")
-        if src.is_dir():
-            rel = f"media/{name}"
-            shutil.copytree(src, self.out / rel)
-        elif src.is_file():
-            rel = f"media/{name}{src.suffix}"
-            (self.out / "media").mkdir(exist_ok=True)
-            shutil.copyfile(src, self.out / rel)
-        else:
-            raise FileNotFoundError(f"video {video_id}: {uri} is not a local file or folder (--with-media)")
-        return rel
+        """The videos with ``uri`` (and a frame folder's ``codec``) set to their file in the release, and
+        those paths by id; with ``with_media`` the files are written there."""
+        media = [self.plan.media[vid] for vid in videos.column("video_id").to_pylist()]
+        if self.options.with_media:
+            for item in media:
+                place(item, self.out)
+        for column, values in (("uri", [m.path for m in media]), ("codec", [m.codec for m in media])):
+            index = videos.schema.get_field_index(column)
+            videos = videos.set_column(index, videos.schema.field(column), pa.array(values, pa.string()))
+        return videos, {m.video_id: m.path for m in media}
 
     # stats for the card
 
@@ -471,6 +501,9 @@ class _Builder:
             self.stats.categories[(video_split[vid], category or "unknown")] += 1
             self.stats.tubelet_lengths_s.append(float((end or 0.0) - (start or 0.0)))
             self.stats.reviewed_tubelets += tid in reviewed
+        frames = pc.list_flatten(tubelets.column("frames"))
+        self.stats.tubelet_frames += len(frames)
+        self.stats.mask_frames += pc.sum(pc.is_valid(pc.struct_field(frames, "mask_rle"))).as_py() or 0
 
     # writing
 
@@ -530,36 +563,49 @@ class _Builder:
 def _release_info(
     options: ReleaseOptions,
     stats: ReleaseStats,
-    root: str,
-    source_version: str | None,
-    source_info: Mapping[str, Any],
+    plan: _Plan,
+    source: _Source,
+    files: Mapping[str, Mapping[str, list[str]]],
     created_at: str,
 ) -> dict[str, Any]:
-    splits = sorted({s for c in stats.counts.values() for s in c} | set(normalise(options.splits)))
+    """``meta/info.json``: what the release is, holds and left empty (everything the card shows)."""
+    splits = plan.splits.names
+    counts = {t: {s: stats.counts[t].get(s, 0) for s in splits} for t in RELEASE_TABLES}
     return {
         "format": RELEASE_FORMAT,
         "version": options.version,
         "created_at": created_at,
         "schema_version": SCHEMA_VERSION,
         "source": {
-            "path": root,
-            "version": source_version,
-            "schema_version": source_info.get("schema_version"),
-            "config_hash": source_info.get("config_hash"),
+            "name": public_name(source.dataset.root),  # a folder name or a URL: no path of this machine
+            "version": source.version,
+            "schema_version": source.info.get("schema_version"),
+            "config_hash": source.info.get("config_hash"),
         },
-        "pipeline": source_info.get("pipeline"),
-        "model_ids": dict(source_info.get("model_ids") or {}),
-        "tubelet_version": source_info.get("tubelet_version"),
+        "pipeline": source.info.get("pipeline"),
+        # model ids are names already; a local weights path would still be cut to its file name
+        "model_ids": {
+            k: public_name(v) if os.path.isabs(v) else v for k, v in (source.info.get("model_ids") or {}).items()
+        },
+        "tubelet_version": source.info.get("tubelet_version"),
         "options": options.to_dict(),
+        "licence": decide_licence(options.license, stats.licences).to_dict(),
         "splits": splits,
-        "counts": {t: {s: stats.counts[t].get(s, 0) for s in splits} for t in RELEASE_TABLES},
+        "groups": {s: plan.splits.groups.get(s, 0) for s in splits},
+        "split_conflicts": plan.splits.conflicts,
+        "counts": counts,
+        "files": {t: dict(files[t]) for t in RELEASE_TABLES if t in files},
+        "empty_tables": [t for t in RELEASE_TABLES if not sum(counts[t].values())],
+        "empty_splits": {t: [s for s in splits if not c[s]] for t, c in counts.items() if sum(c.values())},
+        "media": {"included": options.with_media, "list": MEDIA_LIST, "videos": len(plan.media)},
         "dropped": _nonzero_drops(stats),
         "rendered": {f: {s: stats.rendered.get((f, s), 0) for s in splits} for f in options.formats},
         "render_skipped": {f: stats.render_skipped.get(f, 0) for f in options.formats},
         "render_notes": {
             f: {n: c for (g, n), c in sorted(stats.render_notes.items()) if g == f} for f in options.formats
         },
-        "split_conflicts": stats.split_conflicts,
+        "masks": {"tubelet_frames": stats.tubelet_frames, "with_mask": stats.mask_frames},
+        "warnings": list(plan.warnings),
     }
 
 
@@ -606,7 +652,8 @@ def _sha256(path: Path) -> str:
 
 def data_files(folder: str | os.PathLike[str], table: str) -> dict[str, list[str]]:
     """``{split: [parquet paths]}`` of one table of a release, for
-    ``datasets.load_dataset("parquet", data_files=...)``."""
+    ``datasets.load_dataset("parquet", data_files=...)``: only the splits with rows (an empty
+    split has no file), none for a table without rows."""
     folder = Path(folder)
     out: dict[str, list[str]] = {}
     for path in sorted((folder / "data" / table).glob("*.parquet")):

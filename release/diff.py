@@ -1,6 +1,7 @@
 """``tubelet diff RELEASE_A RELEASE_B``: what was added, removed and changed between two releases.
 
-Rows are matched per table by primary key (``tubelet.schemas.arrow.PRIMARY_KEYS``); a row is
+Rows are matched per table by primary key (``tubelet.schemas.arrow.PRIMARY_KEYS``); a split or
+table without rows has no file in a release and is simply read as empty. A row is
 *changed* when its key is in both releases and its content differs (its split included:
 a row that moved split is also counted as ``moved``). Instructions are also broken down
 per task type. Each release is read streaming; what is held is one digest per row.
@@ -16,7 +17,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from tubelet.release.build import RELEASE_TABLES, iter_table
+from tubelet.release.build import INFO_FILE, RELEASE_TABLES, iter_table
 from tubelet.schemas.arrow import PRIMARY_KEYS
 
 
@@ -81,8 +82,8 @@ def diff_releases(a: str | os.PathLike[str], b: str | os.PathLike[str], examples
     """Compare release ``a`` (old) with ``b`` (new), table by table."""
     fa, fb = Path(a), Path(b)
     for f in (fa, fb):
-        if not (f / "data").is_dir():
-            raise FileNotFoundError(f"{f} is not a release (no data/ folder)")
+        if not (f / INFO_FILE).is_file() and not (f / "data").is_dir():
+            raise FileNotFoundError(f"{f} is not a release (no {INFO_FILE}, no data/ folder)")
     tables: dict[str, TableDiff] = {}
     per_type: dict[str, Counter[str]] = {}
     for table in RELEASE_TABLES:

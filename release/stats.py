@@ -30,3 +30,5 @@ class ReleaseStats:
     )  # (format, box_masked_regions | skipped:<reason>)
     groups: dict[str, str] = field(default_factory=dict)  # group key -> split (checked: never two)
     split_conflicts: int = 0  # groups whose videos kept different existing splits (keep_splits)
+    tubelet_frames: int = 0  # frames listed by the kept tubelets
+    mask_frames: int = 0  # of which carry a mask (the card's task categories)
