@@ -7,6 +7,7 @@ Each group of commands lives in a module of its own with an ``add_commands``:
     tubelet review serve|stop|push|pull|revert | versions        (tubelet.cli.review)
     tubelet preview | report                                     (tubelet.cli.preview)
     tubelet release | diff                                       (tubelet.cli.release)
+    tubelet export                                               (tubelet.cli.export)
 
 Exit codes:
 
@@ -29,7 +30,7 @@ from collections.abc import Sequence
 from typing import TextIO
 
 from tubelet import __version__
-from tubelet.cli import dataset, preview, release, review, run
+from tubelet.cli import dataset, export, preview, release, review, run
 from tubelet.cli.common import EPILOG, EXIT_FAILED, EXIT_OK, CommandError
 from tubelet.engine.errors import one_line
 from tubelet.engine.manifest import ManifestError
@@ -70,6 +71,7 @@ def build_parser() -> argparse.ArgumentParser:
     review.add_commands(add, common)
     preview.add_commands(add)
     release.add_commands(add)
+    export.add_commands(add)
     return parser
 
 
