@@ -23,11 +23,13 @@ Rows, one per tubelet frame, sorted by frame then id:
 - a frame is written when the object is visible, and also when it is not but the tubelet's
   source annotates occluded boxes (its ``extra.visibility`` lists a ratio per frame, as a
   MOT import does); other invisible frames only repeat a last box and are not written;
-- ground truth: ``consider`` is ``extra.consider`` (else 1), ``class`` is
-  ``extra.mot_class``, else the MOT17 class of the category name (``person`` counts as
-  ``pedestrian``), else -1 (TrackEval's MOT17 preprocessing refuses it: evaluate such
-  classes with ``DO_PREPROC: False``); ``visibility`` is ``extra.visibility`` (else 1 for
-  visible, 0 for invisible);
+- ground truth: ``consider`` is ``extra.consider`` (else 1), ``class`` is the row's
+  ``extra.mot_classes`` entry, else ``extra.mot_class``, else the MOT17 class of the
+  category name (``person`` counts as ``pedestrian``), else -1 (TrackEval's MOT17
+  preprocessing refuses it: evaluate such classes with ``DO_PREPROC: False``);
+  ``visibility`` is ``extra.visibility`` (else 1 for visible, 0 for invisible);
+- rows a MOT import keeps in ``extra.outside`` (boxes wholly outside the frame, which are
+  no tubelet frame) are written back too, so the file holds every row of the original;
 - a tracker: ``conf`` is the frame's score, else the tubelet's, else 1; the class and
   3-D columns are -1 as MOTChallenge results write them (TrackEval reads -1 as "not a
   non-pedestrian class").
@@ -88,7 +90,9 @@ class MotExporter(Exporter):
     def _rows(self, tubelet: Tubelet, mot_id: int, gt: bool) -> list[Row]:
         visibility = _aligned(tubelet, "visibility")
         consider = _aligned(tubelet, "consider")
-        cls = self._class_id(tubelet) if gt else UNKNOWN_CLASS
+        classes = _aligned(tubelet, "mot_classes")
+        track_class = self._class_id(tubelet) if gt else UNKNOWN_CLASS
+        conf = tubelet.score if tubelet.score is not None else 1.0
         rows: list[Row] = []
         for k, f in enumerate(tubelet.frames):
             if not f.visible and visibility is None:
@@ -96,13 +100,22 @@ class MotExporter(Exporter):
                 continue
             box = xywh(f.amodal_xyxy or f.box_xyxy)
             if gt:
-                flag = int(bool(consider[k])) if consider is not None else 1
+                flag = bool(consider[k]) if consider is not None else True
                 vis = float(visibility[k]) if visibility is not None else float(f.visible)
-                rest = [str(flag), str(cls), number(vis)]
+                cls = int(classes[k]) if classes is not None else track_class
+                rest = _gt_columns(flag, cls, vis)
             else:
-                conf = f.score if f.score is not None else tubelet.score if tubelet.score is not None else 1.0
-                rest = [number(conf), "-1", "-1", "-1"]
+                rest = [number(f.score if f.score is not None else conf), "-1", "-1", "-1"]
             rows.append((f.frame_idx + 1, mot_id, box, rest))
+        for row in _outside(tubelet):
+            # a MOT import keeps rows wholly outside the picture aside (they are no frame): written back as they were
+            box = xywh(row["xyxy"])
+            if gt:
+                rest = _gt_columns(bool(row["consider"]), int(row["mot_class"]), float(row["visibility"]))
+            else:
+                rest = [number(conf), "-1", "-1", "-1"]
+            rows.append((int(row["frame_idx"]) + 1, mot_id, box, rest))
+            self.tally.counts["rows_outside_the_frame"] += 1
         return rows
 
     def _class_id(self, tubelet: Tubelet) -> int:
@@ -126,6 +139,17 @@ def _aligned(tubelet: Tubelet, key: str) -> Sequence[Any] | None:
     """``extra[key]`` when it is a list with one value per frame (a MOT import's), else None."""
     values = tubelet.extra.get(key)
     return values if isinstance(values, list) and len(values) == len(tubelet.frames) else None
+
+
+def _outside(tubelet: Tubelet) -> list[dict[str, Any]]:
+    """The rows of a MOT import that lie wholly outside the frame (``extra.outside``), if any."""
+    rows = tubelet.extra.get("outside")
+    return [r for r in rows if isinstance(r, dict)] if isinstance(rows, list) else []
+
+
+def _gt_columns(consider: bool, cls: int, visibility: float) -> list[str]:
+    """The gt columns after the box: consider flag, class, visibility."""
+    return [str(int(consider)), str(cls), number(visibility)]
 
 
 def _image_name(frame_idx: int) -> str:

@@ -197,6 +197,37 @@ def test_trackeval_loads_every_box_and_scores_gt_against_itself(mot_ds: Path, tm
     assert scores["MOTA"] == pytest.approx(1 - 3 / 8)
 
 
+def test_mot_rows_kept_aside_by_the_importer_are_written_back(tiny: Path, tmp_path: Path) -> None:
+    """A MOT import may keep a class per row (``extra.mot_classes``) and the rows wholly outside
+    the frame (``extra.outside``, no frame of the tubelet): the gt file has them all again."""
+    [video] = [v for v in Dataset(tiny).records("videos") if v.video_id == "a"]
+    frames = [
+        TubeletFrame(0, 0.0, [0.0, 4.0, 10.0, 20.0], amodal_xyxy=[-5.0, 4.0, 10.0, 20.0]),
+        TubeletFrame(1, 0.1, [1.0, 4.0, 11.0, 20.0], visible=False),
+    ]
+    extra = {
+        "mot_class": 1,
+        "mot_classes": [1, 7],
+        "visibility": [0.5, 0.0],
+        "consider": [True, False],
+        "outside": [
+            {"frame_idx": 2, "xyxy": [-20.0, 4.0, -5.0, 20.0], "mot_class": 1, "visibility": 0.0, "consider": True}
+        ],
+    }
+    task = VideoTask(video_id="a", uri=video.uri)
+    task.video = video
+    task.tubelets = [Tubelet("a:mot:4", "a", "pedestrian", "import:mot", "4", 10.0, 64, 48, frames, extra=extra)]
+    root = write_dataset(tmp_path / "ds", [task])
+    report = export(root, tmp_path / "gt", ExportOptions(format="mot", frames=False))
+    assert report.counts["rows_outside_the_frame"] == 1
+    assert (
+        tmp_path / "gt/MOT17-val/a/gt/gt.txt"
+    ).read_text() == "1,4,-5,4,15,16,1,1,0.5\n2,4,1,4,10,16,0,7,0\n3,4,-20,4,15,16,1,1,0\n"
+    export(root, tmp_path / "tracker", ExportOptions(format="mot", role="tracker"))
+    text = (tmp_path / "tracker/MOT17-val/tubelet/data/a.txt").read_text()
+    assert text == "1,4,-5,4,15,16,1,-1,-1,-1\n2,4,1,4,10,16,1,-1,-1,-1\n3,4,-20,4,15,16,1,-1,-1,-1\n"
+
+
 def test_mot_ids_are_kept_or_numbered_by_first_appearance() -> None:
     def tube(tid: str, track: str, first: int) -> Tubelet:
         frames = [TubeletFrame(first, first / 10, [0.0, 0.0, 4.0, 4.0])]
