@@ -8,6 +8,7 @@ Each group of commands lives in a module of its own with an ``add_commands``:
     tubelet preview | report                                     (tubelet.cli.preview)
     tubelet release | diff | push                                (tubelet.cli.release)
     tubelet pipelines                                            (tubelet.cli.pipelines)
+    tubelet export                                               (tubelet.cli.export)
 
 Exit codes:
 
@@ -30,7 +31,7 @@ from collections.abc import Sequence
 from typing import TextIO
 
 from tubelet import __version__
-from tubelet.cli import dataset, pipelines, preview, release, review, run
+from tubelet.cli import dataset, export, pipelines, preview, release, review, run
 from tubelet.cli.common import EPILOG, EXIT_FAILED, EXIT_OK, CommandError
 from tubelet.engine.errors import one_line
 from tubelet.engine.manifest import ManifestError
@@ -72,6 +73,7 @@ def build_parser() -> argparse.ArgumentParser:
     preview.add_commands(add)
     release.add_commands(add)
     pipelines.add_commands(add)
+    export.add_commands(add)
     return parser
 
 
