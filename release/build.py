@@ -53,10 +53,8 @@ import hashlib
 import json
 import logging
 import os
-import shutil
 import time
-from collections.abc import Iterable, Iterator, Mapping, Sequence
-from contextlib import contextmanager
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, TextIO
@@ -77,6 +75,7 @@ from tubelet.release.licence import LICENSE_FILE, LicenceDecision, check_license
 from tubelet.release.media import MEDIA_LIST, VideoMedia, VideoSource, media_list, place, plan_media
 from tubelet.release.render import DEFAULT_FORMATS, FORMATS, RenderOptions, ShardRenderer
 from tubelet.release.splits import DEFAULT_SPLITS, SplitAssignment, VideoToSplit, assign_splits, normalise
+from tubelet.release.staging import is_free, staged_folder
 from tubelet.release.stats import RELEASE_TABLES, ReleaseStats
 from tubelet.schemas.arrow import TABLE_SCHEMAS
 from tubelet.schemas.version import SCHEMA_VERSION
@@ -271,7 +270,7 @@ def release(
     plan = _plan(source, options)
     for line in plan.warnings:
         log.warning("release %s: %s", options.version, line)
-    with _staging(dest) as staging:
+    with staged_folder(dest, "partial") as staging:
         builder = _Builder(source, staging, options, plan)
         stats = builder.run()
         info = _release_info(options, stats, plan, source, builder.files(), created_at or utc_now())
@@ -289,7 +288,7 @@ def release(
 
 
 def _refuse_non_empty(dest: Path) -> None:
-    if dest.exists() and (not dest.is_dir() or any(dest.iterdir())):
+    if not is_free(dest):
         raise ReleaseExistsError(f"{dest} exists and is not empty: a release is immutable; choose a new folder")
 
 
@@ -357,24 +356,6 @@ def _plan(source: _Source, options: ReleaseOptions) -> _Plan:
     if not to_split:
         warnings.append("the release holds no video")
     return _Plan(splits, plan_media(to_place), warnings)
-
-
-@contextmanager
-def _staging(dest: Path) -> Iterator[Path]:
-    """A hidden sibling folder to build ``dest`` in: renamed to ``dest`` when the block succeeds, removed when it
-    fails, so a release folder is complete or absent."""
-    dest.parent.mkdir(parents=True, exist_ok=True)
-    staging = dest.parent / f".{dest.name}.partial-{os.getpid()}"
-    shutil.rmtree(staging, ignore_errors=True)
-    staging.mkdir()
-    try:
-        yield staging
-        if dest.exists():
-            dest.rmdir()  # empty (checked before)
-        os.rename(staging, dest)
-    except BaseException:
-        shutil.rmtree(staging, ignore_errors=True)
-        raise
 
 
 def _write_meta(out: Path, info: Mapping[str, Any], stats: ReleaseStats, plan: _Plan) -> int:
