@@ -17,6 +17,7 @@ from pathlib import Path
 from typing import Any
 
 from tubelet.engine import Pipeline, Resources, Stage, VideoTask
+from tubelet.engine.video import VideoReader
 from tubelet.schemas import Answer, Entity, Event, Instruction, Message, Tubelet, TubeletFrame, VideoRecord
 
 
@@ -301,7 +302,28 @@ class Where(Stage):
         return batch
 
 
+@dataclass
+class Decoder(Stage):
+    """Decodes frame 0 of ``video`` with this worker's default backend and notes which
+    backend it was and a digest of the pixels; ``actor`` makes it an actor stage."""
+
+    video: str = ""
+    notes: str | None = None
+    actor: bool = False
+
+    @property
+    def needs_actor(self) -> bool:
+        return self.actor
+
+    def process(self, batch: list[VideoTask]) -> list[VideoTask]:
+        with VideoReader(self.video) as reader:
+            digest = hashlib.sha1(reader.frames([0]).tobytes()).hexdigest()[:12]
+        _note(self.notes, "decoder", f"{reader.backend};{digest}")
+        return batch
+
+
 STAGES = {
+    "decoder": Decoder,
     "where": Where,
     "interrupt": Interrupt,
     "make": MakeVideo,
