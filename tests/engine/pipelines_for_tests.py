@@ -305,15 +305,14 @@ class Where(Stage):
 @dataclass
 class Decoder(Stage):
     """Decodes frame 0 of ``video`` with this worker's default backend and notes which
-    backend it was and a digest of the pixels; ``actor`` makes it an actor stage."""
+    backend it was and a digest of the pixels (a task on Ray)."""
 
     video: str = ""
     notes: str | None = None
-    actor: bool = False
 
     @property
     def needs_actor(self) -> bool:
-        return self.actor
+        return False
 
     def process(self, batch: list[VideoTask]) -> list[VideoTask]:
         with VideoReader(self.video) as reader:
@@ -322,8 +321,18 @@ class Decoder(Stage):
         return batch
 
 
+@dataclass
+class DecoderActor(Decoder):
+    """``Decoder`` as an actor stage."""
+
+    @property
+    def needs_actor(self) -> bool:
+        return True
+
+
 STAGES = {
     "decoder": Decoder,
+    "decoder_actor": DecoderActor,
     "where": Where,
     "interrupt": Interrupt,
     "make": MakeVideo,

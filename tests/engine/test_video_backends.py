@@ -287,7 +287,7 @@ def test_a_run_without_decord_decodes_with_pyav_in_every_worker(tmp_path: Path) 
 
 
 def test_decoding_without_decord_in_a_fresh_process(tmp_path: Path) -> None:
-    clip = make_mp4(tmp_path / "clip.mp4", n=24)
+    make_mp4(tmp_path / "clip.mp4", n=24)
     done = _without_decord(
         """
         from tubelet.engine.video import VideoReader, probe
