@@ -306,3 +306,26 @@ def test_decoding_without_decord_in_a_fresh_process(tmp_path: Path) -> None:
     assert "pyav 24 (2, 32, 48, 3)" in done.stdout
     assert "refused: video backend 'decord' was asked for" in done.stdout
     assert "use video_backend 'pyav' or 'auto'" in done.stdout
+
+
+def test_decord_is_required_only_where_it_has_wheels() -> None:
+    """decord 0.6.0's wheels: py3-none-manylinux2010_x86_64 and py3-none-win_amd64 (its
+    macOS wheels stop at CPython 3.8): elsewhere pip must not look for it."""
+    import tomllib
+
+    from packaging.requirements import Requirement
+
+    project = tomllib.loads((ROOT / "pyproject.toml").read_text())["project"]
+    [decord] = [Requirement(r) for r in project["dependencies"] if Requirement(r).name == "decord"]
+    assert decord.marker is not None
+    where = {
+        ("Linux", "x86_64"): True,
+        ("Windows", "AMD64"): True,
+        ("Linux", "aarch64"): False,
+        ("Darwin", "arm64"): False,
+        ("Darwin", "x86_64"): False,
+        ("Windows", "ARM64"): False,
+    }
+    for (system, machine), needed in where.items():
+        assert decord.marker.evaluate({"platform_system": system, "platform_machine": machine}) is needed
+    assert any(Requirement(r).name == "av" for r in project["dependencies"])  # what decodes elsewhere
