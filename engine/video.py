@@ -1,10 +1,11 @@
 """The one video reader every stage decodes through.
 
 A video is a file (decoded by decord or PyAV — ``tubelet.engine.video_backend`` says
-which — with seeks to keyframes, optionally scaled by the decoder itself) or a folder of
-JPEG/PNG frames with an explicit fps (decoded with Pillow). Frame indices are always absolute indices of the original video; times
-are seconds from the container's timestamps, or ``i / fps`` when an fps is given
-(image folders, or a manifest override for a file).
+which; both give the same frames and times — with seeks to keyframes, optionally scaled
+by the decoder itself) or a folder of JPEG/PNG frames with an explicit fps (decoded with
+Pillow). Frame indices are always absolute indices of the original video; times are
+seconds from the container's timestamps, or ``i / fps`` when an fps is given (image
+folders, or a manifest override for a file).
 
     with VideoReader("clip.mp4") as video:
         idx = video.sample_indices(fps=2)           # nearest frames to a 2 fps grid

@@ -14,7 +14,9 @@ from pathlib import Path
 import numpy as np
 import pyarrow.parquet as pq
 import pytest
+import tomllib
 import yaml
+from packaging.requirements import Requirement
 
 from tests.engine.videos import make_mp4
 from tubelet.engine.video import VideoReader
@@ -311,10 +313,6 @@ def test_decoding_without_decord_in_a_fresh_process(tmp_path: Path) -> None:
 def test_decord_is_required_only_where_it_has_wheels() -> None:
     """decord 0.6.0's wheels: py3-none-manylinux2010_x86_64 and py3-none-win_amd64 (its
     macOS wheels stop at CPython 3.8): elsewhere pip must not look for it."""
-    import tomllib
-
-    from packaging.requirements import Requirement
-
     project = tomllib.loads((ROOT / "pyproject.toml").read_text())["project"]
     [decord] = [Requirement(r) for r in project["dependencies"] if Requirement(r).name == "decord"]
     assert decord.marker is not None
