@@ -3,14 +3,13 @@
 decord decodes but does not name the codec nor say how many frames the container's
 index lists; PyAV (FFmpeg's demuxer) does both, and lets us find where a file that
 was cut short ends. Everything here reads headers or packets, never pixels, except
-``display_rotation``, which decodes one frame (FFmpeg hands the display matrix to
-decoded frames; PyAV does not expose the stream's copy).
+``inspect(path, rotation=True)``, which decodes one frame for its display rotation.
 """
 
 from __future__ import annotations
 
 import struct
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
 
@@ -35,6 +34,7 @@ class ContainerInfo:
     width: int
     height: int
     listed_frames: int  # frames the index lists; 0 when the container does not say
+    rotation: int = 0  # clockwise quarter turns to show it upright, in degrees (read when asked)
 
     @property
     def is_still_image(self) -> bool:
@@ -55,17 +55,32 @@ def video_stream(container: Any) -> Any:
     return stream
 
 
-def inspect(path: Path) -> ContainerInfo:
-    """Read the container's headers (no decoding); raise ``ContainerError`` if unreadable."""
+def inspect(path: Path, rotation: bool = False) -> ContainerInfo:
+    """Read the container's headers; raise ``ContainerError`` if unreadable. With
+    ``rotation`` the first frame is decoded too: FFmpeg hands the display matrix (phone
+    videos) to decoded frames, and PyAV does not expose the stream's copy."""
     try:
         with av.open(str(path)) as container:
             stream = video_stream(container)
             ctx = stream.codec_context  # None when FFmpeg has no decoder for the codec
             if ctx is None:
                 return ContainerInfo(container.format.name, "unknown", 0, 0, int(stream.frames or 0))
-            return ContainerInfo(container.format.name, ctx.name, ctx.width, ctx.height, int(stream.frames or 0))
+            info = ContainerInfo(container.format.name, ctx.name, ctx.width, ctx.height, int(stream.frames or 0))
+            if rotation:
+                info = replace(info, rotation=_first_frame_rotation(container, stream))
+            return info
     except av.FFmpegError as error:
         raise ContainerError(f"no video container could be read ({error.strerror or error})") from None
+
+
+def _first_frame_rotation(container: Any, stream: Any) -> int:
+    """``clockwise`` of the first frame that decodes; 0 when none does."""
+    try:
+        for frame in container.decode(stream):
+            return clockwise(frame.rotation)
+    except av.FFmpegError:
+        pass
+    return 0
 
 
 def first_incomplete_packet(path: Path) -> int | None:
@@ -96,19 +111,6 @@ def first_incomplete_packet(path: Path) -> int | None:
         except av.FFmpegError:
             return complete
     return complete if listed and complete < listed else None
-
-
-def display_rotation(path: Path) -> int:
-    """Clockwise degrees (0, 90, 180 or 270) that turn the coded picture upright, from
-    the container's display matrix (phone videos); 0 when no frame decodes."""
-    try:
-        with av.open(str(path)) as container:
-            stream = video_stream(container)
-            for frame in container.decode(stream):
-                return clockwise(frame.rotation)
-    except (av.FFmpegError, ContainerError):
-        pass
-    return 0
 
 
 def clockwise(rotation: float) -> int:

@@ -72,7 +72,7 @@ def file_meta(
     neither the container nor the manifest gives a frame rate.
     """
     try:
-        info = video_container.inspect(path)
+        info = video_container.inspect(path, rotation=True)
     except video_container.ContainerError as error:
         raise VideoError(uri, "not_a_video", str(error)) from None
     if info.is_still_image:
@@ -91,7 +91,7 @@ def file_meta(
             raise VideoError(uri, "no_fps", "the container has no frame rate; set fps in the manifest")
         duration = round(end_s, TS_DECIMALS) if end_s > 0 else n_frames / rate
     width, height = info.width, info.height
-    if video_container.display_rotation(path) in (90, 270):
+    if info.rotation in (90, 270):
         width, height = height, width  # frames are decoded upright, as a player shows them
     return VideoMeta(rate, n_frames, duration, width, height, info.codec, source)
 
