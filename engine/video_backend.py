@@ -45,6 +45,11 @@ def set_video_backend(name: str | None) -> str | None:
     return previous
 
 
+def get_video_backend() -> str | None:
+    """This process's default as ``set_video_backend`` left it (None: none set)."""
+    return _process_default
+
+
 def requested_backend() -> str:
     """What this process asks for when a reader names no backend: its default, else
     ``TUBELET_VIDEO_BACKEND``, else ``auto``."""

@@ -11,7 +11,7 @@ from tubelet.engine.parts import PartRecord, write_tasks
 from tubelet.engine.stage import Stage, run_stage
 from tubelet.engine.storage import Storage
 from tubelet.engine.task import VideoTask
-from tubelet.engine.video_backend import VideoBackendError, resolve_backend, set_video_backend
+from tubelet.engine.video_backend import VideoBackendError, get_video_backend, resolve_backend, set_video_backend
 
 log = logging.getLogger(__name__)
 
@@ -31,15 +31,20 @@ class WorkerSettings:
     any node. They travel with the work, so a worker needs nothing from its environment.
 
     ``video_backend``: what ``VideoReader`` decodes files with ("auto", "decord",
-    "pyav"); ``auto`` is resolved by each worker (decord where it imports).
+    "pyav"); ``auto`` is resolved by each worker (decord where it imports); None leaves
+    the worker's own choice (``TUBELET_VIDEO_BACKEND``, else auto). ``run_pipeline``
+    always sets it.
     """
 
-    video_backend: str = "auto"
+    video_backend: str | None = None
 
     def apply(self) -> str | None:
         """Make these the process's defaults; returns the previous video backend (for
         ``restore``). A backend that cannot be used here is a StageSetupError (the run stops)."""
-        previous = set_video_backend(self.video_backend)
+        previous = get_video_backend()
+        if self.video_backend is None:
+            return previous
+        set_video_backend(self.video_backend)
         try:
             resolve_backend(self.video_backend)
         except VideoBackendError as error:

@@ -341,3 +341,13 @@ def test_a_backend_a_worker_cannot_use_stops_the_run(tmp_path, monkeypatch):
     with pytest.raises(StageSetupError, match="video backend 'decord' was asked for"):
         run_into(InlineRunner(WorkerSettings(video_backend="decord")), pipeline, tmp_path / "out")
     assert requested_backend() != "decord"
+
+
+def test_a_runner_without_settings_leaves_the_process_s_choice(tmp_path, monkeypatch):
+    monkeypatch.setenv("TUBELET_VIDEO_BACKEND", "pyav")  # what a library user may set
+    notes = tmp_path / "notes"
+    notes.mkdir()
+    video = make_mp4(tmp_path / "clip.mp4", n=12)
+    pipeline = build({"stages": [{"kind": "make"}, {"kind": "decoder", "video": str(video), "notes": str(notes)}]})
+    run_into(InlineRunner(), pipeline, tmp_path / "out", n=3)
+    assert {p.read_text().split(";")[0] for p in notes_of(notes, "decoder")} == {"pyav"}
