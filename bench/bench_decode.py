@@ -1,6 +1,13 @@
-"""Decode throughput of tubelet.engine.video.VideoReader against raw decord on the same frames.
+"""Decode throughput: the two video backends (decord, PyAV) against each other, and
+tubelet.engine.video.VideoReader against raw decord on the same frames.
 
-For every sam2-demo video and rate, the reader's time-based sampling picks the frame
+First, decord vs PyAV through VideoReader, interleaved (decord, PyAV, decord, PyAV, ...)
+on every sam2-demo video, end to end (open + sample + decode: what a user waits for):
+full decode, 8 frames spread over the video, 2 fps sampling, and 2 fps scaled to
+448x252 in the decoder; frames/s of each, their speed ratio (PyAV/decord: above 1, PyAV
+is faster), and how many frames PyAV's decoder decoded to reach the sampled ones.
+
+Then (decord only), for every sam2-demo video and rate, the reader's time-based sampling picks the frame
 indices once; then, interleaved and repeated, we time
   reader: VideoReader(path) + sample_indices(fps) + frames(indices)   (end to end)
   decord: decord.VideoReader(path) + get_batch(indices)             (same indices)
@@ -11,7 +18,9 @@ decoded inside FFmpeg. A DAVIS folder is compared with a plain Pillow loop; then
 reader's own overhead (open, timestamps, sampling) is timed alone, and the last table
 compares scaling inside the decoder with decoding at full size and resizing after.
 
-    .venv/bin/python bench/bench_decode.py [--assets DIR] [--repeats N]
+    .venv/bin/python bench/bench_decode.py [--assets DIR] [--repeats N] [--backends-only]
+
+Without decord (its wheels are x86-64 Linux and Windows only) only PyAV is timed.
 """
 
 from __future__ import annotations
@@ -30,9 +39,16 @@ from PIL import Image
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-import decord  # noqa: E402
-
 from tubelet.engine.video import VideoReader  # noqa: E402
+from tubelet.engine.video_backend import decord_import_error  # noqa: E402
+
+#: (case, sampling, size): what the backend comparison times on each video
+CASES: list[tuple[str, Callable[[VideoReader], list[int]], tuple[int, int] | None]] = [
+    ("full", lambda v: list(range(v.n_frames)), None),
+    ("8 spread", lambda v: v.sample_indices(max_frames=8), None),
+    ("2 fps", lambda v: v.sample_indices(fps=2), None),
+    ("2 fps 448x252", lambda v: v.sample_indices(fps=2), (448, 252)),
+]
 
 
 def median_time(fn: Callable[[], object], repeats: int) -> float:
@@ -77,7 +93,52 @@ def decoder_work(indices: list[int], key_frames: list[int]) -> int:
     return work
 
 
+def bench_backends(videos: list[Path], repeats: int) -> dict[str, list[float]]:
+    """decord vs PyAV through VideoReader, interleaved, per video and case; the ratios per case."""
+    backends = ["decord", "pyav"] if decord_import_error() is None else ["pyav"]
+    print(
+        f"{'video':<24}{'case':<15}{'frames':>7}{'pyav work':>10}" + "".join(f"{b + ' f/s':>12}" for b in backends),
+        end="",
+    )
+    print(f"{'ratio':>7}{'best':>6}" if len(backends) == 2 else "")
+    ratios: dict[str, list[float]] = {case: [] for case, _, _ in CASES}
+    for path in videos:
+        for case, pick, size in CASES:
+            work: dict[str, int] = {}
+
+            def run(backend: str) -> None:
+                with VideoReader(str(path), backend=backend, size=size) as video:
+                    indices = pick(video)
+                    video.frames(indices)
+                    work.update(frames=len(indices))
+                    if backend == "pyav":
+                        work.update(decoded=video._source.decoded)  # frames PyAV's decoder gave
+
+            for backend in backends:  # warm the page cache and the libraries
+                run(backend)
+            times: dict[str, list[float]] = {b: [] for b in backends}
+            for _ in range(repeats):
+                for backend in backends:
+                    times[backend].append(median_time(lambda: run(backend), 1))
+            n = work["frames"]
+            cells = "".join(f"{n / statistics.median(times[b]):>12.1f}" for b in backends)
+            line = f"{path.name:<24}{case:<15}{n:>7}{work['decoded']:>10}{cells}"
+            if len(backends) == 2:
+                ratio = statistics.median(d / p for d, p in zip(times["decord"], times["pyav"], strict=True))
+                best = min(times["decord"]) / min(times["pyav"])
+                ratios[case].append(ratio)
+                line += f"{ratio:>7.2f}{best:>6.2f}"
+            print(line)
+    if len(backends) == 2:
+        print("ratio: PyAV speed / decord speed, median of interleaved pairs (best: of the fastest runs)")
+        for case, values in ratios.items():
+            print(f"  {case:<15} median {statistics.median(values):.2f}  min {min(values):.2f}  max {max(values):.2f}")
+    return ratios
+
+
 def bench_files(videos: list[Path], rates: list[float], repeats: int) -> list[tuple[float, float]]:
+    import decord
+
     print(
         f"{'video':<24}{'fps':>5}{'asked':>7}{'decoded':>9}{'in ffmpeg*':>12}{'of':>6}"
         f"{'reader f/s':>12}{'decord f/s':>12}{'ratio':>7}{'best':>6}"
@@ -92,7 +153,7 @@ def bench_files(videos: list[Path], rates: list[float], repeats: int) -> list[tu
             stats: dict[str, int] = {}
 
             def reader() -> None:
-                with VideoReader(str(path)) as video:
+                with VideoReader(str(path), backend="decord") as video:
                     video.frames(video.sample_indices(fps=rate))
                     stats.update(asked=video.frames_requested, decoded=video.frames_decoded)
 
@@ -145,6 +206,8 @@ def bench_folder(folder: Path, fps: float, rates: list[float], repeats: int) -> 
 
 def bench_overhead(videos: list[Path], repeats: int) -> None:
     """What the reader adds before decoding: open + timestamps + sampling vs decord's open."""
+    import decord
+
     print(f"\nreader overhead before decoding (ms, median of {repeats} runs)")
     print(f"{'video':<24}{'decord open':>12}{'reader open+sample':>20}{'added':>8}")
     for path in videos:
@@ -171,12 +234,12 @@ def bench_resize(videos: list[Path], rate: float, size: tuple[int, int], repeats
             indices = video.sample_indices(fps=rate)
 
         def in_decoder() -> None:
-            with VideoReader(str(path), size=size) as video:
+            with VideoReader(str(path), size=size, backend="decord") as video:
                 video.frames(indices)
 
         def full_then(resize: Callable[[np.ndarray], np.ndarray]) -> Callable[[], None]:
             def run() -> None:
-                with VideoReader(str(path)) as video:
+                with VideoReader(str(path), backend="decord") as video:
                     [resize(f) for f in video.frames(indices)]
 
             return run
@@ -195,13 +258,27 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--assets", default=default_assets, help="the shared assets folder")
     parser.add_argument("--repeats", type=int, default=5, help="timed runs per measurement (median)")
+    parser.add_argument("--backends-only", action="store_true", help="only the decord vs PyAV comparison")
     args = parser.parse_args()
     assets = Path(args.assets)
     videos = sorted((assets / "videos" / "sam2-demo").glob("*.mp4"))
     if not videos:
-        sys.exit(f"no sam2-demo videos under {assets}")
+        print(f"no sam2-demo videos under {assets}: nothing to time")
+        return
+    import av
+
     load = ", load average {:.1f} {:.1f} {:.1f}".format(*os.getloadavg()) if hasattr(os, "getloadavg") else ""
-    print(f"decord {decord.__version__}, {os.cpu_count()} CPUs{load}, median of {args.repeats} runs\n")
+    has_decord = decord_import_error() is None
+    versions = f"PyAV {av.__version__} (FFmpeg {av.ffmpeg_version_info})"
+    if has_decord:
+        import decord
+
+        versions = f"decord {decord.__version__}, " + versions
+    print(f"{versions}, {os.cpu_count()} CPUs{load}, median of {args.repeats} runs\n")
+    bench_backends(videos, args.repeats)
+    if args.backends_only or not has_decord:
+        return
+    print()
     ratios = bench_files(videos, [2.0, 8.0], args.repeats)
     davis = assets / "davis2016" / "JPEGImages" / "480p" / "dog"
     if davis.is_dir():

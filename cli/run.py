@@ -1,6 +1,7 @@
 """``tubelet run`` and ``tubelet sample``: make a dataset.
 
 tubelet run MANIFEST [--out DIR] [--runner ray|inline] [--address ADDR]
+                     [--video-backend auto|decord|pyav]
                      [--set key=value ...] [--no-progress] [--log-level LEVEL]
 tubelet sample OUT_DIR
 """
@@ -15,6 +16,7 @@ from tubelet.cli.sample import write_sample
 from tubelet.engine.dataset import Dataset
 from tubelet.engine.manifest import load_manifest
 from tubelet.engine.storage import is_url
+from tubelet.engine.video_backend import BACKENDS
 from tubelet.pipelines import run_manifest
 
 
@@ -29,6 +31,12 @@ def add_commands(add: AddCommand) -> None:
         help="override the manifest's runner (auto: ray for a cluster or GPUs, else a process pool)",
     )
     run.add_argument("--address", help="join the Ray cluster at ADDR (host:port) instead of starting one")
+    run.add_argument(
+        "--video-backend",
+        choices=list(BACKENDS),
+        help="what decodes video files in every worker (overrides the manifest's video_backend; "
+        "default: TUBELET_VIDEO_BACKEND, else auto: decord where it is installed, else PyAV)",
+    )
     run.add_argument(
         "--set",
         action="append",
@@ -48,6 +56,8 @@ def cmd_run(args: argparse.Namespace) -> int:
     overrides = list(args.set or [])
     if args.out:
         overrides.append(f"output={args.out if is_url(args.out) else os.path.abspath(args.out)}")
+    if args.video_backend:
+        overrides.append(f"video_backend={args.video_backend}")
     config = load_manifest(args.manifest, overrides)
     summary = run_manifest(
         config,

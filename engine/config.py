@@ -75,6 +75,9 @@ class RunConfig(_Strict):
     shard_size: PositiveInt = 32  # videos per committed shard
     videos: list[VideoEntry | VideoList | DatasetVideos] = Field(min_length=1)
     ray: RayOptions = Field(default_factory=RayOptions)
+    # what decodes video files in every worker; None: TUBELET_VIDEO_BACKEND, else auto
+    # (decord where it imports, else PyAV). See tubelet.engine.video_backend.
+    video_backend: Literal["auto", "decord", "pyav"] | None = None
     # Set by the loader: where relative paths (output, uris, lists) are resolved from.
     base_dir: str = "."
     manifest_path: str | None = None

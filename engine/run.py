@@ -29,10 +29,12 @@ from tubelet.engine.logs import RunLogging
 from tubelet.engine.manifest import Duplicates, iter_videos, resolve_location
 from tubelet.engine.pipeline import Pipeline
 from tubelet.engine.progress import Progress
-from tubelet.engine.runners import choose_runner
+from tubelet.engine.runners import Runner, WorkerSettings, choose_runner
+from tubelet.engine.runners.ray_instance import cluster_address
 from tubelet.engine.runners.streaming import StreamStats
 from tubelet.engine.storage import Storage, open_storage
 from tubelet.engine.task import VideoTask
+from tubelet.engine.video_backend import describe, requested_backend, resolve_backend
 from tubelet.engine.writer import ShardWriter, new_run_id, utc_now
 from tubelet.schemas import Reject
 from tubelet.schemas.info import DatasetInfo, RunInfo, info_from_json, info_to_json
@@ -110,6 +112,7 @@ def run_pipeline(
     killed run left are removed.
     """
     started = time.monotonic()
+    settings = _worker_settings(config, address)  # before anything is written: a backend that cannot run here stops it
     storage = open_storage(output_location(config))
     _refuse_foreign(storage)
     inputs = _input_datasets(config)  # read (and checked) before anything is written
@@ -120,7 +123,10 @@ def run_pipeline(
         with ShardWriter(storage, shard_size=config.shard_size, run_id=run_id, owned_runs=owned) as writer:
             plan = _plan(config, writer, storage, run_id)
             _save_manifest(storage, config)
-            chosen = choose_runner(runner or config.runner, pipeline, config.ray, address=address, pending=plan.pending)
+            chosen = choose_runner(
+                runner or config.runner, pipeline, config.ray, address=address, pending=plan.pending, settings=settings
+            )
+            _log_video_backend(config, settings, chosen)
             run = RunInfo(run_id=run_id, started_at=utc_now(), runner=chosen.name, tubelet_version=tubelet_version())
             run.planned, run.skipped, run.rejected_rows = (
                 plan.items - plan.rejected_rows,
@@ -155,6 +161,36 @@ def run_pipeline(
         )
         _log_end(summary)
     return summary
+
+
+def _worker_settings(config: RunConfig, address: str | None) -> WorkerSettings:
+    """What every worker applies: the manifest's video backend, else this process's
+    (``TUBELET_VIDEO_BACKEND``), sent to workers so they need no environment of their own.
+    Workers on this machine get the backend resolved here (``auto`` decided once, what
+    the log says), so one that cannot be used fails now; a cluster's workers may be other
+    machines: they get the name as asked and resolve it themselves."""
+    backend = config.video_backend or requested_backend()
+    if not cluster_address(address or config.ray.address):
+        backend = resolve_backend(backend)  # VideoBackendError naming the option
+    return WorkerSettings(video_backend=backend)
+
+
+def _log_video_backend(config: RunConfig, settings: WorkerSettings, runner: Runner) -> None:
+    if settings.video_backend == "auto":  # only when joining a cluster
+        text = "auto (each node's workers take decord where it imports, else PyAV)"
+    elif getattr(runner, "address", None):
+        text = f"{settings.video_backend} (asked for)"
+    else:
+        text = describe(config.video_backend or requested_backend())
+    log.info(
+        "video backend: %s",
+        text,
+        extra={
+            "event": "video_backend",
+            "asked": config.video_backend or requested_backend(),
+            "video_backend": text.split()[0],
+        },
+    )
 
 
 def _log_start(run: RunInfo, plan: _Plan, removed_orphans: int) -> None:

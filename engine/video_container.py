@@ -1,15 +1,17 @@
-"""What the container says about a video file, read without decoding pixels.
+"""What the container says about a video file, read (almost) without decoding pixels.
 
 decord decodes but does not name the codec nor say how many frames the container's
 index lists; PyAV (FFmpeg's demuxer) does both, and lets us find where a file that
-was cut short ends. Everything here reads headers or packets, never pixels.
+was cut short ends. Everything here reads headers or packets, never pixels, except
+``inspect(path, rotation=True)``, which decodes one frame for its display rotation.
 """
 
 from __future__ import annotations
 
 import struct
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
+from typing import Any
 
 import av
 
@@ -28,27 +30,57 @@ class ContainerInfo:
     """The first video stream of a container, as its headers describe it."""
 
     format: str  # FFmpeg demuxer name, e.g. "mov,mp4,m4a,3gp,3g2,mj2"
-    codec: str  # FFmpeg codec name, e.g. "h264", "hevc", "mpeg4", "vp9", "av1"
+    codec: str  # FFmpeg codec name, e.g. "h264", "hevc", "mpeg4", "vp9", "av1"; "unknown": no decoder
     width: int
     height: int
     listed_frames: int  # frames the index lists; 0 when the container does not say
+    rotation: int = 0  # clockwise quarter turns to show it upright, in degrees (read when asked)
 
     @property
     def is_still_image(self) -> bool:
-        return self.format in _STILL_IMAGE_FORMATS or self.format.endswith("_pipe")
+        return is_still_image_format(self.format)
 
 
-def inspect(path: Path) -> ContainerInfo:
-    """Read the container's headers (no decoding); raise ``ContainerError`` if unreadable."""
+def is_still_image_format(name: str) -> bool:
+    """Whether FFmpeg's demuxer ``name`` reads still images (JPEG, PNG...), not videos."""
+    return name in _STILL_IMAGE_FORMATS or name.endswith("_pipe")
+
+
+def video_stream(container: Any) -> Any:
+    """The video stream FFmpeg picks (``av_find_best_stream``, as decord does: a cover
+    picture is not the video); ``ContainerError`` when there is none."""
+    stream = container.streams.best("video")
+    if stream is None:
+        raise ContainerError("the file has no video stream")
+    return stream
+
+
+def inspect(path: Path, rotation: bool = False) -> ContainerInfo:
+    """Read the container's headers; raise ``ContainerError`` if unreadable. With
+    ``rotation`` the first frame is decoded too: FFmpeg hands the display matrix (phone
+    videos) to decoded frames, and PyAV does not expose the stream's copy."""
     try:
         with av.open(str(path)) as container:
-            if not container.streams.video:
-                raise ContainerError("the file has no video stream")
-            stream = container.streams.video[0]
-            ctx = stream.codec_context
-            return ContainerInfo(container.format.name, ctx.name, ctx.width, ctx.height, int(stream.frames or 0))
+            stream = video_stream(container)
+            ctx = stream.codec_context  # None when FFmpeg has no decoder for the codec
+            if ctx is None:
+                return ContainerInfo(container.format.name, "unknown", 0, 0, int(stream.frames or 0))
+            info = ContainerInfo(container.format.name, ctx.name, ctx.width, ctx.height, int(stream.frames or 0))
+            if rotation:
+                info = replace(info, rotation=_first_frame_rotation(container, stream))
+            return info
     except av.FFmpegError as error:
         raise ContainerError(f"no video container could be read ({error.strerror or error})") from None
+
+
+def _first_frame_rotation(container: Any, stream: Any) -> int:
+    """``clockwise`` of the first frame that decodes; 0 when none does."""
+    try:
+        for frame in container.decode(stream):
+            return clockwise(frame.rotation)
+    except av.FFmpegError:
+        pass
+    return 0
 
 
 def first_incomplete_packet(path: Path) -> int | None:
@@ -63,7 +95,10 @@ def first_incomplete_packet(path: Path) -> int | None:
     except av.FFmpegError:
         return None
     with container:
-        stream = container.streams.video[0]
+        try:
+            stream = video_stream(container)
+        except ContainerError:
+            return None
         listed = int(stream.frames or 0)
         complete = 0
         try:
@@ -76,6 +111,12 @@ def first_incomplete_packet(path: Path) -> int | None:
         except av.FFmpegError:
             return complete
     return complete if listed and complete < listed else None
+
+
+def clockwise(rotation: float) -> int:
+    """PyAV's ``VideoFrame.rotation`` (counter-clockwise degrees) as the clockwise turn to
+    apply, snapped to a quarter turn — decord's reading of the same display matrix."""
+    return int(round(-float(rotation) / 90.0)) % 4 * 90
 
 
 def mp4_cut(path: Path) -> str | None:

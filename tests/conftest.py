@@ -14,6 +14,7 @@ from tests.engine.raytools import descendants, listeners, non_loopback
 from tests.samples import import_sample
 from tubelet.cli.sample import SampleInfo, write_sample
 from tubelet.engine.task import VideoTask
+from tubelet.engine.video_backend import decord_import_error, set_video_backend
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -43,6 +44,19 @@ def assets() -> Path:
     if path is None:
         pytest.skip("real assets not found (set TUBELET_ASSETS or provide ../shared/assets)")
     return path
+
+
+@pytest.fixture(params=["decord", "pyav"])
+def video_backend(request: pytest.FixtureRequest) -> Iterator[str]:
+    """Run the test once per video backend, as this process's default (decord skips
+    where it is not installed: its wheels are for x86-64 Linux and Windows only)."""
+    if request.param == "decord" and decord_import_error():
+        pytest.skip(f"decord is not installed ({decord_import_error()})")
+    previous = set_video_backend(request.param)
+    try:
+        yield request.param
+    finally:
+        set_video_backend(previous)
 
 
 @pytest.fixture(scope="session")

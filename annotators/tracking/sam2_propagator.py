@@ -8,6 +8,8 @@ its window's tracked frames through ``tubelet.engine.video.VideoReader`` at the 
 size (square ``image_size``, resized inside the decoder like sam2's own mp4 loader),
 normalises them exactly as ``sam2.utils.misc.load_video_frames`` does, and builds the
 inference state for that window (``_window_state``: the same fields as ``init_state``).
+So SAM 2 needs no decord (sam2's mp4 loader does): either video backend serves the frames,
+with the same pixels.
 We measured the alternative, writing the window as JPEGs to a temporary folder for
 ``init_state``: it costs an encode and a decode per frame at full size (sam2 reads the
 original size from the JPEGs), adds JPEG loss, and ``init_state`` runs one backbone pass

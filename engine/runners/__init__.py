@@ -23,6 +23,7 @@ from typing import Protocol
 from tubelet.engine.config import RayOptions
 from tubelet.engine.pipeline import Pipeline
 from tubelet.engine.progress import Progress
+from tubelet.engine.runners.common import WorkerSettings
 from tubelet.engine.runners.inline import InlineRunner
 from tubelet.engine.runners.process_runner import ProcessRunner, available_cpus
 from tubelet.engine.runners.ray_instance import cluster_address
@@ -31,7 +32,15 @@ from tubelet.engine.runners.streaming import StreamStats
 from tubelet.engine.task import VideoTask
 from tubelet.engine.writer import ShardWriter
 
-__all__ = ["InlineRunner", "ProcessRunner", "RayRunner", "Runner", "choose_runner", "make_runner"]
+__all__ = [
+    "InlineRunner",
+    "ProcessRunner",
+    "RayRunner",
+    "Runner",
+    "WorkerSettings",
+    "choose_runner",
+    "make_runner",
+]
 
 log = logging.getLogger(__name__)
 
@@ -54,15 +63,27 @@ class Runner(Protocol):
         ...
 
 
-def make_runner(name: str, ray_options: RayOptions | None = None, *, address: str | None = None) -> Runner:
-    """The runner called ``name`` ("process", "ray" or "inline"); ``address`` overrides ``ray_options.address``."""
+def make_runner(
+    name: str,
+    ray_options: RayOptions | None = None,
+    *,
+    address: str | None = None,
+    settings: WorkerSettings | None = None,
+) -> Runner:
+    """The runner called ``name`` ("process", "ray" or "inline"); ``address`` overrides
+    ``ray_options.address``; every worker applies ``settings`` (e.g. the video backend)."""
     options = ray_options or RayOptions()
     if name == "inline":
-        return InlineRunner()
+        return InlineRunner(settings)
     if name == "process":
-        return ProcessRunner(workers=options.num_cpus)
+        return ProcessRunner(workers=options.num_cpus, settings=settings)
     if name == "ray":
-        return RayRunner(address=address or options.address, num_cpus=options.num_cpus, num_gpus=options.num_gpus)
+        return RayRunner(
+            address=address or options.address,
+            num_cpus=options.num_cpus,
+            num_gpus=options.num_gpus,
+            settings=settings,
+        )
     raise ValueError(f"unknown runner {name!r}; choose one of {', '.join(RUNNERS)}")
 
 
@@ -73,13 +94,14 @@ def choose_runner(
     *,
     address: str | None = None,
     pending: int | None = None,
+    settings: WorkerSettings | None = None,
 ) -> Runner:
     """``make_runner(name)``, where ``auto`` becomes ``ray``, ``process`` or ``inline``
     (logged with the reason); ``pending`` is how many videos the run will process."""
     options = ray_options or RayOptions()
     if name != "auto":
         log.info("runner: %s (asked for)", name, extra={"event": "runner", "runner": name})
-        return make_runner(name, options, address=address)
+        return make_runner(name, options, address=address, settings=settings)
     target = cluster_address(address or options.address)
     gpu_stages = [s.name for s in pipeline.stages if s.resources.gpus > 0]
     if target:
@@ -104,4 +126,4 @@ def choose_runner(
             "(Ray would add seconds of start-up; --runner ray to use it)"
         )
     log.info("runner: %s (%s)", chosen, why, extra={"event": "runner", "runner": chosen, "reason": why})
-    return make_runner(chosen, options, address=target)
+    return make_runner(chosen, options, address=target, settings=settings)

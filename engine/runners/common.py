@@ -1,14 +1,17 @@
-"""What every runner shares: setting a stage up, and running stages over a bundle of tasks."""
+"""What every runner shares: the settings a worker applies when it starts, setting a stage
+up, and running stages over a bundle of tasks."""
 
 from __future__ import annotations
 
 import logging
 from collections.abc import Sequence
+from dataclasses import dataclass
 
 from tubelet.engine.parts import PartRecord, write_tasks
 from tubelet.engine.stage import Stage, run_stage
 from tubelet.engine.storage import Storage
 from tubelet.engine.task import VideoTask
+from tubelet.engine.video_backend import VideoBackendError, get_video_backend, resolve_backend, set_video_backend
 
 log = logging.getLogger(__name__)
 
@@ -19,6 +22,40 @@ class StageSetupError(RuntimeError):
 
 class PartWriteError(RuntimeError):
     """A worker could not write a part (storage full, unreachable, refused): the run stops."""
+
+
+@dataclass(frozen=True)
+class WorkerSettings:
+    """Per-process settings of a run, which every worker applies before it sets its
+    stages up: in the driver (inline), a pool process, a Ray actor or task process on
+    any node. They travel with the work, so a worker needs nothing from its environment.
+
+    ``video_backend``: what ``VideoReader`` decodes files with ("auto", "decord",
+    "pyav"); ``auto`` is resolved by each worker (decord where it imports); None leaves
+    the worker's own choice (``TUBELET_VIDEO_BACKEND``, else auto). ``run_pipeline``
+    always sets it.
+    """
+
+    video_backend: str | None = None
+
+    def apply(self) -> str | None:
+        """Make these the process's defaults; returns the previous video backend (for
+        ``restore``). A backend that cannot be used here is a StageSetupError (the run stops)."""
+        previous = get_video_backend()
+        if self.video_backend is None:
+            return previous
+        set_video_backend(self.video_backend)
+        try:
+            resolve_backend(self.video_backend)
+        except VideoBackendError as error:
+            set_video_backend(previous)
+            raise StageSetupError(f"worker: {error}") from error
+        return previous
+
+    @staticmethod
+    def restore(previous: str | None) -> None:
+        """Undo ``apply`` (the inline runner, which shares the driver's process)."""
+        set_video_backend(previous)
 
 
 def setup_stage(stage: Stage) -> None:

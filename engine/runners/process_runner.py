@@ -21,6 +21,7 @@ from tubelet.engine.parts import PartRecord
 from tubelet.engine.pipeline import Pipeline
 from tubelet.engine.progress import Progress
 from tubelet.engine.runners import process_worker
+from tubelet.engine.runners.common import WorkerSettings
 from tubelet.engine.runners.plan import smallest_bundle
 from tubelet.engine.runners.streaming import Bundle, StreamStats, stream
 from tubelet.engine.stage import Stage
@@ -36,18 +37,20 @@ class WorkerLostError(RuntimeError):
 
 
 class ProcessRunner:
-    """Runs bundles on ``workers`` processes (default: one per CPU this process may use)."""
+    """Runs bundles on ``workers`` processes (default: one per CPU this process may use),
+    each applying ``settings`` before its stages' setup."""
 
     name = "process"
 
-    def __init__(self, workers: int | None = None) -> None:
+    def __init__(self, workers: int | None = None, settings: WorkerSettings | None = None) -> None:
         self.workers = workers or available_cpus()
+        self.settings = settings or WorkerSettings()
 
     def run(
         self, pipeline: Pipeline, tasks: Iterable[VideoTask], writer: ShardWriter, progress: Progress | None = None
     ) -> StreamStats:
         """Run ``pipeline`` over ``tasks`` on the pool; the driver commits each part."""
-        backend = ProcessBackend(pipeline.stages, writer.storage, self.workers)
+        backend = ProcessBackend(pipeline.stages, writer.storage, self.workers, self.settings)
         return stream(
             tasks, backend, writer, progress, bundle_size=writer.shard_size, min_bundle=smallest_bundle(pipeline.stages)
         )
@@ -56,8 +59,11 @@ class ProcessRunner:
 class ProcessBackend:
     """Bundles on a ``ProcessPoolExecutor`` whose workers fork from a preloaded server."""
 
-    def __init__(self, stages: Sequence[Stage], storage: Storage, workers: int) -> None:
+    def __init__(
+        self, stages: Sequence[Stage], storage: Storage, workers: int, settings: WorkerSettings | None = None
+    ) -> None:
         self.slots = workers
+        self._settings = settings or WorkerSettings()
         self._stages = pickle.dumps(list(stages), protocol=pickle.HIGHEST_PROTOCOL)
         self._storage = storage.root
         self._context = multiprocessing.get_context("forkserver")
@@ -75,7 +81,7 @@ class ProcessBackend:
                 max_workers=self.slots,
                 mp_context=self._context,
                 initializer=process_worker.init_worker,
-                initargs=(self._stages, self._storage),
+                initargs=(self._stages, self._storage, self._settings),
             )
         self._futures[self._pool.submit(process_worker.run_bundle, bundle.shard, bundle.tasks)] = bundle
 

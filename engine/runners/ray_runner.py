@@ -34,6 +34,7 @@ from tubelet.engine.resources import Resources
 from tubelet.engine.runners.common import (
     PartWriteError,
     StageSetupError,
+    WorkerSettings,
     run_stages,
     setup_stage,
     teardown_stage,
@@ -64,18 +65,24 @@ class RayRunner:
     name = "ray"
 
     def __init__(
-        self, *, address: str | None = None, num_cpus: int | None = None, num_gpus: float | None = None
+        self,
+        *,
+        address: str | None = None,
+        num_cpus: int | None = None,
+        num_gpus: float | None = None,
+        settings: WorkerSettings | None = None,
     ) -> None:
         self.address = address
         self.num_cpus = num_cpus
         self.num_gpus = num_gpus
+        self.settings = settings or WorkerSettings()
 
     def run(
         self, pipeline: Pipeline, tasks: Iterable[VideoTask], writer: ShardWriter, progress: Progress | None = None
     ) -> StreamStats:
         """Stream ``tasks`` through every step; the driver commits each part."""
         with ray_session(self.address, self.num_cpus, self.num_gpus):
-            backend = RayBackend(pipeline.stages, writer.storage, run_id=writer.run_id)
+            backend = RayBackend(pipeline.stages, writer.storage, run_id=writer.run_id, settings=self.settings)
             return stream(
                 tasks,
                 backend,
@@ -132,12 +139,16 @@ def _storage(root: str) -> Storage:
     return _STORAGES[root]
 
 
-def task_function(step: Step, token: str) -> Callable[[list[VideoTask], tuple[str, str] | None], Any]:
+def task_function(
+    step: Step, token: str, settings: WorkerSettings | None = None
+) -> Callable[[list[VideoTask], tuple[str, str] | None], Any]:
     """The function a stateless step runs as a Ray task, named after the step (Ray ships
-    it, with the step's stages, once per worker)."""
+    it, with the step's stages and the run's settings, once per worker)."""
     stages = step.stages
+    settings = settings or WorkerSettings()
 
     def run(tasks: list[VideoTask], part: tuple[str, str] | None) -> Any:
+        settings.apply()  # every call: a task process may serve other runs in between
         return run_step(ready_stages(token, stages), tasks, part)
 
     run.__name__ = run.__qualname__ = _identifier(step.name)
@@ -145,12 +156,14 @@ def task_function(step: Step, token: str) -> Callable[[list[VideoTask], tuple[st
 
 
 class StepWorker:
-    """An actor of a step's pool: ``setup()`` of every stage when it starts,
-    ``teardown()`` when it ends. ``actor_class`` subclasses it per step."""
+    """An actor of a step's pool: the run's settings, then ``setup()`` of every stage when
+    it starts, ``teardown()`` when it ends. ``actor_class`` subclasses it per step."""
 
     stages: tuple[Stage, ...] = ()
+    settings: WorkerSettings = WorkerSettings()
 
     def __init__(self) -> None:
+        self.settings.apply()
         started = []
         try:
             for stage in self.stages:
@@ -170,9 +183,10 @@ class StepWorker:
             _teardown_all(self.stages)
 
 
-def actor_class(step: Step) -> type[StepWorker]:
-    """A StepWorker subclass named after ``step`` that carries its stages."""
-    return type(_identifier(step.name), (StepWorker,), {"stages": step.stages, "__module__": __name__})
+def actor_class(step: Step, settings: WorkerSettings | None = None) -> type[StepWorker]:
+    """A StepWorker subclass named after ``step`` that carries its stages and the run's settings."""
+    attributes = {"stages": step.stages, "settings": settings or WorkerSettings(), "__module__": __name__}
+    return type(_identifier(step.name), (StepWorker,), attributes)
 
 
 def _identifier(name: str) -> str:
@@ -223,7 +237,9 @@ class _Pool:
 class RayBackend:
     """Bundles through the steps: tasks for stateless steps, actor pools for the others."""
 
-    def __init__(self, stages: Sequence[Stage], storage: Storage, *, run_id: str = "") -> None:
+    def __init__(
+        self, stages: Sequence[Stage], storage: Storage, *, run_id: str = "", settings: WorkerSettings | None = None
+    ) -> None:
         import ray
 
         self.storage_root = storage.root
@@ -236,12 +252,12 @@ class RayBackend:
         for i, (step, size) in enumerate(zip(self.steps, sizes)):
             options = _ray_options(placed[i].resources)
             if step.stateful:
-                remote_class = ray.remote(**options, max_restarts=0, max_task_retries=0)(actor_class(step))
+                remote_class = ray.remote(**options, max_restarts=0, max_task_retries=0)(actor_class(step, settings))
                 self._pools[i] = _Pool(i, remote_class.remote, size)
                 self._pools[i].start()
                 self._tasks.append(None)
             else:
-                self._tasks.append(ray.remote(**options, max_retries=1)(task_function(step, f"{token}-{i}")))
+                self._tasks.append(ray.remote(**options, max_retries=1)(task_function(step, f"{token}-{i}", settings)))
         #: Bundles worked on at once: every actor of every pool, every CPU for tasks.
         self.slots = max(sum(sizes), 1)
         #: the ref that says a step finished -> (bundle, step, actor or None, the tasks it passes on)

@@ -14,7 +14,6 @@ import numpy as np
 import pytest
 
 pytest.importorskip("cv2")
-pytest.importorskip("decord")
 
 from tubelet.annotators.tracking import AssociationConfig, Propagator, associate
 from tubelet.annotators.tracking.flow import FlowPropagator

@@ -1,6 +1,10 @@
 """Sam2Propagator on SAM 2.1-tiny with random weights at image_size 256 (CPU), on a few
 frames of the synthetic sample. A real-checkpoint test runs when TUBELET_SAM2_CHECKPOINT
-names a file."""
+names a file.
+
+The propagator decodes through tubelet's VideoReader, so it needs no decord (the PyAV
+backend serves it the same pixels); only the comparison with sam2's own mp4 loader,
+which is decord-based, needs decord."""
 
 from __future__ import annotations
 
@@ -14,7 +18,6 @@ import pytest
 
 pytest.importorskip("sam2")
 torch = pytest.importorskip("torch")
-pytest.importorskip("decord")
 
 from tubelet.annotators.tracking.propagator import Propagator, Region  # noqa: E402
 from tubelet.annotators.tracking.sam2_propagator import Sam2Propagator  # noqa: E402
@@ -169,9 +172,32 @@ def test_closing_early_releases_the_state(prop, sample, masks) -> None:
     prop.close()
 
 
+def test_same_masks_whichever_backend_decodes(prop, sample, masks) -> None:
+    """The window's frames come from VideoReader at the model's size: decord and PyAV give
+    the same pixels there (tests/engine/test_video_backends.py), so the same masks."""
+    from tubelet.engine.video_backend import decord_import_error
+
+    if decord_import_error():
+        pytest.skip("decord is not installed: nothing to compare PyAV with")
+    frames = list(range(START, START + 3))
+    out = {}
+    for backend in ("decord", "pyav"):
+        with VideoReader(str(sample.video), backend=backend) as reader:
+            prop.start(reader, frames)
+            _prompt(prop, START, masks)
+            out[backend] = [
+                (f, {o: r.mask for o, r in regions.items()}) for f, regions in prop.propagate(START, START + 2)
+            ]
+            prop.close()
+    assert [f for f, _ in out["decord"]] == [f for f, _ in out["pyav"]] == frames
+    for (_, a), (_, b) in zip(out["decord"], out["pyav"]):
+        assert set(a) == set(b) and all(np.array_equal(a[o], b[o]) for o in a)
+
+
 def test_matches_a_bare_predictor_loop(prop, sample, masks) -> None:
-    """Same model, same frames: our per-window state gives sam2's own answer, both ways."""
-    import decord
+    """Same model, same frames: our per-window state gives sam2's own answer, both ways.
+    sam2's ``init_state`` reads an mp4 through decord: this comparison needs it."""
+    decord = pytest.importorskip("decord")
 
     predictor = prop.predictor
     try:

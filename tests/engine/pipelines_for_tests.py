@@ -17,6 +17,7 @@ from pathlib import Path
 from typing import Any
 
 from tubelet.engine import Pipeline, Resources, Stage, VideoTask
+from tubelet.engine.video import VideoReader
 from tubelet.schemas import Answer, Entity, Event, Instruction, Message, Tubelet, TubeletFrame, VideoRecord
 
 
@@ -301,7 +302,37 @@ class Where(Stage):
         return batch
 
 
+@dataclass
+class Decoder(Stage):
+    """Decodes frame 0 of ``video`` with this worker's default backend and notes which
+    backend it was and a digest of the pixels (a task on Ray)."""
+
+    video: str = ""
+    notes: str | None = None
+
+    @property
+    def needs_actor(self) -> bool:
+        return False
+
+    def process(self, batch: list[VideoTask]) -> list[VideoTask]:
+        with VideoReader(self.video) as reader:
+            digest = hashlib.sha1(reader.frames([0]).tobytes()).hexdigest()[:12]
+        _note(self.notes, "decoder", f"{reader.backend};{digest}")
+        return batch
+
+
+@dataclass
+class DecoderActor(Decoder):
+    """``Decoder`` as an actor stage."""
+
+    @property
+    def needs_actor(self) -> bool:
+        return True
+
+
 STAGES = {
+    "decoder": Decoder,
+    "decoder_actor": DecoderActor,
     "where": Where,
     "interrupt": Interrupt,
     "make": MakeVideo,

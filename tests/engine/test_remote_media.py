@@ -109,6 +109,7 @@ def disk_bytes(folder: Path) -> int:
 # -- decoding through the cache ----------------------------------------------------------
 
 
+@pytest.mark.usefixtures("video_backend")
 @pytest.mark.parametrize("kind", ["file", "frames"])
 def test_s3_videos_decode_like_their_local_files(kind, remote, synthetic_sample, process_cache):
     uri, local, fps = {
@@ -332,6 +333,7 @@ def test_a_missing_object_fails_at_once_naming_the_uri(s3, remote, make_cache, p
         assert str(error.value) == f"missing: no object or prefix at this uri [{uri}]"
 
 
+@pytest.mark.usefixtures("video_backend")
 def test_an_empty_or_unreadable_object_is_rejected_like_a_local_file(s3, process_cache, monkeypatch):
     monkeypatch.setenv(CACHE_BYTES_ENV, "0")  # whatever no reader holds is dropped
     remote_media.reset_media_cache()

@@ -10,14 +10,16 @@ from pathlib import Path
 import pytest
 
 from tests.engine.pipelines_for_tests import build
+from tests.engine.videos import make_mp4
 from tubelet.engine.dataset import Dataset
 from tubelet.engine.pipeline import Pipeline
 from tubelet.engine.resources import Resources
 from tubelet.engine.runners import InlineRunner, ProcessRunner, RayRunner, choose_runner, make_runner
-from tubelet.engine.runners.common import StageSetupError
+from tubelet.engine.runners.common import StageSetupError, WorkerSettings
 from tubelet.engine.runners.plan import Node, ResourceError, plan_steps, size_steps
 from tubelet.engine.stage import Stage
 from tubelet.engine.task import VideoTask
+from tubelet.engine.video_backend import decord_import_error, requested_backend
 from tubelet.engine.writer import ShardWriter
 from tubelet.schemas.arrow import TABLE_SCHEMAS
 
@@ -300,3 +302,52 @@ def test_a_worker_that_dies_costs_only_its_video(request, tmp_path, runner):
     assert reject["video_id"] == "v005" and reject["stage"] == "worker"
     assert "lost twice" in reject["reason"]
     assert dataset.counts()["instructions"] == N - 1
+
+
+# -- the run's settings reach every worker ---------------------------------------------------
+
+
+@pytest.mark.parametrize("runner", ["inline", "process", pytest.param("ray", marks=pytest.mark.ray)])
+def test_every_worker_decodes_with_the_run_s_video_backend(request, tmp_path, runner):
+    """Ray runs the first decoder as tasks, the second in an actor; the pool and the
+    driver run both: each notes which backend its VideoReader used, and the pixels."""
+    if runner == "ray":
+        request.getfixturevalue("ray_local")
+    video = make_mp4(tmp_path / "clip.mp4", n=12)
+    driver_default = requested_backend()
+    backends = ["pyav"] if decord_import_error() else ["pyav", "decord"]
+    digests = set()
+    for backend in backends:
+        notes = tmp_path / f"notes-{backend}"
+        notes.mkdir()
+        decoder = {"kind": "decoder", "video": str(video), "notes": str(notes)}
+        pipeline = build({"stages": [{"kind": "make"}, decoder, {**decoder, "kind": "decoder_actor"}]})
+        chosen = make_runner(runner, settings=WorkerSettings(video_backend=backend))
+        run_into(chosen, pipeline, tmp_path / f"out-{backend}", n=8)
+        seen = [p.read_text().split(";") for p in notes_of(notes, "decoder")]
+        assert len(seen) >= 4 and {used for used, _ in seen} == {backend}, seen
+        if runner != "inline":
+            assert str(os.getpid()) not in {p.name.split("-")[1] for p in notes_of(notes, "decoder")}
+        digests |= {digest for _, digest in seen}
+    assert len(digests) == 1  # the same pixels from both backends
+    assert requested_backend() == driver_default  # the driver's own default is left as it was
+
+
+def test_a_backend_a_worker_cannot_use_stops_the_run(tmp_path, monkeypatch):
+    from tubelet.engine import video_backend
+
+    monkeypatch.setattr(video_backend, "decord_import_error", lambda: "ImportError: no decord here")
+    pipeline = build({"stages": [{"kind": "make"}]})
+    with pytest.raises(StageSetupError, match="video backend 'decord' was asked for"):
+        run_into(InlineRunner(WorkerSettings(video_backend="decord")), pipeline, tmp_path / "out")
+    assert requested_backend() != "decord"
+
+
+def test_a_runner_without_settings_leaves_the_process_s_choice(tmp_path, monkeypatch):
+    monkeypatch.setenv("TUBELET_VIDEO_BACKEND", "pyav")  # what a library user may set
+    notes = tmp_path / "notes"
+    notes.mkdir()
+    video = make_mp4(tmp_path / "clip.mp4", n=12)
+    pipeline = build({"stages": [{"kind": "make"}, {"kind": "decoder", "video": str(video), "notes": str(notes)}]})
+    run_into(InlineRunner(), pipeline, tmp_path / "out", n=3)
+    assert {p.read_text().split(";")[0] for p in notes_of(notes, "decoder")} == {"pyav"}

@@ -1,4 +1,8 @@
-"""tubelet.engine.video: probing, errors, time-based sampling and decoding."""
+"""tubelet.engine.video: probing, errors, time-based sampling and decoding.
+
+Every test runs once per video backend (the ``video_backend`` fixture: decord, PyAV);
+tests/engine/test_video_backends.py compares the two.
+"""
 
 from __future__ import annotations
 
@@ -12,8 +16,10 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from tests.engine.videos import cut, frame_pattern, make_audio_only, make_folder, make_mp4
+from tests.engine.videos import cut, frame_pattern, make_audio_only, make_folder, make_mp4, unknown_codec
 from tubelet.engine.video import VideoError, VideoMeta, VideoReader, open_video, probe, sample_indices
+
+pytestmark = pytest.mark.usefixtures("video_backend")
 
 # The table in ../shared/assets/README.md: file -> (width, height, fps, frames)
 SAM2_DEMO = {
@@ -169,6 +175,18 @@ def test_unreadable_inputs(tmp_path: Path) -> None:
     expect_error("unsupported", "nosuchscheme://bucket/video.mp4")
 
 
+def test_a_codec_no_decoder_knows_is_unsupported(mp4: Path, tmp_path: Path, video_backend: str) -> None:
+    error = expect_error("unsupported", unknown_codec(mp4, tmp_path / "odd.mp4"), match="cannot open")
+    assert {"decord": "decord", "pyav": "PyAV"}[video_backend] in str(error)
+
+
+def test_reader_says_which_backend_decodes(mp4: Path, tmp_path: Path, video_backend: str) -> None:
+    with VideoReader(str(mp4)) as video:
+        assert video.backend == video_backend
+    with VideoReader(str(make_folder(tmp_path / "frames")), fps=5) as video:
+        assert video.backend == "pillow"
+
+
 def test_folder_errors(tmp_path: Path) -> None:
     folder = make_folder(tmp_path / "frames")
     expect_error("no_fps", folder, match="needs an explicit fps")
@@ -275,7 +293,8 @@ def test_closed_reader_refuses_to_decode(mp4: Path) -> None:
 
 
 def test_decoder_scaling_and_resize_fallback_agree(mp4: Path) -> None:
-    # (40, 30) is scaled by decord; (48, 32) trips a decord scaler bug and is resized after
+    # (40, 30) is scaled in the decoder; (48, 32) trips a decord scaler bug, so decord
+    # resizes it after decoding (PyAV scales it in the decoder like any other size)
     with VideoReader(str(mp4)) as video:
         native = video.frames([20])[0]
         for size in ((40, 30), (48, 32)):
@@ -283,6 +302,24 @@ def test_decoder_scaling_and_resize_fallback_agree(mp4: Path) -> None:
             reference = np.asarray(Image.fromarray(native).resize(size, Image.Resampling.BILINEAR)).astype(int)
             assert scaled.shape == reference.shape
             assert np.abs(scaled - reference).mean() < 6
+
+
+@pytest.mark.parametrize("rotation", [90, 180, 270])
+def test_a_rotated_phone_video_is_decoded_upright(tmp_path: Path, rotation: int) -> None:
+    """The display matrix turns the coded 96x64 picture ``rotation`` degrees counter-clockwise:
+    frames come out as a player shows them, native or scaled, and meta has their size."""
+    path = make_mp4(tmp_path / "phone.mp4", n=44, rotation=rotation)
+    upright = np.rot90(frame_pattern(40, 96, 64), k=rotation // 90)  # frame 40: a wide green bar
+    h, w = upright.shape[:2]
+    with VideoReader(str(path)) as video:
+        assert (video.meta.width, video.meta.height) == (w, h)
+        native = video.frames([40])[0].astype(int)
+        assert native.shape == (h, w, 3)
+        errors = {k: np.abs(native - np.rot90(upright, k=k)).mean() for k in (0, 2)}  # upright, upside down
+        assert errors[0] < 10 < 25 < errors[2], errors
+        small = video.frames([40], size=(w // 2, h // 2))[0].astype(int)
+        expected = np.asarray(Image.fromarray(upright).resize((w // 2, h // 2), Image.Resampling.BILINEAR))
+        assert small.shape == expected.shape and np.abs(small - expected).mean() < 6
 
 
 def _rss_mib() -> float:

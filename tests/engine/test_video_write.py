@@ -12,6 +12,9 @@ from tests.engine.videos import frame_pattern, make_folder, make_mp4
 from tubelet.engine.video import VideoReader
 from tubelet.engine.video_write import export_mp4, write_mp4
 
+# the written files are read back by each video backend
+pytestmark = pytest.mark.usefixtures("video_backend")
+
 
 def _smooth_frame(i: int, width: int, height: int) -> np.ndarray:
     """A gradient with a bright square at x = 2i: what a codec keeps well, and a frame that says its index."""

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from fractions import Fraction
 from pathlib import Path
 
 import numpy as np
@@ -18,9 +19,21 @@ def frame_pattern(i: int, width: int, height: int) -> np.ndarray:
 
 
 def make_mp4(
-    path: Path, n: int = 48, fps: int = 30, width: int = 96, height: int = 64, faststart: bool = False
+    path: Path,
+    n: int = 48,
+    fps: int = 30,
+    width: int = 96,
+    height: int = 64,
+    faststart: bool = False,
+    rotation: int = 0,
+    ticks: list[int] | None = None,
 ) -> Path:
-    """Encode ``n`` frames as H.264 mp4 with PyAV; ``faststart`` puts the index (moov) first."""
+    """Encode ``n`` frames as H.264 mp4 with PyAV; ``faststart`` puts the index (moov) first.
+
+    ``rotation``: a display matrix that turns the picture ``rotation`` degrees
+    counter-clockwise (what a phone writes); ``ticks``: each frame's start in 1/``fps``
+    second units (a variable frame rate), instead of 0, 1, 2, ...
+    """
     import av
 
     options = {"movflags": "faststart"} if faststart else {}
@@ -28,8 +41,14 @@ def make_mp4(
         stream = container.add_stream("libx264", rate=fps)
         stream.width, stream.height, stream.pix_fmt = width, height, "yuv420p"
         stream.codec_context.gop_size = 12  # a key frame every 12 frames, so seeks are real
+        if rotation:
+            stream.set_display_rotation(rotation)
+        if ticks is not None:
+            stream.codec_context.time_base = Fraction(1, fps)
         for i in range(n):
             frame = av.VideoFrame.from_ndarray(frame_pattern(i, width, height), format="rgb24")
+            if ticks is not None:
+                frame.pts, frame.time_base = ticks[i], Fraction(1, fps)
             for packet in stream.encode(frame):
                 container.mux(packet)
         for packet in stream.encode():
@@ -66,4 +85,12 @@ def cut(src: Path, dst: Path, fraction: float | None = None, drop_bytes: int | N
     data = src.read_bytes()
     keep = int(len(data) * fraction) if fraction is not None else len(data) - int(drop_bytes or 0)
     dst.write_bytes(data[:keep])
+    return dst
+
+
+def unknown_codec(src: Path, dst: Path) -> Path:
+    """A copy of an H.264 mp4 whose sample entry names a codec nobody has ('zzzz' for 'avc1')."""
+    data = src.read_bytes()
+    at = data.rfind(b"avc1")  # the stsd entry (the last one; 'ftyp' may list avc1 as a brand)
+    dst.write_bytes(data[:at] + b"zzzz" + data[at + 4 :])
     return dst

@@ -221,7 +221,6 @@ def _square_video(path: Path) -> Path:
 @pytest.fixture(scope="module")
 def square_video(tmp_path_factory: pytest.TempPathFactory) -> str:
     pytest.importorskip("cv2")
-    pytest.importorskip("decord")
     return str(_square_video(tmp_path_factory.mktemp("retrack") / "square.mp4"))
 
 
