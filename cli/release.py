@@ -130,8 +130,7 @@ def cmd_release(args: argparse.Namespace) -> int:
         print(f"  {table:<13} " + (", ".join(f"{s} {n}" for s, n in counts.items()) or "0"))
     if report.dropped:
         print("  dropped: " + ", ".join(f"{k} {v}" for k, v in report.dropped.items() if v))
-    for line in report.warnings:
-        print(f"  warning: {line}")
+    # report.warnings were logged (stderr) as they were found: not repeated here
     if args.push_to_hub:
         _push(str(report.path), args.push_to_hub, args.private)
     return 0
