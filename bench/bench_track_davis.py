@@ -1,72 +1,79 @@
 """Benchmark: the lite track profile with real YOLO weights on the 8 DAVIS-2016 sequences.
 
 Imports the ground truth, tracks every sequence (YOLO TFLite keyframes + optical flow
-with GrabCut), scores the tracks with `tubelet eval` and prints J&F per sequence, the
-mean, and the tracking throughput in frames/s.
+masks), scores the tracks with `tubelet eval` and prints per sequence J, F, J&F, the
+tracks per ground-truth object (fragmentation: how many predicted tracks the one object
+was matched to, frame by frame at box IoU 0.5), ID switches and the tracks made, then
+the means and the pipeline's throughput in frames/s.
 
-    python bench/bench_track_davis.py [--assets DIR] [--keyframe-fps 8] [--grabcut-every 3]
+    python bench/bench_track_davis.py [--assets DIR] [--keyframe-fps 8] [--set KEY=JSON ...]
 
-``--oracle-boxes`` measures the ceiling of the lite profile's box-to-mask step instead:
-every frame's ground-truth box is given to the flow tracker as a box prompt and the
-mask it segments from that box alone (GrabCut, as on every detection re-prompt) is
-scored against the ground-truth mask. No detector or propagation is involved, so it is
-what perfect boxes on every frame would give.
+``--set tracker_options.grabcut_every=3`` (any key of the track pipeline's params, value
+as JSON) measures another configuration. ``--oracle-boxes`` measures the ceiling of the
+lite profile's box-to-mask step instead: every frame's ground-truth box is given to the
+flow tracker as a box prompt and the mask it segments from that box alone (GrabCut, as
+on a new object) is scored against the ground-truth mask. No detector or propagation is
+involved, so it is what perfect boxes on every frame would give.
 """
 
 from __future__ import annotations
 
 import argparse
-import os
+import json
 import tempfile
-import time
 from pathlib import Path
 
-from tubelet.engine.config import RunConfig
-from tubelet.evaluation.report import evaluate_datasets
-from tubelet.pipelines import run_manifest
+from tracking_runs import default_assets, fmt, import_gt, lite_yolo, scores, track, video_list, with_sets
 
-ROOT = Path(__file__).resolve().parents[1]
-WEIGHTS = "models/yolov8n-int8-tflite/yolov8n_int8.tflite"
+DAVIS_DEFAULTS = {"fps": 24}
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    default_assets = os.environ.get("TUBELET_ASSETS", str(ROOT.parent / "shared" / "assets"))
-    parser.add_argument("--assets", default=default_assets)
+    parser.add_argument("--assets", default=default_assets())
     parser.add_argument("--keyframe-fps", type=float, default=8.0)
-    parser.add_argument("--grabcut-every", type=int, default=3)
+    parser.add_argument(
+        "--set",
+        action="append",
+        default=[],
+        metavar="KEY=JSON",
+        help="a track param, e.g. tracker_options.grabcut_every=3 (dots reach into mappings)",
+    )
+    parser.add_argument("--only", nargs="*", help="these sequences only")
+    parser.add_argument("--json", help="also write the per-sequence figures here")
     parser.add_argument("--oracle-boxes", action="store_true", help="score GrabCut on ground-truth boxes instead")
     args = parser.parse_args()
     assets = Path(args.assets)
     if args.oracle_boxes:
         oracle_boxes(assets)
         return
-    videos = [{"path": str(ROOT / "manifests" / "lists" / "davis2016.jsonl"), "defaults": {"fps": 24}}]
+    params = with_sets(lite_yolo(assets, keyframe_fps=args.keyframe_fps), args.set)
+    videos = video_list("davis2016", assets, args.only)
     with tempfile.TemporaryDirectory() as tmp:
-        gt = RunConfig(pipeline="import", output=f"{tmp}/gt", runner="inline", videos=videos)
-        run_manifest(gt, progress=False, log_to_stderr=False)
-        params = {
-            "profile": "lite",
-            "weights": str(assets / WEIGHTS),
-            "keyframe_fps": args.keyframe_fps,
-            "tracker_options": {"grabcut_every": args.grabcut_every},
-        }
-        pred = RunConfig(pipeline="track", output=f"{tmp}/pred", runner="inline", videos=videos, params=params)
-        started = time.perf_counter()
-        run_manifest(pred, progress=False, log_to_stderr=False)
-        elapsed = time.perf_counter() - started
-        report = evaluate_datasets(f"{tmp}/pred", f"{tmp}/gt").to_dict()
-    print(f"lite track (YOLO tflite keyframes at {args.keyframe_fps} fps + flow, GrabCut every {args.grabcut_every})")
-    print(f"{'sequence':<16} {'J':>6} {'F':>6} {'J&F':>6}")
+        import_gt(videos, f"{tmp}/gt", DAVIS_DEFAULTS)
+        elapsed = track(videos, f"{tmp}/pred", params, DAVIS_DEFAULTS)
+        report = scores(f"{tmp}/pred", f"{tmp}/gt")
+    print(f"lite track, YOLO tflite keyframes at {args.keyframe_fps} fps + flow; params {json.dumps(params)}")
+    print(f"{'sequence':<16} {'J':>6} {'F':>6} {'J&F':>6} {'tracks/obj':>10} {'IDSW':>5} {'tracks':>6}")
+    rows = {}
     for video in report["videos"]:
         m = video["metrics"]
-        print(f"{video['video_id']:<16} {m['j']:6.3f} {m['f']:6.3f} {m['jf']:6.3f}")
+        rows[video["video_id"]] = {k: m.get(k) for k in ("j", "f", "jf", "tracks_per_object", "id_switches")}
+        print(
+            f"{video['video_id']:<16} {fmt(m['j']):>6} {fmt(m['f']):>6} {fmt(m['jf']):>6} "
+            f"{fmt(m['tracks_per_object'], 2):>10} {fmt(m['id_switches']):>5} {video['n_pred']:>6}"
+        )
     o = report["overall"]
-    print(f"{'mean':<16} {o['j']:6.3f} {o['f']:6.3f} {o['jf']:6.3f}   (target J&F >= 0.6)")
-    frames = 391  # the 8 sequences: 50+40+60+52+50+50+49+40
+    print(
+        f"{'mean':<16} {fmt(o['j']):>6} {fmt(o['f']):>6} {fmt(o['jf']):>6} {fmt(o['tracks_per_object'], 2):>10} "
+        f"{fmt(o['id_switches']):>5} {o['n_pred']:>6}   (target J&F >= 0.6)"
+    )
+    frames = sum(len(list((Path(v["uri"])).glob("*.jpg"))) for v in videos)
     print(
         f"pipeline time {elapsed:.1f} s for {frames} frames: {frames / elapsed:.1f} frames/s (probe + detect + track)"
     )
+    if args.json:
+        Path(args.json).write_text(json.dumps({"params": params, "sequences": rows, "overall": o, "seconds": elapsed}))
 
 
 def oracle_boxes(assets: Path) -> None:
