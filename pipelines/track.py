@@ -84,7 +84,7 @@ class TrackParams(BaseModel):
     tracker_options: Annotated[dict[str, Any], PathKeys(TRACKER_PATH_KEYS)] = Field(
         default_factory=dict,
         description=f"Keyword options of the tracker. sam2: {option_names(Sam2Propagator)}; "
-        f"flow: {option_names(FlowPropagator)} (grabcut_every defaults to 3 here).",
+        f"flow: {option_names(FlowPropagator)}.",
     )
     track_fps: PositiveFloat | None = Field(
         None, description="Frames per second to track (keyframes are always tracked); null: every frame."
@@ -133,9 +133,6 @@ def build(params: dict[str, Any]) -> Pipeline:
         p.keyframe_fps = 8.0 if lite_yolo else 2.0
     tracker = p.tracker or ("sam2" if p.profile == "full" else "flow")
     options = dict(p.tracker_options)
-    if tracker == "flow":
-        # GrabCut every 3rd frame: +0.25 mask IoU on the occluded sample object at half the speed
-        options.setdefault("grabcut_every", 3)
     if tracker == "sam2" and p.device:
         options.setdefault("device", p.device)
     gpu = Resources(gpus=1) if tracker == "sam2" and p.device and p.device.startswith("cuda") else Resources()

@@ -182,7 +182,7 @@ class _Session:
         self._sweep(self.anchor, dict(prompts), reverse=False)
         # Backward: the anchor objects from their detections, plus whatever else (found
         # forward and propagated back) is on the anchor frame.
-        back = dict(prompts)
+        back = self._made_here(dict(prompts), self.anchor)
         for obj, track in self.tracks.items():
             if obj not in back and self.anchor in track.regions:
                 back[obj] = track.regions[self.anchor]
@@ -243,7 +243,7 @@ class _Session:
             self.tracks[obj].confirmed[k] = det.score
             remember(self.tracks[obj].appearance, det.appearance, self.cfg.appearance_memory)
             streak.pop(obj, None)
-            prompts[obj] = det_regions[i] if self.cfg.reprompt_with_detections else present[obj]
+            prompts[obj] = self._reprompt(det_regions[i], present[obj])
         for obj in objs:
             if obj not in prompts and not self._unconfirmed(obj, k, streak, reverse):
                 prompts[obj] = present[obj]
@@ -269,8 +269,32 @@ class _Session:
             # Back the other way from here: where did these objects come in?
             stop = {o: self._nearest_seen(o, k, behind=not reverse) for o in started}
             self._side_trip(k, started, not reverse, stop)
-        prompts.update(started)
+        prompts.update(self._made_here(started, k))
         return prompts
+
+    def _made_here(self, prompts: dict[int, Region], k: int) -> dict[int, Region]:
+        """``prompts`` for a second walk from keyframe ``k``: for a tracker that carries
+        masks (``refits_masks``), the region it already made there from a box-only
+        detection (segmenting the same box again would cost as much and give the same
+        mask); other trackers get the detections again."""
+        if not getattr(self.p, "refits_masks", False):
+            return prompts
+        out = {}
+        for obj, region in prompts.items():
+            made = self.tracks[obj].regions.get(k)
+            out[obj] = made if region.mask is None and made is not None and made.mask is not None else region
+        return out
+
+    def _reprompt(self, det: Region, tracked: Region) -> Region:
+        """The prompt of an object a detection confirmed: the detection (it corrects the
+        tracker's drift), with the object's propagated mask when the detection has none and
+        the tracker fits masks into boxes (``refits_masks``: the lite flow tracker keeps the
+        shape instead of segmenting the box again)."""
+        if not self.cfg.reprompt_with_detections:
+            return tracked
+        if det.mask is None and tracked.mask is not None and getattr(self.p, "refits_masks", False):
+            return Region(box_xyxy=det.box, mask=tracked.mask, score=det.score)
+        return det
 
     def _reentries(self, k: int, dets: list[Detection], present: set[int], reverse: bool) -> dict[int, int]:
         """Which of ``dets`` are lost objects coming back: ``{det: obj}``. Position gates

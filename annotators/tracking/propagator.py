@@ -96,6 +96,12 @@ class Propagator(Protocol):
     each ``reset()``, ``add_prompt(...)`` on the window's first frame for every object,
     and one ``propagate(...)`` consumed in order (possibly closed early, e.g. when the
     objects of a backward pass have all disappeared: release the window's state then).
+
+    Optional: a tracker with a true ``refits_masks`` attribute is re-prompted from a
+    box-only detection with the detection's box *and* the object's propagated mask, and
+    fits the mask into the box (the lite flow tracker: cheaper and steadier than
+    segmenting the box again); others get the detection's box alone (SAM 2 segments a
+    box prompt better than it refits an old mask).
     """
 
     def start(self, video: Any, frames: Sequence[int]) -> None:

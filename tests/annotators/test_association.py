@@ -562,3 +562,36 @@ def test_reentry_with_a_different_appearance_is_a_new_object():
     # a looser threshold lets the position cue win again
     result, _, _ = run(things, dets=with_appearance(dets, gt, colours), reentry_max_appearance=1.0)
     assert len(result.tubelets) == 2
+
+
+class RefittingTracker(ScriptedTracker):
+    """The double, recording its prompts; ``refits_masks`` as a tracker declares it."""
+
+    def __init__(self, *args, refits: bool, **kwargs):
+        super().__init__(*args, **kwargs)
+        self.refits_masks = refits
+        self.prompts: list[tuple[int, int, list[float] | None, bool]] = []
+
+    def add_prompt(self, frame_idx: int, obj_id: int, box=None, mask=None) -> None:
+        self.prompts.append((frame_idx, obj_id, None if box is None else [float(v) for v in box], mask is not None))
+        super().add_prompt(frame_idx, obj_id, box=box, mask=mask)
+
+
+@pytest.mark.parametrize("refits", [True, False], ids=["refits-masks", "box-only"])
+def test_a_tracker_that_refits_masks_is_reprompted_with_the_box_and_its_mask(refits):
+    things = [Thing("a", "cat", moving(30, 1.0, 60))]
+    gt = render(things)
+    keyframes = list(range(0, N, KEY))
+    dets = detect(gt, things, keyframes)
+    # the detector's box is a little larger than the object: a re-prompt shows which box it used
+    dets = [
+        replace(d, box_xyxy=[d.box_xyxy[0] - 2, d.box_xyxy[1] - 2, d.box_xyxy[2] + 2, d.box_xyxy[3] + 2]) for d in dets
+    ]
+    tracker = RefittingTracker(gt, things, refits=refits)
+    associate(tracker, "v.mp4", VIDEO, FRAMES, TIMES, dets, "s", keyframes=keyframes)
+    det_box = {d.frame_idx: d.box_xyxy for d in dets}
+    later = [(f, box, has_mask) for f, _, box, has_mask in tracker.prompts if f in det_box and f != 0]
+    assert later, "the object is re-prompted on later keyframes"
+    for f, box, has_mask in later:
+        assert box == pytest.approx(det_box[f])  # the detection corrects where the object is
+        assert has_mask == refits  # ... and the refitting tracker keeps the shape it carried
