@@ -10,18 +10,26 @@ GrabCut in the lite one); they only implement :class:`~.propagator.Propagator`.
    window ends at every keyframe, and every ``max_window`` tracked frames). Each window
    re-prompts the live objects on its first frame and propagates them to its last.
 4. At each keyframe the regions found there are matched to the detections (Hungarian on
-   mask IoU, box IoU when either side has no mask, same category only). A matched
-   object is confirmed (and re-prompted from its detection); an object left
+   mask IoU, box IoU when either side has no mask): a detection of the object's
+   category, or of one a detection confirming it gave before, by ``match_iou``; of any
+   other category by ``relabel_iou`` (the detector named the same object differently).
+   A matched object is confirmed (its category gets the detection's score as a vote)
+   and re-prompted from its detection; an object left
    unconfirmed on more than ``max_unconfirmed_keyframes`` keyframes in a row is taken to
    have drifted: it is dropped and its frames from the first unconfirmed keyframe on
-   are removed. A confident detection that matches nothing and overlaps no region of its
-   category becomes either a *re-entry* (a lost object of its category fits by the
-   position cue, see ``matching.reentry_distance``: it keeps its old id) or a *new*
-   object. Both are also propagated the other way from this keyframe, until they
-   disappear, so an object entering between keyframes is tracked from the frame it
-   enters, and no earlier.
-5. Tracks that overlap on most shared frames are merged, and tubelets are built and
-   filtered (``tubelet.annotators.tracking.tubelets``).
+   are removed. A detection that matches nothing and overlaps no region (its category's
+   by ``new_object_iou``, any by ``relabel_iou``) is either a *re-entry* (a lost object
+   it may be fits by position — where it was lost, where its last motion would have
+   taken it, or the same frame edge — and by appearance, see ``matching``: it keeps its
+   old id; a weak detection is enough for that) or, when confident, a *new* object (one
+   per object however many names the detector gave it). Both are also propagated the
+   other way from this keyframe, until they disappear, so an object entering between
+   keyframes is tracked from the frame it enters, and no earlier.
+5. Tracks that overlap on most shared frames are merged (whatever their categories; a
+   part of an object of its category, lying inside it, too), and tubelets are built and
+   filtered (``tubelet.annotators.tracking.tubelets``). A tubelet's category is decided
+   once, by the score-weighted votes of the detections that confirmed it, and recorded
+   with them (``extra.category_votes``, ``extra.category_confidence``).
 
 Crossing objects keep their ids because matching compares detections with where each
 object's own propagated mask is, not with where objects were on the last keyframe.
@@ -50,6 +58,10 @@ from tubelet.annotators.tracking.propagator import Propagator, Region, frames_be
 from tubelet.annotators.tracking.tubelets import Track, build_tubelets, merge_duplicates
 from tubelet.schemas.records import Detection, Tubelet, VideoRecord
 
+#: Added to a detection's overlap with an object of its own category when matching: the
+#: category breaks near ties, the overlap decides.
+_SAME_CATEGORY_BONUS = 0.1
+
 
 @dataclass
 class AssociationConfig:
@@ -60,16 +72,20 @@ class AssociationConfig:
     match_iou: float = 0.3  # least overlap for a detection to match a propagated region
     new_object_iou: float = 0.5  # an unmatched detection overlapping a region this much is a duplicate, not an object
     duplicate_iou: float = 0.7  # NMS per keyframe, and track merging
+    relabel_iou: float = 0.6  # a detection of another category overlapping an object this much is that object
+    part_inside: float = 0.8  # a track of one category lying this much inside another (most frames) is a part of it
     duplicate_frame_fraction: float = 0.5  # merge two tracks overlapping on more than this share of shared frames
     duplicate_min_shared: int = 2  # ... and on at least this many shared frames
     reentry_window_s: float = 10.0  # a lost object can come back within this long
     reentry_edge_margin: float = 0.05  # "touches an edge": within this fraction of the frame size
     reentry_max_distance: float = 0.1  # or reappears within this fraction of the diagonal of where it was
     reentry_max_appearance: float = 0.5  # colour distance (0..1) past which a re-entry is a new object
+    motion_frames: int = 8  # a lost object's velocity: over at most this many frames before it was lost
     appearance_memory: int = 5  # a track's appearance: mean descriptor of its last this many confirmations
     lost_patience: int = 2  # absent frames that end a propagation the other way
     max_unconfirmed_keyframes: int | None = 2  # None: never drop unconfirmed objects
     reprompt_with_detections: bool = True  # re-prompt matched objects from their detection (corrects drift)
+    resegment_every: int | None = None  # trackers that refit masks: every n-th confirmation prompts the box alone
     max_window: int | None = None  # most tracked frames per propagate call (bounds tracker memory)
     min_length: int = 3  # quality filters: visible frames,
     min_mean_score: float = 0.0  # mean frame score,
@@ -110,7 +126,7 @@ def associate(
     tracks = session.run()
     cfg = session.cfg
     tracks, n_merged = merge_duplicates(
-        tracks, cfg.duplicate_iou, cfg.duplicate_frame_fraction, cfg.duplicate_min_shared
+        tracks, cfg.duplicate_iou, cfg.duplicate_frame_fraction, cfg.duplicate_min_shared, cfg.part_inside
     )
     tubelets, rejects = build_tubelets(
         tracks,
@@ -176,9 +192,7 @@ class _Session:
         self.anchor = select_anchor(confident)
         if self.anchor is None:
             return []
-        prompts = {self._new_track(d, self.anchor): region_of(d) for d in confident[self.anchor]}
-        for obj in prompts:
-            self.tracks[obj].confirmed[self.anchor] = self.tracks[obj].origin_score
+        prompts = {self._new_track(d, self.anchor): region_of(d) for d in self._distinct(confident[self.anchor])}
         self._sweep(self.anchor, dict(prompts), reverse=False)
         # Backward: the anchor objects from their detections, plus whatever else (found
         # forward and propagated back) is on the anchor frame.
@@ -232,30 +246,37 @@ class _Session:
         objs = list(present)
         det_regions = [region_of(d) for d in dets]
         iou = overlap_matrix(det_regions, [present[o] for o in objs])
-        same = np.array([[d.category == self.tracks[o].category for o in objs] for d in dets], dtype=bool)
+        same = np.array([[self.tracks[o].answers_to(d.category) for o in objs] for d in dets], dtype=bool)
         same = same.reshape(len(dets), len(objs))
-        pairs = hungarian(iou, same & (iou >= self.cfg.match_iou))
+        # A detection matches an object of its category (or one it was called before) when
+        # they overlap by match_iou; of another category only when they overlap by
+        # relabel_iou (the detector named the same object differently). Overlap decides;
+        # the category only breaks near ties.
+        allowed = (same & (iou >= self.cfg.match_iou)) | (iou >= self.cfg.relabel_iou)
+        pairs = hungarian(iou + _SAME_CATEGORY_BONUS * same, allowed)
         prompts: dict[int, Region] = {}
         matched_dets = set()
         for i, j in pairs:
             obj, det = objs[j], dets[i]
             matched_dets.add(i)
-            self.tracks[obj].confirmed[k] = det.score
+            self.tracks[obj].confirm(k, det.score, det.category)
             remember(self.tracks[obj].appearance, det.appearance, self.cfg.appearance_memory)
             streak.pop(obj, None)
-            prompts[obj] = self._reprompt(det_regions[i], present[obj])
+            prompts[obj] = self._reprompt(det_regions[i], present[obj], len(self.tracks[obj].confirmed))
         for obj in objs:
             if obj not in prompts and not self._unconfirmed(obj, k, streak, reverse):
                 prompts[obj] = present[obj]
-        # Unmatched confident detections that no region of their category already covers.
-        fresh = [
-            i
-            for i in range(len(dets))
-            if i not in matched_dets
-            and dets[i].score >= self.cfg.detection_score
-            and not any(same[i, j] and iou[i, j] >= self.cfg.new_object_iou for j in range(len(objs)))
-        ]
-        reentered = self._reentries(k, [dets[i] for i in fresh], set(present), reverse)
+        # Unmatched detections that no region already covers (of their category by
+        # new_object_iou, of any by relabel_iou), one per object: a lost object may come
+        # back on any of them (the detector is often unsure of what it lost sight of), a
+        # new object starts only from a confident one.
+        covered = (same & (iou >= self.cfg.new_object_iou)) | (iou >= self.cfg.relabel_iou)
+        candidates = [dets[i] for i in range(len(dets)) if i not in matched_dets and not covered[i].any()]
+        kept = {id(d) for d in self._distinct(candidates)}
+        unmatched = [i for i in range(len(dets)) if id(dets[i]) in kept]
+        reentered = self._reentries(k, [dets[i] for i in unmatched], set(present), reverse)
+        fresh = [i for n, i in enumerate(unmatched) if n in reentered or dets[i].score >= self.cfg.detection_score]
+        reentered = {fresh.index(unmatched[n]): obj for n, obj in reentered.items()}
         started: dict[int, Region] = {}
         for n, i in enumerate(fresh):
             obj = reentered.get(n)
@@ -263,7 +284,7 @@ class _Session:
                 obj = self._new_track(dets[i], k)  # remembers the detection's appearance
             else:
                 remember(self.tracks[obj].appearance, dets[i].appearance, self.cfg.appearance_memory)
-            self.tracks[obj].confirmed[k] = dets[i].score
+                self.tracks[obj].confirm(k, dets[i].score, dets[i].category)
             started[obj] = det_regions[i]
         if started:
             # Back the other way from here: where did these objects come in?
@@ -285,14 +306,17 @@ class _Session:
             out[obj] = made if region.mask is None and made is not None and made.mask is not None else region
         return out
 
-    def _reprompt(self, det: Region, tracked: Region) -> Region:
+    def _reprompt(self, det: Region, tracked: Region, confirmations: int) -> Region:
         """The prompt of an object a detection confirmed: the detection (it corrects the
         tracker's drift), with the object's propagated mask when the detection has none and
         the tracker fits masks into boxes (``refits_masks``: the lite flow tracker keeps the
-        shape instead of segmenting the box again)."""
+        shape instead of segmenting the box again) — except on every
+        ``resegment_every``-th confirmation, where the box alone starts the shape afresh."""
         if not self.cfg.reprompt_with_detections:
             return tracked
-        if det.mask is None and tracked.mask is not None and getattr(self.p, "refits_masks", False):
+        every = self.cfg.resegment_every
+        fresh = bool(every) and confirmations % every == 0
+        if det.mask is None and tracked.mask is not None and getattr(self.p, "refits_masks", False) and not fresh:
             return Region(box_xyxy=det.box, mask=tracked.mask, score=det.score)
         return det
 
@@ -315,20 +339,23 @@ class _Session:
                 continue
             box = track.regions[last].box
             if box is not None:
-                lost.append((obj, box))
+                lost.append((obj, box, self._predicted_box(track, last, k)))
         if not lost:
             return {}
         w, h = self.video.width, self.video.height
-        looks = [mean_descriptor(self.tracks[obj].appearance) for obj, _ in lost]
+        looks = [mean_descriptor(self.tracks[obj].appearance) for obj, _, _ in lost]
         dist = np.full((len(dets), len(lost)), np.inf)
         app = np.full((len(dets), len(lost)), np.nan)  # nan: a side has no descriptor
         for i, det in enumerate(dets):
-            for j, (obj, box) in enumerate(lost):
-                if det.category != self.tracks[obj].category:
+            for j, (obj, box, predicted) in enumerate(lost):
+                if not self.tracks[obj].answers_to(det.category):
                     continue
-                d = reentry_distance(
-                    box, det.box_xyxy, w, h, self.cfg.reentry_edge_margin, self.cfg.reentry_max_distance
-                )
+                # where it was lost, or where its last motion would have taken it by now
+                fits = [
+                    reentry_distance(b, det.box_xyxy, w, h, self.cfg.reentry_edge_margin, self.cfg.reentry_max_distance)
+                    for b in (box, predicted)
+                ]
+                d = min((f for f in fits if f is not None), default=None)
                 if d is not None:
                     dist[i, j] = d
                     if det.appearance is not None and looks[j] is not None:
@@ -340,6 +367,25 @@ class _Session:
         for _, j in pairs:
             self.tracks[lost[j][0]].reentries.append(k)
         return {i: lost[j][0] for i, j in pairs}
+
+    def _predicted_box(self, track: Track, last: int, k: int) -> list[float]:
+        """The box ``track`` had on frame ``last`` moved on to frame ``k`` at the velocity
+        of its box centre over the frames before ``last`` (up to ``motion_frames`` of them,
+        on the side it came from): the motion cue of re-entry."""
+        box = track.regions[last].box
+        assert box is not None
+        # seen frames on the far side of ``last`` from ``k``, at most motion_frames away
+        behind = [f for f in track.regions if (last - f) * (k - last) > 0 and abs(last - f) <= self.cfg.motion_frames]
+        if not behind:
+            return box
+        first = max(behind, key=lambda f: abs(last - f))  # the farthest back: a steadier velocity
+        before = track.regions[first].box
+        if before is None:
+            return box
+        step = (k - last) / (last - first)
+        dx = ((box[0] + box[2]) - (before[0] + before[2])) / 2 * step
+        dy = ((box[1] + box[3]) - (before[1] + before[3])) / 2 * step
+        return [box[0] + dx, box[1] + dy, box[2] + dx, box[3] + dy]
 
     # -- propagation the other way -------------------------------------------------
     def _side_trip(self, k: int, prompts: dict[int, Region], reverse: bool, stop: dict[int, int | None]) -> None:
@@ -415,13 +461,17 @@ class _Session:
 
     def _drift_check(self, obj: int, f: int, region: Region, streak: dict[int, tuple[int, int]], reverse: bool) -> bool:
         """On a keyframe passed the other way: is ``obj`` still confirmed by some detection
-        of its category? Drops it (False) after too many unconfirmed keyframes."""
-        category = self.tracks[obj].category
-        hits = [
-            d for d in self.dets[f] if d.category == category and overlap(region_of(d), region) >= self.cfg.match_iou
-        ]
+        (of its category, or of any by ``relabel_iou``)? Drops it (False) after too many
+        unconfirmed keyframes."""
+        track = self.tracks[obj]
+        hits = []
+        for d in self.dets[f]:
+            o = overlap(region_of(d), region)
+            if o >= self.cfg.relabel_iou or (track.answers_to(d.category) and o >= self.cfg.match_iou):
+                hits.append(d)
         if hits:
-            self.tracks[obj].confirmed.setdefault(f, max(d.score for d in hits))
+            best = max(hits, key=lambda d: d.score)
+            track.confirm(f, best.score, best.category)
             streak.pop(obj, None)
             return True
         return not self._unconfirmed(obj, f, streak, reverse)
@@ -443,9 +493,19 @@ class _Session:
     def _confident(self, k: int) -> list[Detection]:
         return [d for d in self.dets[k] if d.score >= self.cfg.detection_score]
 
+    def _distinct(self, dets: Sequence[Detection]) -> list[Detection]:
+        """``dets`` less those overlapping a better one by ``relabel_iou``, whatever the
+        categories: one object named twice by the detector starts one object."""
+        kept: list[Detection] = []
+        for d in sorted(dets, key=lambda d: -d.score):
+            if not any(overlap(region_of(d), region_of(b)) >= self.cfg.relabel_iou for b in kept):
+                kept.append(d)
+        return [d for d in dets if any(d is b for b in kept)]
+
     def _new_track(self, det: Detection, k: int) -> int:
         obj = max(self.tracks, default=0) + 1
         self.tracks[obj] = Track(obj, det.category, origin_frame=k, origin_score=float(det.score))
+        self.tracks[obj].confirm(k, det.score, det.category)
         remember(self.tracks[obj].appearance, det.appearance, self.cfg.appearance_memory)
         self.stats["objects_started"] += 1
         return obj
@@ -469,8 +529,7 @@ class _Session:
         track = self.tracks[obj]
         for f in [f for f in track.regions if (f <= first if reverse else f >= first)]:
             del track.regions[f]
-        for f in [f for f in track.confirmed if (f <= first if reverse else f >= first)]:
-            del track.confirmed[f]
+        track.forget([f for f in track.confirmed if (f <= first if reverse else f >= first)])
 
     def _nearest_seen(self, obj: int, k: int, behind: bool) -> int | None:
         """The frame nearest ``k`` where ``obj`` was seen, before ``k`` (``behind``) or

@@ -16,6 +16,7 @@ import pytest
 
 from tubelet.annotators.detectors.appearance import describe
 from tubelet.annotators.tracking import AssociationConfig, Propagator, Region, associate, frames_between
+from tubelet.annotators.tracking.tubelets import Track, merge_duplicates
 from tubelet.schemas.geometry import box_iou, mask_to_box
 from tubelet.schemas.records import Detection, VideoRecord
 from tubelet.schemas.rle import decode_rle, encode_mask, rle_iou
@@ -595,3 +596,102 @@ def test_a_tracker_that_refits_masks_is_reprompted_with_the_box_and_its_mask(ref
     for f, box, has_mask in later:
         assert box == pytest.approx(det_box[f])  # the detection corrects where the object is
         assert has_mask == refits  # ... and the refitting tracker keeps the shape it carried
+
+
+# -- one track per object (issue 15): category votes, relabelled and partial detections,
+# weak and moving re-entries ------------------------------------------------------------
+
+
+def test_a_flickering_category_is_one_track_decided_by_the_votes():
+    # the detector calls the dog "cat" on two keyframes, once confidently, and on the
+    # anchor it reports both names for the one dog
+    dog = Thing("dog", "dog", moving(40, 1, 60), size=(30, 20))
+    gt = render([dog])
+    dets = detect(gt, [dog], range(0, N, KEY))
+    dets = [replace(d, category="cat", score=0.6) if d.frame_idx in (20, 40) else d for d in dets]
+    dets.append(replace(dets[0], category="cat", score=0.55))  # the anchor: "dog" 0.9 and "cat" 0.55
+    result, _, _ = run([dog], dets=dets)
+    [tube] = result.tubelets
+    assert tube.category == "dog" and visible(tube) == FRAMES
+    assert_follows(tube, gt["dog"])
+    votes = tube.extra["category_votes"]
+    assert votes == {"dog": pytest.approx(0.9 * 4), "cat": pytest.approx(0.6 * 2)}
+    assert tube.extra["category_confidence"] == pytest.approx(3.6 / 4.8, abs=1e-4)
+
+
+def test_the_majority_of_votes_names_the_track_not_its_first_detection():
+    thing = Thing("thing", "cat", moving(40, 1, 60), size=(30, 20), score=0.6)
+    gt = render([thing])
+    dets = [
+        replace(d, category="dog", score=0.9) if d.frame_idx >= 20 else d for d in detect(gt, [thing], range(0, N, KEY))
+    ]
+    result, _, _ = run([thing], dets=dets)
+    [tube] = result.tubelets
+    assert tube.category == "dog" and tube.extra["category_votes"] == {"cat": 1.2, "dog": pytest.approx(3.6)}
+
+
+def test_a_rider_on_a_horse_stays_two_tracks():
+    # a person box inside the horse's box, overlapping it far less than relabel_iou
+    horse = Thing("horse", "horse", moving(50, 1, 70), size=(50, 30))
+    rider = Thing("rider", "person", moving(50, 1, 48), size=(14, 24))
+    gt = render([rider, horse])
+    assert box_iou(mask_to_box(gt["rider"][0]), mask_to_box(gt["horse"][0])) < AssociationConfig().relabel_iou
+    result, _, _ = run([rider, horse])
+    assert sorted(t.category for t in result.tubelets) == ["horse", "person"]
+
+
+def test_a_part_of_the_same_category_is_merged_a_rider_is_not():
+    whole = np.zeros((H, W), bool)
+    whole[40:60, 40:80] = True
+    half = np.zeros((H, W), bool)
+    half[40:60, 60:80] = True
+
+    def track(obj, category, mask, keyframe=0):
+        t = Track(obj, category, origin_frame=keyframe, origin_score=0.9)
+        for f in range(10):
+            t.regions[f] = Region(mask=encode_mask(mask))
+        t.confirm(keyframe, 0.9, category)
+        return t
+
+    kept, merged = merge_duplicates([track(1, "dog", whole), track(2, "dog", half)], 0.7, 0.5, 2, inside=0.8)
+    assert merged == 1 and [t.obj_id for t in kept] == [1] and kept[0].merged_from == [2]
+    kept, merged = merge_duplicates([track(1, "horse", whole), track(2, "person", half)], 0.7, 0.5, 2, inside=0.8)
+    assert merged == 0  # a person inside a horse's mask is a rider, not a part
+    kept, merged = merge_duplicates([track(1, "dog", whole), track(2, "cat", whole, keyframe=5)], 0.7, 0.5, 2)
+    assert merged == 1 and kept[0].votes == {"dog": 0.9, "cat": 0.9}  # same pixels: one object, both votes
+    # a part is merged only where the rule is on (inside > 1: never)
+    kept, merged = merge_duplicates([track(1, "dog", whole), track(2, "dog", half)], 0.7, 0.5, 2)
+    assert merged == 0
+
+
+def test_a_lost_object_comes_back_on_a_weak_detection_a_new_one_does_not_start_on_it():
+    walker = Thing("walker", "person", _out_and_back)
+    other = Thing("other", "person", lambda f: (30, 30))
+    gt = render([other, walker])
+    dets = detect(gt, [other, walker], range(0, N, KEY))
+    back = min(f for f in range(0, N, KEY) if f > 38)
+    # the detector is unsure of the walker once it is back (0.4: enough to confirm an
+    # object, too little to start one), and reports a weak stranger far from everything
+    dets = [replace(d, score=0.4) if d.frame_idx >= back and d.box_xyxy[0] > 60 else d for d in dets]
+    dets.append(Detection(back, TIMES[back], [5.0, 90.0, 25.0, 110.0], 0.4, "person", detector="script"))
+    result, _, _ = run([other, walker], dets=dets)
+    assert len(result.tubelets) == 2  # the walker kept its id; the stranger started nothing
+    walker_t = next(t for t in result.tubelets if t.extra["reentries"])
+    assert walker_t.extra["reentries"] == [back]
+
+
+def test_a_moving_object_hidden_for_a_while_is_found_where_its_motion_took_it():
+    # crosses the frame left to right at 3 px/frame, hidden (behind something the scene
+    # does not draw) from frame 12 to 27: it reappears 48 px from where it was lost,
+    # beyond reentry_max_distance, but where its motion says
+    runner = Thing("runner", "dog", lambda f: None if 12 <= f <= 27 else (10 + 3 * f, 60))
+    other = Thing("other", "person", lambda f: (140, 20))
+    cfg = AssociationConfig()
+    lost_at, back_at = (10 + 3 * 11, 60), (10 + 3 * 30, 60)
+    assert np.hypot(back_at[0] - lost_at[0], 0) / np.hypot(W, H) > cfg.reentry_max_distance
+    result, _, _ = run([other, runner])
+    dogs = [t for t in result.tubelets if t.category == "dog"]
+    assert len(dogs) == 1 and dogs[0].extra["reentries"]
+    # without the motion cue it would have been a new object
+    result, _, _ = run([other, runner], motion_frames=0)
+    assert len([t for t in result.tubelets if t.category == "dog"]) == 2

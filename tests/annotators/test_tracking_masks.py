@@ -33,11 +33,6 @@ def scene(x1: int, x2: int, y1: int = 20, y2: int = 40) -> tuple[np.ndarray, np.
     return rgb, mask
 
 
-def grid() -> tuple[np.ndarray, np.ndarray]:
-    gx, gy = np.meshgrid(np.arange(W, dtype=np.float32), np.arange(H, dtype=np.float32))
-    return gx, gy
-
-
 def iou(a: np.ndarray, b: np.ndarray) -> float:
     return float((a & b).sum() / max(1, (a | b).sum()))
 
@@ -56,7 +51,8 @@ def test_warp_follows_the_flow() -> None:
     _, mask = scene(20, 50)
     flow = np.zeros((H, W, 2), np.float32)
     flow[..., 0] = -5.0  # every pixel came from 5 px to its left: the object moved right
-    moved = warp_mask(mask, flow, grid()) >= 0.5
+    gx, gy = np.meshgrid(np.arange(W, dtype=np.float32), np.arange(H, dtype=np.float32))
+    moved = warp_mask(mask, flow, (gx, gy)) >= 0.5
     _, truth = scene(25, 55)
     assert np.array_equal(moved, truth)
 
