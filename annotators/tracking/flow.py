@@ -58,6 +58,9 @@ _PRIOR, _COLOUR_LIMIT = 2.0, 3.0
 _ANCHOR_MARGIN, _ANCHOR_FILL = 0.05, (0.25, 1.0)
 # A mask carried along the flow stays within the object's moved box grown by this share.
 _BOX_MARGIN = 0.1
+# LK runs on the points' bounding box grown by half its size and this many pixels: more
+# than its pyramid's reach (15-pixel windows over 4 levels).
+_LK_REACH = 64
 # Corners are found on the object's neighbourhood grown by this many pixels (more than the
 # corner detector's window and derivative reach).
 _CORNER_MARGIN = 8
@@ -183,7 +186,7 @@ class FlowPropagator:
         min_inside: float = 0.1,
         coast_frames: int = 6,
         max_accel: float = 3.0,
-        grabcut_iterations: int = 2,
+        grabcut_iterations: int = 1,
         box_grabcut: bool = True,
         mask_flow: str = "dense",
         segment_side: int | None = 256,
@@ -462,8 +465,18 @@ class FlowPropagator:
         p0 = self._points(ob, prev)
         if p0 is None or len(p0) < self.min_points:
             return False
-        p1, st1, _ = cv2.calcOpticalFlowPyrLK(prev, cur, p0, None, **_LK)
-        back, st2, _ = cv2.calcOpticalFlowPyrLK(cur, prev, p1, None, **_LK)
+        # on the points' neighbourhood only: LK builds image pyramids of what it is given,
+        # and a window as wide as its reach gives the same motion as the whole frame
+        h, w = prev.shape
+        lo, hi = p0.reshape(-1, 2).min(axis=0), p0.reshape(-1, 2).max(axis=0)
+        reach = _LK_REACH + 0.5 * (hi - lo)
+        x1, y1 = (int(max(0, v)) for v in np.floor(lo - reach))
+        x2, y2 = int(min(w, np.ceil(hi[0] + reach[0]))), int(min(h, np.ceil(hi[1] + reach[1])))
+        a, b = np.ascontiguousarray(prev[y1:y2, x1:x2]), np.ascontiguousarray(cur[y1:y2, x1:x2])
+        offset = np.array([x1, y1], np.float32)
+        p1, st1, _ = cv2.calcOpticalFlowPyrLK(a, b, p0 - offset, None, **_LK)
+        back, st2, _ = cv2.calcOpticalFlowPyrLK(b, a, p1, None, **_LK)
+        p1, back = p1 + offset, back + offset
         fb = np.linalg.norm((back - p0).reshape(-1, 2), axis=1)
         good = (st1.ravel() == 1) & (st2.ravel() == 1) & (fb < self.fb_threshold)
         if ob.velocity is not None:
