@@ -348,18 +348,25 @@ class _Session:
         app = np.full((len(dets), len(lost)), np.nan)  # nan: a side has no descriptor
         for i, det in enumerate(dets):
             for j, (obj, box, predicted) in enumerate(lost):
-                if not self.tracks[obj].answers_to(det.category):
-                    continue
                 # where it was lost, or where its last motion would have taken it by now
                 fits = [
                     reentry_distance(b, det.box_xyxy, w, h, self.cfg.reentry_edge_margin, self.cfg.reentry_max_distance)
                     for b in (box, predicted)
                 ]
                 d = min((f for f in fits if f is not None), default=None)
-                if d is not None:
-                    dist[i, j] = d
-                    if det.appearance is not None and looks[j] is not None:
-                        app[i, j] = appearance_distance(det.appearance, looks[j])
+                if d is None:
+                    continue
+                looks_like = None
+                if det.appearance is not None and looks[j] is not None:
+                    looks_like = appearance_distance(det.appearance, looks[j])
+                if not self.tracks[obj].answers_to(det.category):
+                    # named otherwise (the dog that comes back as a "cat"): only when it
+                    # looks much like the object, twice as close as a re-entry must be
+                    if looks_like is None or looks_like > self.cfg.reentry_max_appearance / 2:
+                        continue
+                dist[i, j] = d
+                if looks_like is not None:
+                    app[i, j] = looks_like
         cost = reentry_costs(dist, app, self.cfg.reentry_max_appearance)
         allowed = np.isfinite(cost)
         pairs = hungarian(np.where(allowed, -cost, 0.0), allowed)

@@ -186,7 +186,7 @@ class FlowPropagator:
         min_inside: float = 0.1,
         coast_frames: int = 6,
         max_accel: float = 3.0,
-        grabcut_iterations: int = 1,
+        grabcut_iterations: int = 2,
         box_grabcut: bool = True,
         mask_flow: str = "dense",
         segment_side: int | None = 256,

@@ -695,3 +695,21 @@ def test_a_moving_object_hidden_for_a_while_is_found_where_its_motion_took_it():
     # without the motion cue it would have been a new object
     result, _, _ = run([other, runner], motion_frames=0)
     assert len([t for t in result.tubelets if t.category == "dog"]) == 2
+
+
+def test_a_lost_object_named_otherwise_when_it_comes_back_keeps_its_id_when_it_looks_the_same():
+    # the red person leaves by the right edge and comes back by it, called "dog" by the
+    # detector; a blue stranger coming back the same way and named "dog" does not take the id
+    red = Thing("red", "person", _exit_right_back_right(60, 60, 4, 100, back_at=40), score=0.9)
+    for colours, kept in (({"red": (200, 30, 30)}, True), ({"red": (30, 60, 210)}, False)):
+        gt = render([red])
+        dets = detect(gt, [red], range(0, N, KEY))
+        look = with_appearance(dets, gt, {"red": (200, 30, 30)})
+        back = with_appearance(dets, gt, colours)
+        dets = [b if d.frame_idx >= 40 else d for d, b in zip(look, back)]
+        dets = [replace(d, category="dog") if d.frame_idx >= 40 else d for d in dets]
+        result, _, _ = run([red], dets=dets)
+        assert (len(result.tubelets) == 1) == kept, colours
+        if kept:
+            [tube] = result.tubelets
+            assert len(tube.extra["reentries"]) == 1 and tube.category == "person"  # more votes before it left
