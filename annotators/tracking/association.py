@@ -294,11 +294,11 @@ class _Session:
         return prompts
 
     def _made_here(self, prompts: dict[int, Region], k: int) -> dict[int, Region]:
-        """``prompts`` for a second walk from keyframe ``k``: for a tracker that carries
-        masks (``refits_masks``), the region it already made there from a box-only
-        detection (segmenting the same box again would cost as much and give the same
-        mask); other trackers get the detections again."""
-        if not getattr(self.p, "refits_masks", False):
+        """``prompts`` for a second walk from keyframe ``k``: for a tracker whose masks
+        are a function of the frame and the prompt (``repeatable_masks``), the region it
+        already made there from a box-only detection (segmenting the same box again would
+        cost as much and give the same mask); other trackers get the detections again."""
+        if not getattr(self.p, "repeatable_masks", False):
             return prompts
         out = {}
         for obj, region in prompts.items():

@@ -566,11 +566,13 @@ def test_reentry_with_a_different_appearance_is_a_new_object():
 
 
 class RefittingTracker(ScriptedTracker):
-    """The double, recording its prompts; ``refits_masks`` as a tracker declares it."""
+    """The double, recording its prompts; ``refits_masks`` and ``repeatable_masks`` as a
+    tracker declares them."""
 
-    def __init__(self, *args, refits: bool, **kwargs):
+    def __init__(self, *args, refits: bool, repeatable: bool = False, **kwargs):
         super().__init__(*args, **kwargs)
         self.refits_masks = refits
+        self.repeatable_masks = repeatable
         self.prompts: list[tuple[int, int, list[float] | None, bool]] = []
 
     def add_prompt(self, frame_idx: int, obj_id: int, box=None, mask=None) -> None:
@@ -713,3 +715,16 @@ def test_a_lost_object_named_otherwise_when_it_comes_back_keeps_its_id_when_it_l
         if kept:
             [tube] = result.tubelets
             assert len(tube.extra["reentries"]) == 1 and tube.category == "person"  # more votes before it left
+
+
+@pytest.mark.parametrize("repeatable", [True, False], ids=["repeatable", "not-repeatable"])
+def test_a_second_walk_from_a_keyframe_reuses_the_mask_a_repeatable_tracker_made_there(repeatable):
+    # the backward sweep starts at the anchor again: a tracker whose box prompts always
+    # give the same mask gets the mask it made there, others the detection's box again
+    thing = Thing("t", "cat", moving(40, 1, 60))
+    gt = render([thing])
+    keyframes = list(range(0, N, KEY))
+    tracker = RefittingTracker(gt, [thing], refits=False, repeatable=repeatable)
+    result = associate(tracker, "v.mp4", VIDEO, FRAMES, TIMES, detect(gt, [thing], keyframes), "s", keyframes=keyframes)
+    at_anchor = [has_mask for f, _, _, has_mask in tracker.prompts if f == result.anchor_frame]
+    assert at_anchor == [False, repeatable]  # forward: the box; backward: the mask, or the box again

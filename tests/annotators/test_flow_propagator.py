@@ -77,7 +77,8 @@ def test_implements_the_protocol():
         FlowPropagator(method="magic")
     with pytest.raises(ValueError):
         FlowPropagator(mask_flow="magic")
-    assert FlowPropagator().refits_masks and not FlowPropagator(reanchor=False).refits_masks
+    assert not FlowPropagator().refits_masks and FlowPropagator(reanchor=True).refits_masks
+    assert FlowPropagator().repeatable_masks
 
 
 @pytest.mark.parametrize("mask_flow", ["dense", "rigid"])
@@ -232,7 +233,7 @@ def test_a_detection_reanchors_a_carried_mask_that_fits_and_resegments_one_that_
     truth = labels[frame] == 2  # the circle
     x1, y1, x2, y2 = (float(v) for v in sample["gt"]["objects"][1]["boxes_xyxy"][str(frame)])
     box = [x1 - 3, y1 - 3, x2 + 3, y2 + 3]  # a detector's box, a little loose
-    p = FlowPropagator()
+    p = FlowPropagator(reanchor=True)
     p.start(sample["video"], range(sample["n"]))
     # the carried mask still fits the detection's box: kept (cut to the box), no GrabCut
     p.add_prompt(frame, 1, box=box, mask=truth)
