@@ -14,10 +14,11 @@ Each object is carried from one frame to the next at a working resolution:
    initialised from it — the expensive step, off by default.
 
 Prompts: a mask is taken as given; a box alone is segmented with GrabCut (at most
-``segment_side`` pixels a side); a box *with* a mask (a detection re-anchoring a tracked
-object, ``refits_masks``) keeps the mask, cut to the box, while it still fits the box
-(``masks.fits_box``), and only otherwise segments the box again. Each prompt (re)learns
-the object's colour model from its mask.
+``segment_side`` pixels a side; the box's inscribed ellipse where GrabCut finds nothing
+plausible, so every object has a mask); a box *with* a mask (a detection re-anchoring a
+tracked object, ``reanchor=True`` / ``refits_masks``) keeps the mask, cut to the box,
+while it still fits the box (``masks.fits_box``), and only otherwise segments the box
+again. Each prompt (re)learns the object's colour model from its mask.
 
 An object is *lost* (left out of every later frame's dict in this window) when too few
 points survive or its box leaves the frame; association handles re-entry. ``Region.score``
