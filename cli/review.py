@@ -72,7 +72,12 @@ def add_commands(add: Callable[[str, str], argparse.ArgumentParser], common: arg
     pull = action("pull", "apply reviewers' annotations to the dataset as a new version")
     pull.add_argument("out", help="the dataset folder")
     pull.add_argument("--project", required=True, help="the Label Studio project title")
-    pull.add_argument("--tolerance-px", type=float, default=2.0, help="the push's tolerance (default 2)")
+    pull.add_argument(
+        "--tolerance-px",
+        type=float,
+        default=2.0,
+        help="the push's tolerance, for tasks pushed before it was recorded in them (default 2)",
+    )
     pull.add_argument("--tracker", default="flow", help="tracker that regenerates masks: flow (lite) or sam2")
     pull.add_argument(
         "--tracker-option",

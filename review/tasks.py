@@ -33,6 +33,7 @@ DATA_VIDEO_ID = "video_id"
 DATA_TUBELETS = "tubelet_regions"  # region id -> tubelet id
 DATA_EVENTS = "event_regions"  # region id -> event id
 DATA_FINGERPRINT = "tubelet_fingerprint"  # hash of data + predictions: re-push skips equal tasks
+DATA_TOLERANCE = "tolerance_px"  # the keyframe tolerance the task was pushed with (pull compares with it)
 
 
 @dataclass
@@ -121,6 +122,7 @@ def build_task(
         DATA_INSTRUCTIONS: [_instruction_choice(i) for i in sorted(rows.instructions, key=lambda i: i.instruction_id)],
         DATA_TUBELETS: tubelet_regions,
         DATA_EVENTS: event_regions,
+        DATA_TOLERANCE: tolerance_px,
     }
     prediction = {
         "model_version": model_version,
