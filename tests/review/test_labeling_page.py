@@ -109,6 +109,11 @@ def test_labeling_page_shows_the_video_with_its_predicted_boxes(label_studio, da
 
     with chromium_page(width=1600, height=1000) as page:
         login(page, label_studio.url, label_studio.username, label_studio.password)
+        # every task's video is served (the test video lives under a symbolically linked folder)
+        for pushed in client.tasks(report.project_id):
+            response = page.request.get(label_studio.url + pushed["data"]["video"])
+            assert response.status == 200, (pushed["data"]["video"], response.status)
+            assert response.headers["content-type"].startswith("video/"), response.headers
         page.goto(f"{label_studio.url}/projects/{report.project_id}/data?task={task['id']}")
         page.wait_for_function(
             "() => { const v = document.querySelector('video'); return v && v.readyState >= 2; }", timeout=20_000
