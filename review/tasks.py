@@ -19,6 +19,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
+from tubelet.preview.overlay import short_id
 from tubelet.review.keyframes import select_keyframes, to_ls_sequence
 from tubelet.review.label_config import (
     DATA_FPS,
@@ -50,6 +51,11 @@ class VideoRows:
 def region_id(kind: str, row_id: str) -> str:
     """A short, stable Label Studio region id for a row (``t…`` tubelets, ``e…`` events)."""
     return kind + hashlib.sha1(row_id.encode("utf-8")).hexdigest()[:11]
+
+
+def track_label(tubelet: Tubelet) -> str:
+    """What the Regions panel shows under a track: its short id and its tubelet id (``#4  scene:track:4``)."""
+    return f"{short_id(tubelet)}  {tubelet.tubelet_id}"
 
 
 def track_of(tubelet: Tubelet) -> list[tuple[int, list[float] | None]]:
@@ -89,6 +95,7 @@ def build_task(
                 },
             )
         )
+        result.append(_region(rid, NAMES.track, "textarea", {"text": [track_label(tube)]}))
         entity = expressions.get(tube.tubelet_id)
         if entity and entity.referring_expression:
             result.append(_region(rid, NAMES.expression, "textarea", {"text": [entity.referring_expression]}))
