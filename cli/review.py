@@ -160,7 +160,7 @@ def cmd_pull(args: argparse.Namespace) -> int:
             f"  dataset version {after} (before the review: {before}; `tubelet review revert {args.out} --to {before}`)"
         )
     for reject in report.rejects:
-        print(f"  not applied: {reject.item}: {reject.reason}")
+        print(f"  reject: {reject.item}: {reject.reason}")  # also in the rejects table
     print(f"  {report.seconds:.2f}s")
     return 1 if report.rejects else 0
 
