@@ -14,14 +14,16 @@ from __future__ import annotations
 
 import copy
 import re
+from collections import Counter
 from pathlib import Path
 
 import pytest
 
+from tubelet.cli.main import main
 from tubelet.review.client import LabelStudioClient
-from tubelet.review.pull import pull
 from tubelet.review.push import push
 from tubelet.review.tasks import DATA_TUBELETS
+from tubelet.schemas.records import Reject
 
 from .test_review_loop import _annotate, _rows, _tasks
 
@@ -33,6 +35,18 @@ MOVE_PERCENT = 3.75  # 24 px of the 640-px-wide scene
 @pytest.fixture
 def client(label_studio) -> LabelStudioClient:
     return LabelStudioClient(label_studio.url, label_studio.token)
+
+
+def _summary(printed: str) -> Counter[str]:
+    """The counts line of ``tubelet review pull`` (``frames_corrected 4, masks_kept 58, ...``)."""
+    (line,) = [line for line in printed.splitlines() if "masks_" in line]
+    return Counter({key: int(value) for key, value in re.findall(r"(\w+) (\d+)", line)})
+
+
+def _printed_rejects(printed: str) -> list[Reject]:
+    """The ``reject: ITEM: REASON`` lines of ``tubelet review pull``."""
+    found = re.findall(r"^  reject: (.+?): (.+)$", printed, flags=re.M)
+    return [Reject(item=item, stage="review", reason=reason) for item, reason in found]
 
 
 def _frames_named(rejects, tubelet_id: str) -> set[int]:
@@ -48,7 +62,7 @@ def _frames_named(rejects, tubelet_id: str) -> set[int]:
 
 @pytest.mark.parametrize("onto", ["object", "background"])
 def test_moving_one_keyframe_retracks_only_the_frames_it_affects(
-    client: LabelStudioClient, dataset: Path, onto: str
+    client: LabelStudioClient, dataset: Path, onto: str, capsys: pytest.CaptureFixture[str]
 ) -> None:
     """``object``: a box wide enough that 24 px to the right still holds most of the
     object (the tracker regenerates its masks); ``background``: the keyframe with the
@@ -80,8 +94,11 @@ def test_moving_one_keyframe_retracks_only_the_frames_it_affects(
     moved_frame, previous, following = seq[i]["frame"] - 1, seq[i - 1]["frame"] - 1, seq[i + 1]["frame"] - 1
     _annotate(client, task["id"], result)
 
-    report = pull(dataset, project, client=client)
-    assert report.applied == 1
+    capsys.readouterr()
+    code = main(["review", "pull", str(dataset), "--project", project])  # as the README runs it
+    printed = capsys.readouterr().out
+    assert "1 applied" in printed, printed
+    counts = _summary(printed)
     after = _rows(dataset)
     new = next(t for t in after["tubelets"] if t.tubelet_id == tid)
     old_rows = {f.frame_idx: f for f in old.frames}
@@ -99,12 +116,13 @@ def test_moving_one_keyframe_retracks_only_the_frames_it_affects(
     # every visible frame of the span has a regenerated mask, or a reject naming it
     visible = {f for f in span if new_rows[f].visible}
     without = {f for f in visible if new_rows[f].mask_rle is None}
-    assert report.counts["masks_regenerated"] == len(visible - without), report.counts
+    assert counts["masks_regenerated"] == len(visible - without), printed
     if onto == "object":
-        assert visible and not without, report.rejects
-    assert report.counts["masks_not_regenerated"] == len(without), report.counts
-    assert report.counts["masks_kept"] == sum(1 for f in kept if old_rows[f].mask_rle is not None)
-    assert _frames_named(report.rejects, tid) == without
+        assert visible and not without, printed
+    assert counts["masks_not_regenerated"] == len(without), printed
+    assert counts["masks_kept"] == sum(1 for f in kept if old_rows[f].mask_rle is not None)
+    assert code == (1 if without else 0), printed
+    assert _frames_named(_printed_rejects(printed), tid) == without
     stored = [r for r in after["rejects"] if r.stage == "review" and r.video_id == "scene"]
     assert _frames_named(stored, tid) == without
     assert all("mask" in r.reason for r in stored if r.item.startswith(tid))
