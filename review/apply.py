@@ -185,7 +185,8 @@ def _corrected(tube: Tubelet, correction: Correction, retrack: Retrack | None, o
     """``tube`` with its corrected spans replaced: the reviewer's boxes, masks re-tracked
     span by span where the tubelet has masks (or is new); every other row kept as it is.
     A visible frame of a span left without a mask is counted and named in a reject."""
-    masked = not tube.frames or any(f.mask_rle is not None for f in tube.frames)
+    had_masks = any(f.mask_rle is not None for f in tube.frames)
+    masked = had_masks or not tube.frames  # a drawn track gets masks when a tracker is given
     spanned = set(correction.frames)
     out.counts["frames_corrected"] += len(spanned)
     out.counts["masks_kept"] += sum(1 for f in tube.frames if f.frame_idx not in spanned and f.mask_rle is not None)
@@ -194,11 +195,11 @@ def _corrected(tube: Tubelet, correction: Correction, retrack: Retrack | None, o
     for span in correction.spans:
         fixed, why = _retracked_span(tube, span, retrack if masked else None)
         new_rows.update({f.frame_idx: f for f in fixed})
-        if masked:
+        if had_masks or (masked and retrack is not None):  # masks were expected on these frames
             missing.update(why)
     out.counts["masks_regenerated"] += sum(1 for f in new_rows.values() if f.visible and f.mask_rle is not None)
     out.counts["masks_not_regenerated"] += len(missing)
-    for frames, reason in _runs_of(missing):
+    for frames, reason in _runs_of(missing, sorted({f.frame_idx for f in tube.frames} | set(new_rows))):
         where = f"frame {frames[0]}" if len(frames) == 1 else f"frames {frames[0]}-{frames[-1]}"
         out.rejects.append(
             Reject(
@@ -224,11 +225,13 @@ def _retracked_span(tube: Tubelet, span: Span, retrack: Retrack | None) -> tuple
     return _boxes_only(tube, span), {f: why for f in span.visible} if why else {}
 
 
-def _runs_of(missing: dict[int, str]) -> list[tuple[list[int], str]]:
-    """Frames grouped into runs of consecutive frames with the same reason."""
+def _runs_of(missing: dict[int, str], frames: list[int]) -> list[tuple[list[int], str]]:
+    """The ``missing`` frames grouped into runs of neighbouring rows (in ``frames``, the
+    tubelet's rows in order: a sampled tubelet's rows skip frames) with the same reason."""
+    position = {f: i for i, f in enumerate(frames)}
     runs: list[tuple[list[int], str]] = []
     for frame in sorted(missing):
-        if runs and runs[-1][1] == missing[frame] and runs[-1][0][-1] == frame - 1:
+        if runs and runs[-1][1] == missing[frame] and position[runs[-1][0][-1]] == position[frame] - 1:
             runs[-1][0].append(frame)
         else:
             runs.append(([frame], missing[frame]))

@@ -439,6 +439,7 @@ def test_a_drawn_track_becomes_a_review_tubelet_with_its_entity() -> None:
     # without a tracker, the drawn boxes are its frames: shown from the first keyframe to the disabled last one
     plain = _apply(rec, pushed_rows("scene"))
     drawn = plain.rows.tubelets[3]
+    assert plain.rejects == []  # it never had masks: none are missing
     assert [(f.frame_idx, f.t_s, f.visible) for f in drawn.frames] == [(f, f / 24.0, True) for f in range(9, 30)]
     for frame, box in rec.edits["keyframes"].items():
         assert _box(drawn, int(frame)) == pytest.approx(box, abs=EPS)
