@@ -72,7 +72,12 @@ def add_commands(add: Callable[[str, str], argparse.ArgumentParser], common: arg
     pull = action("pull", "apply reviewers' annotations to the dataset as a new version")
     pull.add_argument("out", help="the dataset folder")
     pull.add_argument("--project", required=True, help="the Label Studio project title")
-    pull.add_argument("--tolerance-px", type=float, default=2.0, help="the push's tolerance (default 2)")
+    pull.add_argument(
+        "--tolerance-px",
+        type=float,
+        default=2.0,
+        help="the push's tolerance, for tasks pushed before it was recorded in them (default 2)",
+    )
     pull.add_argument("--tracker", default="flow", help="tracker that regenerates masks: flow (lite) or sam2")
     pull.add_argument(
         "--tracker-option",
@@ -155,7 +160,7 @@ def cmd_pull(args: argparse.Namespace) -> int:
             f"  dataset version {after} (before the review: {before}; `tubelet review revert {args.out} --to {before}`)"
         )
     for reject in report.rejects:
-        print(f"  not applied: {reject.item}: {reject.reason}")
+        print(f"  reject: {reject.item}: {reject.reason}")  # also in the rejects table
     print(f"  {report.seconds:.2f}s")
     return 1 if report.rejects else 0
 

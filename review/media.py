@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import os
 import urllib.parse
+from dataclasses import dataclass
 from fractions import Fraction
 from pathlib import Path
 
@@ -77,15 +78,48 @@ def ensure_proxy(video: VideoRecord, media_dir: str | os.PathLike[str], *, crf: 
     return path
 
 
-def local_files_url(path: str | os.PathLike[str], document_root: str = "/") -> str:
-    """The Label Studio URL serving ``path`` from its local-files storage."""
-    full = Path(path).resolve()
-    root = Path(document_root).resolve()
-    try:
-        relative = full.relative_to(root)
-    except ValueError:
-        raise MediaError(f"{full} is outside Label Studio's document root {root} (LOCAL_FILES_DOCUMENT_ROOT)") from None
-    return "/data/local-files/?d=" + urllib.parse.quote(relative.as_posix())
+@dataclass(frozen=True)
+class LocalFile:
+    """How Label Studio serves one file: the task's URL and the storage folder that allows it."""
+
+    url: str  # /data/local-files/?d=<path relative to the document root>
+    folder: str  # the local-files storage path: the document root joined with the file's folder
+
+
+def local_file(path: str | os.PathLike[str], document_root: str = "/") -> LocalFile:
+    """How Label Studio, serving local files from ``document_root``, serves ``path``.
+
+    Label Studio joins its ``LOCAL_FILES_DOCUMENT_ROOT`` with the URL's ``d`` and serves
+    the file only when a storage of the project has exactly that folder (or one above it)
+    as its path; it resolves no symbolic link and nothing relative to our directory. So
+    both come from one relative path: the file's real location (links resolved) relative
+    to the real document root, else, when only the path as written lies under the root,
+    that one. Raises MediaError when the file is outside the root, or directly in it
+    (Label Studio refuses a storage at its document root).
+    """
+    root = Path(os.path.abspath(os.path.expanduser(document_root)))
+    relative = None
+    for file, base in (
+        (Path(os.path.realpath(path)), Path(os.path.realpath(root))),
+        (Path(os.path.abspath(path)), root),
+    ):
+        if file.is_relative_to(base):
+            relative = file.relative_to(base)
+            break
+    if relative is None:
+        raise MediaError(
+            f"{os.path.abspath(path)} is outside Label Studio's document root {root} (LOCAL_FILES_DOCUMENT_ROOT): "
+            "serve Label Studio with a --document-root above the videos and push with the same one"
+        )
+    if relative.parent == Path("."):
+        raise MediaError(
+            f"{os.path.abspath(path)} lies directly in Label Studio's document root {root}, where Label Studio "
+            "allows no storage: move it into a sub-folder, or use a document root above it"
+        )
+    return LocalFile(
+        url="/data/local-files/?d=" + urllib.parse.quote(relative.as_posix()),
+        folder=str(root / relative.parent),
+    )
 
 
 def _rate(fps: float):  # noqa: ANN202 - a Fraction, av's frame-rate type
