@@ -76,7 +76,7 @@ class Progress:
         self._workers: dict[str, WorkerReport] = {}
         self._finished_videos: set[str] = set()
         self._samples: deque[tuple[float, int]] = deque([(self._start, 0)])
-        self._bar: tqdm | None = None  # type: ignore[type-arg]
+        self._bar: tqdm | None = None
         self._dirty = False
         self._stop = threading.Event()
         self._thread: threading.Thread | None = None

@@ -48,7 +48,8 @@ class ProgressLink(Protocol):
     """How a worker's reports reach the driver. ``token`` names the run: a worker process
     that serves several runs (a reused Ray task process) starts counting afresh per run."""
 
-    token: str
+    @property
+    def token(self) -> str: ...
 
     def send(self, report: WorkerReport) -> None:
         """Deliver ``report``; never raises, never blocks for long."""
