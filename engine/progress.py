@@ -173,16 +173,17 @@ class Progress:
             return sorted((r for r in self._workers.values() if r.running), key=lambda r: (r.stage, r.video))
 
     def summary(self) -> str:
-        """``3/10 videos (1 failed) · track_masklets: clip-7 340/720 frames · 1234 frames,
-        41.0/s · 0.02 videos/s · elapsed 0:02:30 · ETA 0:05:00``."""
+        """``3/10 videos (1 failed) · elapsed 0:02:30 · ETA 0:05:00 · 1234 frames, 41.0/s ·
+        0.02 videos/s · track_masklets: clip-7 340/720 frames`` (what runs comes last: it is
+        the part of variable length, which a narrow terminal cuts)."""
         eta = self.eta_s
         parts = [
             f"{self.done + self.failed}/{self.total} videos" + (f" ({self.failed} failed)" if self.failed else ""),
-            self._now_doing(),
-            f"{self.frames} frames, {self.frame_rate:.1f}/s",
-            f"{self.rate:.2f} videos/s",
             f"elapsed {_hms(self._clock() - self._start)}",
             f"ETA {_hms(eta) if eta is not None else '?'}",
+            f"{self.frames} frames, {self.frame_rate:.1f}/s",
+            f"{self.rate:.2f} videos/s",
+            self._now_doing(),
         ]
         return " · ".join(parts)
 
@@ -311,8 +312,12 @@ def _describe_running(running: list[WorkerReport]) -> str:
 
 
 def _describe_worker(r: WorkerReport) -> str:
-    """``track_masklets: clip-7 340/720 frames`` (frames decoded by the stage of the video's)."""
-    frames = f"{r.stage_frames}/{r.video_frames} frames" if r.video_frames else f"{r.stage_frames} frames"
+    """``track_masklets: clip-7 340/720 frames``: frames the stage has decoded, of the video's
+    (capped there: a tracker that decodes some frames twice is not past the end)."""
+    if r.video_frames:
+        frames = f"{min(r.stage_frames, r.video_frames)}/{r.video_frames} frames"
+    else:
+        frames = f"{r.stage_frames} frames"
     more = f" (+{r.videos - 1} videos)" if r.videos > 1 else ""
     return f"{r.stage}: {r.video}{more} {frames}"
 

@@ -45,7 +45,7 @@ def test_progress_counts_rate_and_eta():
     assert (progress.done, progress.failed, progress.pending) == (1, 1, 8)
     assert progress.rate == 0.5 and progress.eta_s == 16.0
     assert progress.summary() == (
-        "2/10 videos (1 failed) · starting workers · 0 frames, 0.0/s · 0.50 videos/s · elapsed 0:00:04 · ETA 0:00:16"
+        "2/10 videos (1 failed) · elapsed 0:00:04 · ETA 0:00:16 · 0 frames, 0.0/s · 0.50 videos/s · starting workers"
     )
 
 
@@ -56,13 +56,15 @@ def test_worker_reports_say_what_runs_and_count_frames():
     progress.worker_report(report("w2", video="clip-2", stage="probe", frames=2))
     now[0] = 2.0
     assert progress.frames == 44 and progress.frame_rate == 22.0
-    assert "probe: clip-2 0 frames; track: clip-1 40/120 frames · 44 frames, 22.0/s" in progress.summary()
+    assert progress.summary().endswith(
+        "44 frames, 22.0/s · 0.00 videos/s · probe: clip-2 0 frames; track: clip-1 40/120 frames"
+    )
     # the latest report of a worker wins (counts are cumulative): a lost report costs nothing
-    progress.worker_report(report("w1", stage_frames=100, video_frames=120, frames=102))
-    assert progress.frames == 104
+    progress.worker_report(report("w1", stage_frames=130, video_frames=120, frames=132))
+    assert progress.frames == 134 and "track: clip-1 120/120 frames" in progress.summary()  # capped at the video's
     # a committed video is no longer running, but its frames still count
     progress.advance(item="clip-1")
-    assert [r.worker for r in progress.running()] == ["w2"] and progress.frames == 104
+    assert [r.worker for r in progress.running()] == ["w2"] and progress.frames == 134
     for i in range(3, 7):  # more than DETAILED_WORKERS busy: counted per stage
         progress.worker_report(report(f"w{i}", video=f"clip-{i}"))
     assert "running probe ×1, track ×4" in progress.summary()
@@ -80,7 +82,9 @@ def test_log_lines_come_every_interval_while_nothing_finishes(caplog):
     assert all(0.05 < gap < 0.4 for gap in gaps), gaps
     assert all(r.event == "progress" and r.done == 0 and r.frames == 8 for r in records)
     assert records[0].running == {"track": 1} and records[0].eta_s is None
-    assert "0/2 videos · track: clip-1 8 frames · 8 frames" in records[0].getMessage()
+    message = records[0].getMessage()
+    assert message.startswith("progress: 0/2 videos · elapsed 0:00:00 · ETA ? · 8 frames")
+    assert message.endswith("· track: clip-1 8 frames")
 
 
 def test_the_default_intervals_and_the_variables_that_change_them(monkeypatch):
@@ -105,8 +109,8 @@ def test_a_terminal_gets_one_line_redrawn_at_least_every_interval(caplog):
     text = stream.getvalue()
     draws = [d for d in text.split("\r") if d.strip()]
     assert len(draws) >= 5, text
-    assert draws[0].startswith("track: 0/3 videos · starting workers")
-    assert draws[-1].startswith("track: 3/3 videos · all videos finished") and text.endswith("\n")
+    assert draws[0].startswith("track: 0/3 videos · elapsed 0:00:00 · ETA ?") and "starting workers" in draws[0]
+    assert draws[-1].startswith("track: 3/3 videos") and "all videos finished" in draws[-1] and text.endswith("\n")
     assert text.count("\n") == 1  # one line, redrawn in place
     assert not [r for r in caplog.records if r.name == "tubelet.engine.progress"]
 

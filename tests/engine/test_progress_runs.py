@@ -136,7 +136,7 @@ def test_a_terminal_gets_one_updating_line_at_the_interval(tmp_path, clip):
     assert len(draws) >= 4, text
     gaps = [b[0] - a[0] for a, b in zip(draws, draws[1:])]
     assert max(gaps) <= INTERVAL_S + SLACK_S, gaps
-    assert re.search(r"progress-test: 0/2 videos · slow_frames: clip-0 \d+ frames", text), text
+    assert re.search(r"progress-test: 0/2 videos · elapsed [\d:]+ · ETA \? · .* · slow_frames: clip-0 \d+ frames", text)
     # one line, redrawn: every draw starts with a carriage return; the only new line is the last
     assert text.count("\n") <= 1 and text.count("\r") >= len(draws) - 1, repr(text)
     assert "progress-test: 2/2 videos" in text.rstrip("\r\n").rsplit("\r", 1)[-1]  # the line left at the end
@@ -157,5 +157,5 @@ def test_without_a_terminal_progress_is_log_lines(tmp_path, clip):
     lines = [line for line in result.stderr.splitlines() if "tubelet.engine.progress: progress:" in line]
     assert len(lines) >= 4, result.stderr
     assert "\r" not in result.stderr
-    assert re.search(r"progress: 0/2 videos · slow_frames: clip-0 \d+ frames", result.stderr), result.stderr
+    assert re.search(r"progress: 0/2 videos · .* · slow_frames: clip-0 \d+ frames", result.stderr), result.stderr
     assert "progress: 2/2 videos" in lines[-1]
