@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import contextlib
+import os
 from collections.abc import Callable, Iterator
 
 from tubelet.engine.dataset import Dataset
@@ -45,3 +46,22 @@ def reading(root: str) -> Iterator[None]:
         yield
     except (OSError, ValueError) as error:  # SchemaVersionError is a ValueError
         raise CommandError(f"cannot read the dataset at {root}: {one_line(str(error))}") from error
+
+
+#: Default log level of every command, when neither --log-level nor -v is given.
+LOG_LEVEL_ENV = "TUBELET_LOG_LEVEL"
+LOG_LEVELS = ("debug", "info", "warning", "error")
+
+
+def log_level(args: argparse.Namespace, default: str) -> str:
+    """The command's log level: ``--log-level``/``-v``, else ``TUBELET_LOG_LEVEL``, else ``default``.
+    Debug also lets Ray's own output through (``engine/runners/ray_output.py``)."""
+    given = getattr(args, "log_level", None)
+    if given:
+        return str(given)
+    env = os.environ.get(LOG_LEVEL_ENV, "").strip().lower()
+    if not env:
+        return default
+    if env not in LOG_LEVELS:
+        raise CommandError(f"{LOG_LEVEL_ENV}={env!r} is no log level: use one of {', '.join(LOG_LEVELS)}")
+    return env

@@ -18,7 +18,7 @@ Exit codes:
     2  the command failed: bad arguments, a bad manifest, an unreadable dataset,
        a failed query, a run that crashed or was interrupted
 
-Errors print one line on stderr; ``--log-level debug`` adds the traceback.
+Errors print one line on stderr; ``--log-level debug`` (``-v``) adds the traceback.
 """
 
 from __future__ import annotations
@@ -32,7 +32,7 @@ from typing import TextIO
 
 from tubelet import __version__
 from tubelet.cli import dataset, export, pipelines, preview, release, review, run
-from tubelet.cli.common import EPILOG, EXIT_FAILED, EXIT_OK, CommandError
+from tubelet.cli.common import EPILOG, EXIT_FAILED, EXIT_OK, CommandError, log_level
 from tubelet.engine.errors import one_line
 from tubelet.engine.manifest import ManifestError
 from tubelet.engine.runners.ray_instance import ClusterConnectionError
@@ -45,7 +45,17 @@ def build_parser() -> argparse.ArgumentParser:
         "--log-level",
         default=argparse.SUPPRESS,
         choices=["debug", "info", "warning", "error"],
-        help="log verbosity; debug also prints tracebacks (default: warning)",
+        help="log verbosity; debug also prints tracebacks and Ray's own output (default: warning; run: info; "
+        "or TUBELET_LOG_LEVEL)",
+    )
+    common.add_argument(
+        "-v",
+        "--verbose",
+        dest="log_level",
+        action="store_const",
+        const="debug",
+        default=argparse.SUPPRESS,
+        help="debug logs: the same as --log-level debug",
     )
     parser = argparse.ArgumentParser(
         prog="tubelet",
@@ -106,7 +116,11 @@ def main(argv: Sequence[str] | None = None) -> int:
         args = parser.parse_args(argv)
     except SystemExit as exit_:  # argparse: 0 for --help, 2 for bad arguments
         return int(exit_.code or 0)
-    level = getattr(args, "log_level", "warning")
+    try:
+        level = log_level(args, "warning")
+    except CommandError as error:
+        _error(str(error))
+        return EXIT_FAILED
     if args.func is not run.cmd_run:  # a run installs its own log handlers (tubelet.engine.logs)
         _setup_logging(level)
     debug = level == "debug"

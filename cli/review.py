@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import sys
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
@@ -99,7 +100,12 @@ def add_commands(add: Callable[[str, str], argparse.ArgumentParser], common: arg
 
 
 def cmd_serve(args: argparse.Namespace) -> int:
-    server = start_server(Path(args.data_dir).expanduser(), port=args.port, document_root=args.document_root)
+    server = start_server(
+        Path(args.data_dir).expanduser(),
+        port=args.port,
+        document_root=args.document_root,
+        report=lambda message: print(message, file=sys.stderr, flush=True),  # what it waits for, as it waits
+    )
     print(f"Label Studio is running at {server.url} (pid {server.pid}, data in {server.data_dir})")
     print(f"  log:  {server.log_path}")
     print(f"  use:  export LABEL_STUDIO_URL={server.url}   (LABEL_STUDIO_API_KEY as set for serve)")

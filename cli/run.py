@@ -11,7 +11,7 @@ from __future__ import annotations
 import argparse
 import os
 
-from tubelet.cli.common import EXIT_OK, EXIT_REJECTS, AddCommand
+from tubelet.cli.common import EXIT_OK, EXIT_REJECTS, AddCommand, log_level
 from tubelet.cli.sample import write_sample
 from tubelet.engine.dataset import Dataset
 from tubelet.engine.manifest import load_manifest
@@ -43,7 +43,9 @@ def add_commands(add: AddCommand) -> None:
         metavar="KEY=VALUE",
         help="override a manifest key (dotted, e.g. params.decode_check=false, ray.num_cpus=2); repeatable",
     )
-    run.add_argument("--no-progress", action="store_true", help="no progress bar")
+    run.add_argument(
+        "--no-progress", action="store_true", help="no progress line (a terminal) or progress log records (otherwise)"
+    )
     run.set_defaults(func=cmd_run)
 
     sample = add("sample", "write the embedded synthetic sample (video, frames, DAVIS masks, list)")
@@ -64,7 +66,7 @@ def cmd_run(args: argparse.Namespace) -> int:
         runner=args.runner,
         address=args.address,
         progress=not args.no_progress,
-        log_level=getattr(args, "log_level", "info"),  # the run's JSON log keeps info events
+        log_level=log_level(args, "info"),  # the run's JSON log keeps info events
     )
     reject_rows = _run_reject_rows(str(summary.output), summary.run_id)
     print(

@@ -136,7 +136,7 @@ def run_pipeline(
             info = _record_run_start(storage, info, pipeline, run, inputs)
             _log_start(run, plan, len(writer.removed))
             try:
-                with Progress(plan.pending, enabled=progress) as bar:
+                with Progress(plan.pending, enabled=progress, desc=pipeline.name) as bar:
                     stats = chosen.run(pipeline, _pending(config, writer, plan.duplicates), writer, bar)
                 writer.close()
             except BaseException as error:

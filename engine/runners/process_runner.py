@@ -9,6 +9,8 @@ retried one by one (``streaming``).
 
 from __future__ import annotations
 
+import dataclasses
+import functools
 import logging
 import multiprocessing
 import os
@@ -19,7 +21,7 @@ from concurrent.futures.process import BrokenProcessPool
 
 from tubelet.engine.parts import PartRecord
 from tubelet.engine.pipeline import Pipeline
-from tubelet.engine.progress import Progress
+from tubelet.engine.progress import Progress, ReportPump
 from tubelet.engine.runners import process_worker
 from tubelet.engine.runners.common import WorkerSettings
 from tubelet.engine.runners.plan import smallest_bundle
@@ -27,6 +29,7 @@ from tubelet.engine.runners.streaming import Bundle, StreamStats, stream
 from tubelet.engine.stage import Stage
 from tubelet.engine.storage import Storage
 from tubelet.engine.task import VideoTask
+from tubelet.engine.worker_progress import QueueLink, drain
 from tubelet.engine.writer import ShardWriter
 
 log = logging.getLogger(__name__)
@@ -50,7 +53,7 @@ class ProcessRunner:
         self, pipeline: Pipeline, tasks: Iterable[VideoTask], writer: ShardWriter, progress: Progress | None = None
     ) -> StreamStats:
         """Run ``pipeline`` over ``tasks`` on the pool; the driver commits each part."""
-        backend = ProcessBackend(pipeline.stages, writer.storage, self.workers, self.settings)
+        backend = ProcessBackend(pipeline.stages, writer.storage, self.workers, self.settings, progress, writer.run_id)
         return stream(
             tasks, backend, writer, progress, bundle_size=writer.shard_size, min_bundle=smallest_bundle(pipeline.stages)
         )
@@ -60,14 +63,27 @@ class ProcessBackend:
     """Bundles on a ``ProcessPoolExecutor`` whose workers fork from a preloaded server."""
 
     def __init__(
-        self, stages: Sequence[Stage], storage: Storage, workers: int, settings: WorkerSettings | None = None
+        self,
+        stages: Sequence[Stage],
+        storage: Storage,
+        workers: int,
+        settings: WorkerSettings | None = None,
+        progress: Progress | None = None,
+        run_id: str = "",
     ) -> None:
         self.slots = workers
-        self._settings = settings or WorkerSettings()
         self._stages = pickle.dumps(list(stages), protocol=pickle.HIGHEST_PROTOCOL)
         self._storage = storage.root
         self._context = multiprocessing.get_context("forkserver")
         self._context.set_forkserver_preload([process_worker.__name__])
+        # workers report what they do through a queue a thread of the driver drains
+        self._reports = self._context.Queue() if progress is not None else None
+        self._pump = None
+        link = None
+        if progress is not None and self._reports is not None:
+            link = QueueLink(run_id, self._reports)
+            self._pump = ReportPump(functools.partial(drain, self._reports), progress.worker_report)
+        self._settings = dataclasses.replace(settings or WorkerSettings(), progress=link)
         self._pool: ProcessPoolExecutor | None = None
         self._futures: dict[Future[PartRecord], Bundle] = {}
         self._broken = False
@@ -104,6 +120,13 @@ class ProcessBackend:
             future.cancel()
         self._futures.clear()
         self._shutdown()
+        if self._pump is not None:
+            self._pump.close()
+            self._pump = None
+        if self._reports is not None:
+            self._reports.close()
+            self._reports.join_thread()
+            self._reports = None
 
     def _shutdown(self) -> None:
         if self._pool is not None:

@@ -141,8 +141,8 @@ def _settle(
         stats.sizes.append(len(result.items))
         stats.bytes_to_driver += len(pickle.dumps(result, protocol=pickle.HIGHEST_PROTOCOL))
         if writer.commit_part(result) and progress is not None:
-            for status in result.items.values():
-                progress.advance(failed=status == "failed")
+            for key, status in result.items.items():
+                progress.advance(failed=status == "failed", item=key)
         return []
     if isinstance(result, (StageSetupError, PartWriteError, KeyboardInterrupt)):
         raise result
@@ -160,7 +160,7 @@ def _settle(
     log.warning("video %s lost its worker again when retried alone; committing it as failed", task.video_id)
     task.fail(WORKER_STAGE, RuntimeError(f"the worker processing this video was lost twice: {one_line(result, 300)}"))
     if writer.add(task) and progress is not None:
-        progress.advance(failed=True)
+        progress.advance(failed=True, item=task.video_id)
     return []
 
 
