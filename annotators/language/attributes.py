@@ -300,9 +300,7 @@ def checked_relations(a: Tubelet, b: Tubelet, config: AttributeConfig | None = N
     shares, n = relation_shares(a, b, config.larger_ratio)
     if n < config.relation_min_frames:
         return []
-    return [
-        {"relation": name, "share": share, "frames": n} for name, share in shares.items() if _holds(share, config)
-    ]
+    return [{"relation": name, "share": share, "frames": n} for name, share in shares.items() if _holds(share, config)]
 
 
 def relations(a: Tubelet, b: Tubelet, config: AttributeConfig | None = None) -> list[str]:

@@ -22,7 +22,7 @@ from __future__ import annotations
 import numpy as np
 
 #: Basic colour names (Berlin & Kay's eleven) with sRGB prototypes; some names have two,
-#: so that light and dark variants (sky blue, navy) land on their name, not on grey.
+#: so that light and dark variants (sky blue, navy, tan) land on their name.
 PALETTE: dict[str, tuple[tuple[int, int, int], ...]] = {
     "black": ((20, 20, 20),),
     "white": ((245, 245, 245),),
@@ -34,7 +34,7 @@ PALETTE: dict[str, tuple[tuple[int, int, int], ...]] = {
     "blue": ((40, 80, 200), (110, 180, 230), (20, 30, 110)),
     "purple": ((120, 50, 150),),
     "pink": ((240, 150, 180),),
-    "brown": ((120, 75, 40),),
+    "brown": ((120, 75, 40), (170, 120, 80)),
 }
 #: Chroma (CIE Lab) below which a pixel has no hue, and at or above which it has one.
 ACHROMATIC_C = 8.0
@@ -42,9 +42,11 @@ CHROMATIC_C = 15.0
 #: Lightness (0-100) of the achromatic names: black below 25, grey in [35, 65), white
 #: from 75; a pixel in the gaps is not named.
 ACHROMATIC_L = {"black": (0.0, 25.0), "grey": (35.0, 65.0), "white": (75.0, 101.0)}
-#: In the distance to a hued prototype, one unit of lightness counts as this many
-#: degrees of hue (so brown and orange, pink and red, are told apart by lightness).
+#: In the distance to a hued prototype, one unit of lightness counts as this many degrees
+#: of hue, one unit of chroma as ``HUE_PER_C`` (so brown and orange, pink and red, are
+#: told apart by lightness and vividness).
 HUE_PER_L = 0.8
+HUE_PER_C = 0.3
 #: What ``colour_indices`` gives a pixel it does not name.
 UNNAMED = -1
 
@@ -64,7 +66,7 @@ def _lch(rgb: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
 
 
 _HUED = [(name, p) for name, protos in PALETTE.items() for p in protos if name not in ACHROMATIC_L]
-_HUED_L, _, _HUED_H = _lch(np.array([p for _, p in _HUED], dtype=np.uint8))
+_HUED_L, _HUED_C, _HUED_H = _lch(np.array([p for _, p in _HUED], dtype=np.uint8))
 _HUED_INDEX = np.array([list(PALETTE).index(name) for name, _ in _HUED])
 
 
@@ -80,7 +82,11 @@ def colour_indices(pixels: np.ndarray) -> np.ndarray:
     hued = chroma >= CHROMATIC_C
     if hued.any():
         dh = np.abs(hue[hued, None] - _HUED_H[None, :])
-        dist = np.minimum(dh, 360 - dh) + HUE_PER_L * np.abs(light[hued, None] - _HUED_L[None, :])
+        dist = (
+            np.minimum(dh, 360 - dh)
+            + HUE_PER_L * np.abs(light[hued, None] - _HUED_L[None, :])
+            + HUE_PER_C * np.abs(chroma[hued, None] - _HUED_C[None, :])
+        )
         out[hued] = _HUED_INDEX[np.argmin(dist, axis=1)]
     return out
 

@@ -138,21 +138,22 @@ def ordinal(n: int) -> str:
 
 
 def _value(attrs: Mapping[str, Any], key: str) -> Any:
-    """The comparable value of one attribute (None when unknown). A person's colour is
-    what they wear, ``(upper, lower)``; relations are a set of ``(relation, other tubelet id)``."""
+    """The comparable value of one attribute (None when unknown): the words it is said
+    with, so that two entities said alike are alike. A person's colour is what they wear
+    ("in a white top"); relations are a set of ``(relation, other tubelet id)``."""
     if key == "colour":
         garments = attrs.get("garments")
         if garments is not None:  # a person: never a colour of the whole body
-            worn = (garments.get("upper"), garments.get("lower"))
-            return worn if any(worn) else None
+            return garment_phrase(garments.get("upper"), garments.get("lower"))
         return attrs.get("colour")
     if key == "size":
         return attrs.get("size")
     if key == "motion":
-        return attrs.get("direction")
+        direction, depth = attrs.get("direction"), attrs.get("depth")
+        return _motion_phrase(direction or "still", depth) if direction or depth else None
     if key == "position":
         pos = attrs.get("position")
-        return (pos["vertical"], pos["horizontal"]) if pos else None
+        return _position_phrase(pos["vertical"], pos["horizontal"]) if pos else None
     if key == "relation":
         return {(r["relation"], r["tubelet_id"]) for r in attrs.get("relations") or []} or None
     raise KeyError(key)
@@ -282,17 +283,15 @@ def render_expression(noun: str, attrs: Mapping[str, Any], choice: Choice, names
     if "size" in choice.keys:
         pre.append(attrs["size"])
     worn = _value(attrs, "colour") if attrs.get("garments") is not None else None
-    phrase = garment_phrase(*worn) if worn is not None else None
-    if "colour" in choice.keys and phrase:
-        post.append(phrase)  # "the person in a white top and blue bottoms"
+    if "colour" in choice.keys and worn:
+        post.append(worn)  # "the person in a white top and blue bottoms"
     colour = attrs.get("colour")
     # "red square" needs no "red" again
     if "colour" in choice.keys and worn is None and colour and colour not in noun.lower().split():
         pre.append(colour)
-    if "position" in choice.keys:
-        post.append(_position_phrase(attrs["position"]["vertical"], attrs["position"]["horizontal"]))
-    if "motion" in choice.keys:
-        post.append(_motion_phrase(attrs["direction"], attrs.get("depth")))
+    for key in ("position", "motion"):
+        if key in choice.keys:
+            post.append(_value(attrs, key))
     if choice.relation is not None:
         relation, other = choice.relation
         post.append(f"{relation} the {names[other]}")

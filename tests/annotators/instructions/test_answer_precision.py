@@ -11,8 +11,7 @@ import pytest
 
 from tests.annotators.instructions import scripted as s
 from tubelet.annotators.instructions import GeneratorConfig, check_instructions, generate_instructions
-from tubelet.annotators.instructions.derive import answer_span, answer_time, describe_region, time_decimals
-from tubelet.annotators.instructions.derive import VideoTables
+from tubelet.annotators.instructions.derive import VideoTables, answer_span, answer_time, describe_region, time_decimals
 from tubelet.annotators.instructions.renderers import TimeFormat, parse_open_o3, parse_unistg, to_open_o3, to_unistg
 from tubelet.schemas.records import Entity, Event, Tubelet, TubeletFrame
 
