@@ -375,7 +375,7 @@ def _expected_span(inst: Instruction, tube: Tubelet, tables: d.VideoTables) -> l
     events = _provenance_events(inst, tables)
     if events:
         return d.answer_span(events[0].start_s, events[0].end_s, tube.fps)
-    return d.answer_span(*d.visible_span(tube), tube.fps)
+    return d.visible_answer_span(tube)
 
 
 def _time_tol(tube: Tubelet) -> float:

@@ -274,6 +274,11 @@ def visible_span(tubelet: Tubelet) -> list[float]:
     return [first_visible(tubelet).t_s, last_visible(tubelet).t_s]
 
 
+def visible_answer_span(tubelet: Tubelet) -> list[float]:
+    """``visible_span`` as answers give it (``answer_span``)."""
+    return answer_span(first_visible(tubelet).t_s, last_visible(tubelet).t_s, tubelet.fps)
+
+
 def event_active(event: Event, t: float, tolerance: float) -> bool:
     """Whether ``t`` falls in the event's span (its end frame included)."""
     return event.start_s - tolerance <= t <= event.end_s + tolerance
@@ -354,7 +359,7 @@ def describe_region(tubelet_id: str, tables: VideoTables) -> str:
             for e in events
         ]
     else:
-        span = answer_span(*visible_span(tube), tube.fps)
+        span = visible_answer_span(tube)
         parts.append(f"It is visible {span_words(span)}.")
     return " ".join(parts)
 

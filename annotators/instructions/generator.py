@@ -340,7 +340,7 @@ def _spans(ctx: _Context) -> list[tuple[str, Tubelet, Event | None, list[float]]
     spans; an event shorter than a frame step is an ``instant``, asked as a moment."""
     out: list[tuple[str, Tubelet, Event | None, list[float]]] = []
     for tube in ctx.live():
-        out.append(("visible", tube, None, d.answer_span(*d.visible_span(tube), tube.fps)))
+        out.append(("visible", tube, None, d.visible_answer_span(tube)))
         for ev in ctx.tables.events_of(tube.tubelet_id):
             if ev.tubelet_ids[0] == tube.tubelet_id:  # an event with several subjects: once
                 span = d.answer_span(ev.start_s, ev.end_s, tube.fps)

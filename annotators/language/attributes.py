@@ -33,7 +33,7 @@ from typing import Any
 
 import numpy as np
 
-from tubelet.annotators.language.colours import colour_histogram, object_pixels
+from tubelet.annotators.language.colours import colour_histogram, object_pixels, pooled
 from tubelet.annotators.language.comparisons import (
     area,
     centre,
@@ -192,10 +192,7 @@ def measure_tubelet(
         pixels = [
             object_pixels(image, region, config.boundary_px, config.min_colour_pixels) for image, region, _ in samples
         ]
-        allpix = np.concatenate(pixels)
-        if len(allpix) > config.max_colour_pixels:  # a regular subsample: big objects cost no more
-            allpix = allpix[:: math.ceil(len(allpix) / config.max_colour_pixels)]
-        hist = colour_histogram(allpix)
+        hist = colour_histogram(pooled(pixels, config.max_colour_pixels))
         out["colours"] = dict(list(hist.items())[:3])
         out["colour"] = next(iter(hist), None)
 

@@ -19,6 +19,8 @@ clearly have it.
 
 from __future__ import annotations
 
+import math
+
 import numpy as np
 
 #: Basic colour names (Berlin & Kay's eleven) with sRGB prototypes; some names have two,
@@ -126,3 +128,12 @@ def inner_region(region: np.ndarray, boundary_px: int = 3, min_pixels: int = 20)
 def object_pixels(image: np.ndarray, region: np.ndarray, boundary_px: int = 3, min_pixels: int = 20) -> np.ndarray:
     """The RGB pixels of ``region`` (bool mask of the image's size) away from its edge."""
     return image[inner_region(region, boundary_px, min_pixels)]
+
+
+def pooled(pixels: list[np.ndarray], max_pixels: int) -> np.ndarray:
+    """``pixels`` of several frames as one (n, 3) array, at most about ``max_pixels`` of
+    them: a regular subsample, so big objects cost no more and every frame still counts."""
+    allpix = np.concatenate(pixels) if pixels else np.zeros((0, 3), np.uint8)
+    if len(allpix) > max_pixels:
+        allpix = allpix[:: math.ceil(len(allpix) / max_pixels)]
+    return allpix

@@ -34,7 +34,7 @@ from typing import Any
 
 import numpy as np
 
-from tubelet.annotators.language.colours import colour_histogram, inner_region
+from tubelet.annotators.language.colours import colour_histogram, inner_region, pooled
 
 #: Categories that are people (COCO's ``person`` and the words ground truth and
 #: open-vocabulary prompts use for one).
@@ -131,9 +131,7 @@ def body_bands(region: np.ndarray, config: GarmentConfig) -> tuple[np.ndarray, n
 
 def _named(pixels: list[np.ndarray], config: GarmentConfig) -> tuple[str | None, dict[str, float]]:
     """The garment colour of one band's pixels over the frames, and its top names."""
-    allpix = np.concatenate(pixels) if pixels else np.zeros((0, 3), np.uint8)
-    if len(allpix) > config.max_pixels:  # a regular subsample: big people cost no more
-        allpix = allpix[:: math.ceil(len(allpix) / config.max_pixels)]
+    allpix = pooled(pixels, config.max_pixels)
     cloth = allpix[~skin(allpix)]
     if len(cloth) < config.min_pixels or len(cloth) < config.min_cloth_share * len(allpix):
         return None, {}
