@@ -19,6 +19,7 @@ from pathlib import Path
 
 import pytest
 
+from tubelet.annotators.instructions.derive import answer_box
 from tubelet.cli.main import main
 from tubelet.review.client import LabelStudioClient
 from tubelet.review.push import push
@@ -130,8 +131,8 @@ def test_moving_one_keyframe_retracks_only_the_frames_it_affects(
     for other in before["tubelets"]:
         if other.tubelet_id != tid:
             assert next(t for t in after["tubelets"] if t.tubelet_id == other.tubelet_id) == other
-    # the regenerated answers point at boxes the dataset holds, with no float noise
-    boxes = {(t.tubelet_id, f.frame_idx): f.box_xyxy for t in after["tubelets"] for f in t.frames}
+    # the regenerated answers point at boxes the dataset holds, as answers round them (no float noise)
+    boxes = {(t.tubelet_id, f.frame_idx): answer_box(f.box_xyxy) for t in after["tubelets"] for f in t.frames}
     answered = [b for i in after["instructions"] if i.video_id == "scene" for b in i.answer.boxes]
     assert answered
     for box in answered:
