@@ -143,6 +143,11 @@ class Storage(ABC):
         """The local path of ``rel``, or None on object storage."""
         return None
 
+    def leads_out(self, rel: str) -> str | None:
+        """Where ``rel`` really is when a link takes it out of the root, else None (object
+        storage has no links: keys stay under their prefix)."""
+        return None
+
     def read_many(self, rels: list[str]) -> dict[str, bytes]:
         """The contents of several files (fetched concurrently where the storage can)."""
         return {rel: self.read_bytes(rel) for rel in rels}
@@ -181,6 +186,10 @@ class LocalStorage(Storage):
 
     def local_path(self, rel: str = "") -> Path:
         return self.path / rel if rel else self.path
+
+    def leads_out(self, rel: str) -> str | None:
+        real = os.path.realpath(self.path / rel)
+        return None if real.startswith(self.root.rstrip(os.sep) + os.sep) else real
 
     def read_bytes(self, rel: str) -> bytes:
         return (self.path / rel).read_bytes()
