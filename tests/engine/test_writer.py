@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import hashlib
 import json
 
 import pyarrow.parquet as pq
@@ -56,7 +57,14 @@ def test_ledger_entry_format(tmp_path):
     data = json.loads((tmp_path / "meta" / "ledger" / "c000000000001.json").read_text())
     assert data["format"] == 1 and data["run_id"] == "r1" and data["shard"] == "r1-00001"
     assert data["items"] == {"v000": "done", "v001": "failed", "manifest:list.jsonl:3": "failed"}
-    assert data["files"]["rejects"] == {"path": "data/rejects/r1-00001.parquet", "rows": 2}
+    rejects = data["files"]["rejects"]
+    blob = (tmp_path / "data" / "rejects" / "r1-00001.parquet").read_bytes()
+    assert rejects == {
+        "path": "data/rejects/r1-00001.parquet",
+        "rows": 2,
+        "bytes": len(blob),
+        "sha256": hashlib.sha256(blob).hexdigest(),
+    }
     assert data["files"]["videos"]["rows"] == 1  # a failed video contributes only its rejects
 
 
