@@ -204,6 +204,13 @@ def _entry_names(storage: Storage, folder: str) -> list[str]:
 
 def _read_folder(storage: Storage, folder: str, skip: set[str] | frozenset[str] = frozenset()) -> list[LedgerEntry]:
     names = [n for n in _entry_names(storage, folder) if n not in skip]
+    for name in names:  # an entry that is a link out of the dataset is not read at all
+        target = storage.leads_out(entry_path(name, folder=folder))
+        if target is not None:
+            raise ValueError(
+                f"{storage.url(entry_path(name, folder=folder))}: bad ledger entry: it leads out of the dataset "
+                f"(a link to {target})"
+            )
     blobs = storage.read_many([entry_path(n, folder=folder) for n in names])
     entries = []
     for name in names:

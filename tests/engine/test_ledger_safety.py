@@ -108,6 +108,16 @@ def test_the_python_api_names_the_ledger_file(clean, tmp_path, case):
         ShardWriter(root)  # a writer stops before it deletes anything
 
 
+def test_a_ledger_entry_that_is_a_link_out_is_not_read(clean, tmp_path, capsys):
+    root = tampered(clean, tmp_path, lambda data, root: None)
+    entry = root / ENTRY
+    shutil.move(entry, tmp_path / "outside" / "entry.json")
+    entry.symlink_to(tmp_path / "outside" / "entry.json")
+    assert tubelet(["query", str(root), "SELECT count(*) FROM videos"]) == 2
+    err = capsys.readouterr().err
+    assert "c000000000001.json" in err and "leads out of the dataset" in err
+
+
 def test_a_link_inside_the_dataset_is_read(clean, tmp_path):
     """A link whose target stays inside the dataset is no escape."""
 
