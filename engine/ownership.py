@@ -59,6 +59,9 @@ class NotADatasetError(ValueError):
 def check_output(storage: Storage) -> None:
     """Raise NotADatasetError, naming the output and why, unless a writer may write to
     ``storage``: it is absent or empty, or it is a tubelet dataset. Creates nothing."""
+    local = storage.local_path()
+    if local is not None and local.exists() and not local.is_dir():
+        raise NotADatasetError(f"{storage.root} is a file, not a folder: a dataset is a folder")
     if storage.exists(INFO_FILE):
         _check_info(storage)
         return

@@ -133,6 +133,13 @@ def test_a_dataset_keeps_the_files_tubelet_did_not_write(location):
     assert not set(own) & set(after)
 
 
+def test_a_file_is_no_output(tmp_path):
+    (tmp_path / "notes.txt").write_text("mine")
+    with pytest.raises(NotADatasetError, match="is a file, not a folder"):
+        ShardWriter(tmp_path / "notes.txt")
+    assert (tmp_path / "notes.txt").read_text() == "mine"
+
+
 def test_an_empty_folder_or_a_first_run_only_starting_is_writable(tmp_path):
     (tmp_path / "empty").mkdir()
     ShardWriter(tmp_path / "empty").close()
