@@ -18,6 +18,7 @@ from tubelet.cli.common import EXIT_OK, EXIT_REJECTS, AddCommand, CommandError, 
 from tubelet.cli.output import PRINTERS
 from tubelet.engine.dataset import Dataset
 from tubelet.engine.errors import one_line
+from tubelet.engine.integrity import corrupt_files
 from tubelet.engine.ledger import MANIFEST_KEY_PREFIX
 from tubelet.engine.validate import validate_dataset
 from tubelet.evaluation import PROTOCOLS, evaluate, format_table
@@ -116,22 +117,41 @@ def _last_errors(dataset: Dataset, limit: int) -> list[dict[str, Any]]:
     return rows[:limit]
 
 
+#: DuckDB's errors about the SQL itself (the others may come from a corrupt file).
+SQL_ERRORS = (duckdb.ParserException, duckdb.BinderException, duckdb.CatalogException, duckdb.ConversionException)
+
+
 def cmd_query(args: argparse.Namespace) -> int:
     """Run SQL over the committed shards; each table is a view named after it."""
     dataset = open_dataset(args.out, getattr(args, "version", None))
-    with reading(args.out):
-        dataset.info()  # refuses a dataset with a newer major schema version
-        con = dataset.connect()
     try:
-        cursor = con.execute(args.sql)
-        columns = [d[0] for d in cursor.description] if cursor.description else []
-        rows = cursor.fetchall() if columns else []
+        with reading(args.out):
+            dataset.info()  # refuses a dataset with a newer major schema version
+            con = dataset.connect()
+        try:
+            cursor = con.execute(args.sql)
+            columns = [d[0] for d in cursor.description] if cursor.description else []
+            rows = cursor.fetchall() if columns else []
+        finally:
+            con.close()
     except duckdb.Error as error:
-        raise CommandError(f"query failed: {one_line(str(error))}") from None
-    finally:
-        con.close()
+        raise CommandError(_query_failure(dataset, error)) from None
     PRINTERS[args.format](columns, rows)
     return EXIT_OK
+
+
+def _query_failure(dataset: Dataset, error: duckdb.Error) -> str:
+    """The message of a failed query. DuckDB reads the files without checking their page
+    checksums or digests, so when the failure may come from a file, the files are checked
+    (only then: it reads them all) and the corrupt ones named."""
+    message = f"query failed: {one_line(str(error))}"
+    if isinstance(error, SQL_ERRORS):
+        return message
+    corrupt = corrupt_files(dataset.storage, dataset.ledger())
+    if not corrupt:
+        return message
+    shown = "; ".join(str(c) for c in corrupt[:3]) + (f"; and {len(corrupt) - 3} more" if len(corrupt) > 3 else "")
+    return f"query failed: {shown} (tubelet validate checks every file)"
 
 
 def cmd_validate(args: argparse.Namespace) -> int:

@@ -12,7 +12,6 @@ from __future__ import annotations
 
 import json
 import logging
-import re
 import tempfile
 import time
 from collections.abc import Iterator
@@ -27,6 +26,7 @@ from tubelet.engine.dataset import Dataset
 from tubelet.engine.ledger import manifest_key, read_entries, row_counts
 from tubelet.engine.logs import RunLogging
 from tubelet.engine.manifest import Duplicates, iter_videos, resolve_location
+from tubelet.engine.ownership import check_output
 from tubelet.engine.pipeline import Pipeline
 from tubelet.engine.progress import Progress
 from tubelet.engine.runners import Runner, WorkerSettings, choose_runner
@@ -49,10 +49,6 @@ MANIFEST_FILE = "meta/manifest.yaml"
 
 class ConfigMismatchError(ValueError):
     """The output holds a dataset made by another pipeline or other parameters."""
-
-
-class NotADatasetError(ValueError):
-    """The output exists, holds files, and is no tubelet dataset: nothing is written there."""
 
 
 @dataclass
@@ -114,7 +110,7 @@ def run_pipeline(
     started = time.monotonic()
     settings = _worker_settings(config, address)  # before anything is written: a backend that cannot run here stops it
     storage = open_storage(output_location(config))
-    _refuse_foreign(storage)
+    check_output(storage)  # somebody else's folder is refused before the log or lock lands there
     inputs = _input_datasets(config)  # read (and checked) before anything is written
     run_id = new_run_id()
     with _run_logging(storage, run_id, log_level, log_to_stderr) as run_log:
@@ -291,27 +287,6 @@ def _pending(config: RunConfig, writer: ShardWriter, duplicates: Duplicates) -> 
 
 
 # -- the output's meta files ---------------------------------------------------------------
-
-
-#: What a run leaves in ``meta/`` before its info.json exists (its lock, its log).
-_STARTING = re.compile(r"^meta/(\.lock|writer\.lock|logs/[^/]+\.jsonl)$")
-
-
-def _refuse_foreign(storage: Storage) -> None:
-    """Refuse an output that holds files but is no tubelet dataset: a run must never write
-    into (or clean up) somebody else's folder. A dataset whose first run is only starting
-    (a lock, a log, no info.json yet) is not foreign."""
-    if storage.exists(INFO_FILE):
-        return
-    top = storage.top_level()
-    foreign = [name for name in top if name != "meta"]
-    if not foreign and top:
-        foreign = [rel for rel in storage.list_files("meta") if not _STARTING.match(rel)]
-    if foreign:
-        raise NotADatasetError(
-            f"{storage.root} holds files ({', '.join(sorted(foreign)[:3])}…) but no meta/info.json: it is not a "
-            "tubelet dataset; write to a new or empty folder"
-        )
 
 
 def _run_logging(storage: Storage, run_id: str, level: str | int, stderr: bool) -> RunLogging:

@@ -10,7 +10,14 @@ With ``with_media`` the files are written there: a video file is copied byte for
 an image folder (DAVIS, MOT frame folders) is re-encoded to an H.264 mp4 at the video's
 frame rate, one frame per image in the reader's order
 (``tubelet.engine.video_write.export_mp4``), so every frame index and time of the tables
-stays valid. The ``videos`` row of a frame folder says ``codec: h264`` in both cases: the
+stays valid.
+
+Only the frames the video is made of leave a frame folder (here and in ``tubelet export``,
+through :func:`folder_frames`): the image files the reader numbers, each a regular file
+inside the folder whose content is a JPEG or PNG. Nothing else lying there (a private
+key, a ``.git`` folder, other links) is read, and a frame that is a link leading out of
+the folder, or not an image, stops the release with an error naming the video and the
+frame rather than carrying the file it points at. The ``videos`` row of a frame folder says ``codec: h264`` in both cases: the
 tables of a release are the same with and without its media.
 """
 
@@ -27,7 +34,10 @@ from pathlib import Path, PurePosixPath
 from typing import Any
 from urllib.parse import urlsplit
 
+from PIL import Image, UnidentifiedImageError
+
 from tubelet.engine import remote_media
+from tubelet.engine.video import VideoError, frame_files
 from tubelet.engine.video_write import export_mp4
 
 MEDIA_DIR = "media"
@@ -37,6 +47,8 @@ FRAME_CODECS = frozenset({"jpeg", "png", "jpeg+png"})
 #: The codec of a frame folder re-encoded for a release.
 ENCODED_CODEC = "h264"
 _UNSAFE = re.compile(r"[^A-Za-z0-9._-]+")
+#: What a frame's content may be (Pillow's names; MPO is a camera's multi-picture JPEG).
+FRAME_FORMATS = frozenset({"JPEG", "MPO", "PNG"})
 
 
 class MediaError(RuntimeError):
@@ -99,12 +111,53 @@ def plan_media(videos: Iterable[VideoSource]) -> dict[str, VideoMedia]:
     return out
 
 
+@dataclass(frozen=True)
+class Frame:
+    """One frame file of a frame folder, checked (see :func:`folder_frames`)."""
+
+    path: Path
+    format: str  # from its content: "JPEG", "MPO" or "PNG"
+
+
+def folder_frames(folder: Path, video_id: str) -> list[Frame]:
+    """The frames of the frame-folder video ``video_id`` in the reader's order, each checked
+    before anything is read from it: a regular file inside ``folder`` (a link is followed
+    only when it stays inside) holding a JPEG or PNG. MediaError names the video and the
+    first frame that is not."""
+    root = folder.resolve()
+    frames = []
+    for index, path in enumerate(frame_files(folder)):
+        where = f"video {video_id}: frame {index} ({path.name}) of {folder}"
+        real = path.resolve()
+        if not real.is_relative_to(root):
+            raise MediaError(
+                f"{where} is a link leading out of the folder (to {real}): only files inside a video's folder "
+                "are carried; replace the link by the file"
+            )
+        if not real.is_file():
+            raise MediaError(f"{where} is not a regular file")
+        try:
+            with Image.open(real) as image:
+                kind = image.format or "unknown"
+        except (OSError, UnidentifiedImageError):
+            kind = "unknown"
+        if kind not in FRAME_FORMATS:
+            raise MediaError(f"{where} is not a JPEG or PNG image" + (f" (it is {kind})" if kind != "unknown" else ""))
+        frames.append(Frame(path, kind))
+    return frames
+
+
 def place(media: VideoMedia, release_root: Path) -> None:
     """Write ``media``'s file into the release (copied, or re-encoded from its frames)."""
     dest = release_root / media.path
     dest.parent.mkdir(parents=True, exist_ok=True)
     if media.frames:
-        written = export_mp4(media.uri, dest, fps=media.fps)
+        if not remote_media.is_remote(media.uri):  # fetched copies hold no links
+            folder_frames(_local_path(media.uri), media.video_id)
+        try:
+            written = export_mp4(media.uri, dest, fps=media.fps)
+        except (VideoError, OSError, ValueError) as error:
+            raise MediaError(f"video {media.video_id}: cannot re-encode its frames to mp4: {error}") from None
         if media.n_frames is not None and written != media.n_frames:
             raise MediaError(
                 f"video {media.video_id}: re-encoded {written} frames, the videos table says {media.n_frames}"
@@ -113,7 +166,7 @@ def place(media: VideoMedia, release_root: Path) -> None:
         with remote_media.fetch(media.uri) as lease:
             shutil.copyfile(lease.path, dest)
     else:
-        src = Path(media.uri[len("file://") :] if media.uri.startswith("file://") else media.uri)
+        src = _local_path(media.uri)
         if not src.is_file():
             raise MediaError(f"video {media.video_id}: {media.uri} is not a file (--with-media)")
         shutil.copyfile(src, dest)
@@ -144,10 +197,14 @@ def media_list(media: Mapping[str, VideoMedia], included: bool) -> str:
 def _is_frame_folder(uri: str, codec: str | None) -> bool:
     """An image folder: a local folder, or (remote, or not on this machine) a video probed as frames."""
     if not remote_media.is_remote(uri):
-        local = Path(uri[len("file://") :] if uri.startswith("file://") else uri)
+        local = _local_path(uri)
         if local.exists():
             return local.is_dir()
     return codec in FRAME_CODECS
+
+
+def _local_path(uri: str) -> Path:
+    return Path(uri.removeprefix("file://"))
 
 
 def _uri_path(uri: str) -> str:

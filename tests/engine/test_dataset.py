@@ -71,6 +71,11 @@ def test_read_table_fills_columns_an_older_file_lacks(dataset):
     path = dataset.files("events")[0]
     old = pq.read_table(path).drop_columns(["model_id"])
     pq.write_table(old, path)
+    for entry in (Path(dataset.root) / "meta" / "ledger").glob("*.json"):  # entries of then recorded no digest
+        data = json.loads(entry.read_text())
+        for info in data["files"].values():
+            info.pop("sha256"), info.pop("bytes")
+        entry.write_text(json.dumps(data))
     table = dataset.read_table("events")
     assert table.schema == TABLE_SCHEMAS["events"]
     assert table.column("model_id").null_count == table.num_rows
