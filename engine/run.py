@@ -116,9 +116,9 @@ def run_pipeline(
     storage = open_storage(output_location(config))
     _refuse_foreign(storage)
     inputs = _input_datasets(config)  # read (and checked) before anything is written
+    info = _check_existing(storage, pipeline)  # a refused run leaves not even a log behind
     run_id = new_run_id()
     with _run_logging(storage, run_id, log_level, log_to_stderr) as run_log:
-        info = _check_existing(storage, pipeline)
         owned = {r.run_id for r in info.runs} if info else set()
         with ShardWriter(storage, shard_size=config.shard_size, run_id=run_id, owned_runs=owned) as writer:
             plan = _plan(config, writer, storage, run_id)
