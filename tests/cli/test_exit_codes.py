@@ -1,12 +1,12 @@
 """Exit codes a script can trust (issue 14, item 8): one table for every command.
 
-    0    ok (item-level rejects of a finished run are no failure)
-    1    finished, but some videos or manifest rows failed (validate: problems found;
-         export: items left out; review push/pull: tasks not applied)
-    2    refused: bad arguments or input, nothing done
-    3    the work started and did not finish: a failed or crashed run
-    4    status: a run is still going
-    130  interrupted (Ctrl-C)
+0    ok (item-level rejects of a finished run are no failure)
+1    finished, but some videos or manifest rows failed (validate: problems found;
+     export: items left out; review push/pull: tasks not applied)
+2    refused: bad arguments or input, nothing done
+3    the work started and did not finish: a failed or crashed run
+4    status: a run is still going
+130  interrupted (Ctrl-C)
 """
 
 from __future__ import annotations
