@@ -126,52 +126,60 @@ def test_a_killed_driver_is_crashed_not_running(capsys: pytest.CaptureFixture[st
     assert code == EXIT_OK and f"videos: {N} done, 0 failed, 0 pending" in text
 
 
-def test_a_killed_pool_worker_costs_a_retry_and_is_named(capsys: pytest.CaptureFixture[str], tmp_path: Path) -> None:
-    manifest = write_manifest(tmp_path, "process", [{"kind": "make"}, {"kind": "slow", "sleep_s": 0.3}])
-    out, log = tmp_path / "out", tmp_path / "run.log"
+def kill_one_during_run(
+    tmp_path: Path, runner: str, stages: list[dict], shards: int, victims: Callable[[subprocess.Popen], list[int]]
+) -> tuple[int, str, int, set[int]]:
+    """Run the manifest; once ``shards`` are committed SIGKILL the first of ``victims``
+    (one process of the run's session) and let the run go on. Returns its exit code, its
+    log, the victim and what of the session outlived it."""
+    manifest = write_manifest(tmp_path, runner, stages)
+    log = tmp_path / "run.log"
     proc = start_run(manifest, log)
     try:
-        wait_for(proc, log, committed(out, 1))
-        # pool workers fork from the fork server, a child of the driver
-        workers = [p for p in session_pids(proc.pid) if parent(p) not in (proc.pid, 0) and "forkserver" in comm(p)]
-        assert workers, "expected the pool's worker processes"
-        os.kill(workers[0], signal.SIGKILL)
-        code = proc.wait(timeout=120)
+        wait_for(proc, log, committed(tmp_path / "out", shards))
+        found = victims(proc)
+        assert found, "expected a process to kill"
+        os.kill(found[0], signal.SIGKILL)
+        code = proc.wait(timeout=180)
     finally:
-        kill_session(proc)
-    text = log.read_text()
+        left = kill_session(proc)
+    return code, log.read_text(), found[0], left
+
+
+def pool_workers(proc: subprocess.Popen) -> list[int]:
+    """The pool's worker processes: they fork from the fork server, a child of the driver."""
+    return [p for p in session_pids(proc.pid) if parent(p) not in (proc.pid, 0) and "forkserver" in comm(p)]
+
+
+def ray_processes(name: str) -> Callable[[subprocess.Popen], list[int]]:
+    """The processes of the run's own Ray instance whose command line holds ``name``."""
+    return lambda proc: [p for p in session_pids(proc.pid) if name in comm(p)]
+
+
+def test_a_killed_pool_worker_costs_a_retry_and_is_named(capsys: pytest.CaptureFixture[str], tmp_path: Path) -> None:
+    stages = [{"kind": "make"}, {"kind": "slow", "sleep_s": 0.3}]
+    code, text, worker, _ = kill_one_during_run(tmp_path, "process", stages, 1, pool_workers)
     assert code == EXIT_OK, text[-3000:]
-    assert f"pool worker pid {workers[0]} killed by SIGKILL" in text
-    assert status(capsys, out)[0] == EXIT_OK
-    assert Dataset(out).info().runs[-1].done == N
+    assert f"pool worker pid {worker} killed by SIGKILL" in text
+    assert status(capsys, tmp_path / "out")[0] == EXIT_OK
+    assert Dataset(tmp_path / "out").info().runs[-1].done == N
 
 
-def ray_processes(proc: subprocess.Popen, name: str) -> list[int]:
-    return [p for p in session_pids(proc.pid) if name in comm(p)]
+#: An actor pool (the model stage keeps state), slow enough to be killed in the middle.
+RAY_STAGES = [{"kind": "make"}, {"kind": "model"}, {"kind": "slow", "sleep_s": 0.5}]
 
 
 @pytest.mark.slow
 @pytest.mark.ray
 def test_a_dead_raylet_fails_the_run_saying_so(capsys: pytest.CaptureFixture[str], tmp_path: Path) -> None:
     pytest.importorskip("ray")
-    stages = [{"kind": "make"}, {"kind": "model"}, {"kind": "slow", "sleep_s": 0.5}]  # an actor pool
-    manifest = write_manifest(tmp_path, "ray", stages)
-    out, log = tmp_path / "out", tmp_path / "run.log"
-    proc = start_run(manifest, log)
-    try:
-        wait_for(proc, log, committed(out, 2))
-        [raylet] = ray_processes(proc, "raylet/raylet")  # this run's own private instance
-        os.kill(raylet, signal.SIGKILL)
-        code = proc.wait(timeout=120)
-    finally:
-        left = kill_session(proc)
-    text = log.read_text()
+    code, text, raylet, left = kill_one_during_run(tmp_path, "ray", RAY_STAGES, 2, ray_processes("raylet/raylet"))
     assert code == EXIT_RUN_FAILED, text[-3000:]
     assert f"failed: RunnerError: Ray's raylet (pid {raylet}, exit -9) died on this machine" in text
     assert not left, f"Ray processes outlived the run: {left}"
-    run = Dataset(out).info().runs[-1]
+    run = Dataset(tmp_path / "out").info().runs[-1]
     assert run.status == "failed" and f"raylet (pid {raylet}" in run.error
-    code, text = status(capsys, out)
+    code, text = status(capsys, tmp_path / "out")
     assert code == EXIT_RUN_FAILED and ": failed (RunnerError" in text
 
 
@@ -179,19 +187,7 @@ def test_a_dead_raylet_fails_the_run_saying_so(capsys: pytest.CaptureFixture[str
 @pytest.mark.ray
 def test_a_killed_ray_actor_is_replaced(capsys: pytest.CaptureFixture[str], tmp_path: Path) -> None:
     pytest.importorskip("ray")
-    stages = [{"kind": "make"}, {"kind": "model"}, {"kind": "slow", "sleep_s": 0.5}]
-    manifest = write_manifest(tmp_path, "ray", stages)
-    out, log = tmp_path / "out", tmp_path / "run.log"
-    proc = start_run(manifest, log)
-    try:
-        wait_for(proc, log, committed(out, 1))
-        actors = ray_processes(proc, "ray::make_video_model_slow")
-        assert actors, "expected the step's actors"
-        os.kill(actors[0], signal.SIGKILL)
-        code = proc.wait(timeout=180)
-    finally:
-        kill_session(proc)
-    text = log.read_text()
+    code, text, _, _ = kill_one_during_run(tmp_path, "ray", RAY_STAGES, 1, ray_processes("ray::make_video_model_slow"))
     assert code == EXIT_OK, text[-3000:]
     assert "replaced a dead actor" in text
-    assert Dataset(out).info().runs[-1].done == N and status(capsys, out)[0] == EXIT_OK
+    assert Dataset(tmp_path / "out").info().runs[-1].done == N and status(capsys, tmp_path / "out")[0] == EXIT_OK

@@ -24,9 +24,14 @@ from tubelet.cli.common import (
     EXIT_OK,
     EXIT_RUN_FAILED,
     EXIT_USAGE,
+    CommandError,
+    exit_code_of,
 )
 from tubelet.cli.main import main
 from tubelet.engine.dataset import Dataset
+from tubelet.engine.locks import DatasetLockedError
+from tubelet.engine.manifest import ManifestError
+from tubelet.engine.runners.common import RunnerError, StageSetupError
 
 PIPELINE = "tests.engine.pipelines_for_tests:build"
 
@@ -43,6 +48,22 @@ def test_the_codes_are_distinct_and_documented(capsys: pytest.CaptureFixture[str
     _, out, _ = run(capsys, "--help")
     for code in (*codes, 4):
         assert f"\n  {code:<3} " in out, f"exit code {code} is not in --help"
+
+
+def test_every_kind_of_error_has_its_code() -> None:
+    assert exit_code_of(ManifestError(["m.yaml:3: pipeline: unknown pipeline 'x'"])) == EXIT_USAGE
+    assert exit_code_of(FileNotFoundError("no dataset info")) == EXIT_USAGE
+    assert exit_code_of(FileExistsError("the destination is not empty")) == EXIT_USAGE
+    assert exit_code_of(KeyError("unknown version")) == EXIT_USAGE
+    assert exit_code_of(DatasetLockedError("being written by another run")) == EXIT_USAGE
+    assert exit_code_of(CommandError("query failed")) == EXIT_USAGE
+    # what breaks while working: a runner, storage, a server, anything unexpected
+    assert exit_code_of(RunnerError("Ray's raylet died")) == EXIT_RUN_FAILED
+    assert exit_code_of(StageSetupError("no weights")) == EXIT_RUN_FAILED
+    assert exit_code_of(PermissionError("read-only file system")) == EXIT_RUN_FAILED
+    assert exit_code_of(RuntimeError("Label Studio answered 500")) == EXIT_RUN_FAILED
+    assert exit_code_of(CommandError("run r1 failed", EXIT_RUN_FAILED)) == EXIT_RUN_FAILED
+    assert exit_code_of(KeyboardInterrupt()) == EXIT_INTERRUPTED
 
 
 def manifest(tmp_path: Path, stages: list[dict], videos: list[str] | None = None, name: str = "m.yaml") -> Path:
