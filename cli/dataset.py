@@ -13,6 +13,7 @@ import json
 from typing import Any
 
 import duckdb
+import pyarrow as pa
 
 from tubelet.cli.common import (
     EXIT_FAILURES,
@@ -93,7 +94,7 @@ def cmd_status(args: argparse.Namespace) -> int:
     )
     last_run = info.runs[-1] if info.runs else None
     state = run_state(last_run) if last_run is not None else None
-    if last_run is not None and state is not None:
+    if last_run is not None and state is not None:  # what happened, not what was last written
         print(f"last run {last_run.run_id}: {state.status}" + (f" ({state.detail})" if state.detail else ""))
     print("rows:")
 
@@ -190,7 +191,7 @@ def cmd_eval(args: argparse.Namespace) -> int:
     return EXIT_OK
 
 
-def _check_in_common(pred: str, gt: str, pred_videos: Any, gt_videos: Any, wanted: list[str] | None) -> None:
+def _check_in_common(pred: str, gt: str, pred_videos: pa.Table, gt_videos: pa.Table, wanted: list[str] | None) -> None:
     """Two datasets without one video in common are a wrong pair of folders, not a score of
     zero: refuse them (a video of both whose tracker found nothing does score zero)."""
     predicted = set(pred_videos.column("video_id").to_pylist())

@@ -127,7 +127,7 @@ def parse_params(model: type[P], params: dict[str, Any], pipeline: str) -> P:
     try:
         return model.model_validate(params)
     except ValidationError as error:
-        raise ParamsError(pipeline, [(tuple(e["loc"]), _message(e, model)) for e in error.errors()]) from None
+        raise ParamsError(pipeline, _problems(error, model)) from None
 
 
 def check_params(model: type[BaseModel], params: Mapping[str, Any], prefix: Loc = ()) -> list[tuple[Loc, str]]:
@@ -137,13 +137,17 @@ def check_params(model: type[BaseModel], params: Mapping[str, Any], prefix: Loc 
         model.model_validate(params)
         problems: list[tuple[Loc, str]] = []
     except ValidationError as error:
-        problems = [((*prefix, *e["loc"]), _message(e, model)) for e in error.errors()]
+        problems = _problems(error, model, prefix)
     for name, info in model.model_fields.items():
         value = params.get(name)
         for mark in field_metadata(info):
             if isinstance(mark, NestedParams) and isinstance(value, Mapping):
                 problems += check_params(mark.model, value, (*prefix, name))
     return problems
+
+
+def _problems(error: ValidationError, model: type[BaseModel], prefix: Loc = ()) -> list[tuple[Loc, str]]:
+    return [((*prefix, *e["loc"]), _message(e, model)) for e in error.errors()]
 
 
 def _message(error: Any, model: type[BaseModel]) -> str:
@@ -166,18 +170,20 @@ def unknown_key(what: str, key: str, allowed: Sequence[str]) -> str:
 def option_names(target: type) -> str:
     """The keyword options ``target`` (a dataclass, or a class by its ``__init__``) accepts,
     comma-separated: the help of a free-form mapping lists them from the code itself."""
+    return ", ".join(_options_of(target))
+
+
+def _options_of(target: type) -> list[str]:
     if dataclasses.is_dataclass(target):
-        names = [f.name for f in dataclasses.fields(target) if f.init and f.name != "resources"]
-    else:
-        names = [n for n in inspect.signature(target.__init__).parameters if n != "self"]
-    return ", ".join(names)
+        return [f.name for f in dataclasses.fields(target) if f.init and f.name != "resources"]
+    return [n for n in inspect.signature(target.__init__).parameters if n != "self"]
 
 
 def option_problems(key: str, options: Mapping[str, Any], target: type, what: str) -> list[tuple[Loc, str]]:
     """The keys of the free-form mapping ``key`` that ``target`` does not take as keyword
     options — what a stage would pass it in ``setup()``, on a worker, once the run has
     started — each as ``(key path, message)`` naming what ``target`` takes."""
-    allowed = [name.strip() for name in option_names(target).split(",")]
+    allowed = _options_of(target)
     return [
         ((key, name), unknown_key(f"unknown option of {what}", name, allowed))
         for name in options
