@@ -22,6 +22,7 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
+from tubelet.cli.common import open_dataset
 from tubelet.engine.versions import list_versions, revert
 from tubelet.review.pull import pull
 from tubelet.review.push import push
@@ -178,6 +179,7 @@ def cmd_revert(args: argparse.Namespace) -> int:
 
 
 def cmd_versions(args: argparse.Namespace) -> int:
+    open_dataset(args.out)  # no dataset there: exit 2, not "no versions yet"
     versions = list_versions(args.out)
     if not versions:
         print("no versions yet (a review pull records one before and one after it)")

@@ -17,7 +17,7 @@ from tubelet.annotators.importers.dataset import LoadFromDataset
 from tubelet.annotators.instructions.generator import TASK_TYPES
 from tubelet.engine.stage import Stage
 from tubelet.pipelines import import_gt, track
-from tubelet.pipelines.params import DECODE_CHECK, NestedParams
+from tubelet.pipelines.params import DECODE_CHECK, NestedParams, ParamsError
 from tubelet.pipelines.track import TrackParams
 
 
@@ -79,5 +79,8 @@ def tubelet_stages(p: TubeletSourceParams) -> list[Stage]:
     if p.source == "dataset":
         return [LoadFromDataset(keep=tuple(p.keep))]
     if p.source == "track":
-        return list(track.build(p.track).stages)
+        try:
+            return list(track.build(p.track).stages)
+        except ParamsError as error:  # its keys are under `track` in these params
+            raise error.under("track") from None
     return list(import_gt.build({"decode_check": p.decode_check}).stages)

@@ -22,7 +22,16 @@ from tubelet.annotators.tracking.stage import TrackMasklets
 from tubelet.engine.pipeline import Pipeline
 from tubelet.engine.probe import ProbeVideo
 from tubelet.engine.resources import Resources
-from tubelet.pipelines.params import DECODE_CHECK, PathKeys, PathOrName, option_names, parse_params, takes_params
+from tubelet.pipelines.params import (
+    DECODE_CHECK,
+    ParamsError,
+    PathKeys,
+    PathOrName,
+    option_names,
+    option_problems,
+    parse_params,
+    takes_params,
+)
 
 #: Keys of ``tracker_options`` that are paths or names (SAM 2's).
 TRACKER_PATH_KEYS = {
@@ -132,6 +141,7 @@ def build(params: dict[str, Any]) -> Pipeline:
         )
         p.keyframe_fps = 8.0 if lite_yolo else 2.0
     tracker = p.tracker or ("sam2" if p.profile == "full" else "flow")
+    _check_stage_options(p, tracker)
     options = dict(p.tracker_options)
     if tracker == "flow":
         # GrabCut every 3rd frame: +0.25 mask IoU on the occluded sample object at half the speed
@@ -151,6 +161,23 @@ def build(params: dict[str, Any]) -> Pipeline:
                 resources=gpu,
             ),
         ]
-    except TypeError as error:  # an unknown association key
+    except TypeError as error:  # a value of the wrong type for the association
         raise ValueError(f"track: bad params: {error}") from None
     return Pipeline(name="track", stages=stages, params=p.model_dump())
+
+
+#: The tracker classes whose keyword options ``tracker_options`` may hold.
+_TRACKER_CLASSES: dict[str, type] = {"flow": FlowPropagator, "sam2": Sam2Propagator}
+
+
+def _check_stage_options(p: TrackParams, tracker: str) -> None:
+    """Option keys the stages would refuse in ``setup()`` (on a worker, once the run has
+    started) are refused now, each key named."""
+    problems = option_problems("association", p.association, AssociationConfig, "the association")
+    if tracker in _TRACKER_CLASSES:  # a "module:Class" tracker of your own takes what it takes
+        problems = [
+            *option_problems("tracker_options", p.tracker_options, _TRACKER_CLASSES[tracker], f"the {tracker} tracker"),
+            *problems,
+        ]
+    if problems:
+        raise ParamsError("track", problems)

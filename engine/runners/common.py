@@ -26,6 +26,12 @@ class PartWriteError(RuntimeError):
     """A worker could not write a part (storage full, unreachable, refused): the run stops."""
 
 
+class RunnerError(RuntimeError):
+    """What runs the stages broke, through no video's fault — this machine's Ray raylet or
+    GCS died, actors that keep dying, a worker pool that cannot start: the run stops as
+    failed, saying what died; what it committed is kept."""
+
+
 @dataclass(frozen=True)
 class WorkerSettings:
     """Per-process settings of a run, which every worker applies before it sets its

@@ -15,6 +15,7 @@ import logging
 import multiprocessing
 import os
 import pickle
+import signal
 from collections.abc import Iterable, Sequence
 from concurrent.futures import FIRST_COMPLETED, Future, ProcessPoolExecutor, wait
 from concurrent.futures.process import BrokenProcessPool
@@ -23,7 +24,7 @@ from tubelet.engine.parts import PartRecord
 from tubelet.engine.pipeline import Pipeline
 from tubelet.engine.progress import Progress, ReportPump
 from tubelet.engine.runners import process_worker
-from tubelet.engine.runners.common import WorkerSettings
+from tubelet.engine.runners.common import RunnerError, WorkerSettings
 from tubelet.engine.runners.plan import smallest_bundle
 from tubelet.engine.runners.streaming import Bundle, StreamStats, stream
 from tubelet.engine.stage import Stage
@@ -87,19 +88,27 @@ class ProcessBackend:
         self._pool: ProcessPoolExecutor | None = None
         self._futures: dict[Future[PartRecord], Bundle] = {}
         self._broken = False
+        self._dead = ""  # which workers of the last broken pool died
 
     def submit(self, bundle: Bundle) -> None:
-        if self._broken:  # its other bundles have failed already; poll hands them over
-            self._shutdown()
-            self._broken = False
-        if self._pool is None:
-            self._pool = ProcessPoolExecutor(
-                max_workers=self.slots,
-                mp_context=self._context,
-                initializer=process_worker.init_worker,
-                initargs=(self._stages, self._storage, self._settings),
-            )
-        self._futures[self._pool.submit(process_worker.run_bundle, bundle.shard, bundle.tasks)] = bundle
+        for _ in range(2):
+            if self._broken:  # its other bundles have failed already; poll hands them over
+                self._shutdown()
+                self._broken = False
+            if self._pool is None:
+                self._pool = ProcessPoolExecutor(
+                    max_workers=self.slots,
+                    mp_context=self._context,
+                    initializer=process_worker.init_worker,
+                    initargs=(self._stages, self._storage, self._settings),
+                )
+            try:
+                self._futures[self._pool.submit(process_worker.run_bundle, bundle.shard, bundle.tasks)] = bundle
+                return
+            except BrokenProcessPool:  # a worker died since the last poll: this bundle goes to a new pool
+                self._note_dead_workers()
+                self._broken = True
+        raise RunnerError("the process pool broke again as soon as it was started; its workers cannot run here")
 
     def poll(self, timeout_s: float) -> list[tuple[Bundle, PartRecord | BaseException]]:
         finished, _ = wait(list(self._futures), timeout=timeout_s, return_when=FIRST_COMPLETED)
@@ -109,11 +118,19 @@ class ProcessBackend:
             try:
                 out.append((bundle, future.result()))
             except BrokenProcessPool as error:
+                self._note_dead_workers()
                 self._broken = True
-                out.append((bundle, WorkerLostError(f"a worker process died ({error})")))
+                out.append((bundle, WorkerLostError(f"{self._dead or 'a worker process died'} ({error})")))
             except BaseException as error:  # noqa: BLE001 - the driver decides what each failure means
                 out.append((bundle, error))
         return out
+
+    def _note_dead_workers(self) -> None:
+        """Say which workers of the broken pool died, and how (for the log and the reject)."""
+        processes = getattr(self._pool, "_processes", None) or {}  # the executor's own pid -> Process
+        dead = [f"pid {pid} {_how(process.exitcode)}" for pid, process in processes.items() if process.exitcode]
+        if dead:
+            self._dead = "pool worker " + ", ".join(dead)
 
     def close(self) -> None:
         for future in self._futures:
@@ -140,3 +157,13 @@ def available_cpus() -> int:
         return max(len(os.sched_getaffinity(0)), 1)
     except AttributeError:  # not on Linux
         return max(os.cpu_count() or 1, 1)
+
+
+def _how(exitcode: int | None) -> str:
+    """``-9`` -> "killed by SIGKILL", ``17`` -> "exited with 17"."""
+    if exitcode is not None and exitcode < 0:
+        try:
+            return f"killed by {signal.Signals(-exitcode).name}"
+        except ValueError:
+            return f"killed by signal {-exitcode}"
+    return f"exited with {exitcode}"

@@ -251,3 +251,30 @@ def alive_nodes() -> list[dict[str, Any]]:
 def total(nodes: list[dict[str, Any]], resource: str) -> float:
     """How much of ``resource`` (``CPU``, ``GPU``, ``memory``) the nodes hold together."""
     return float(sum(n.get("Resources", {}).get(resource, 0.0) for n in nodes))
+
+
+#: Ray's processes without which this machine's part of a run cannot go on.
+_VITAL = ("raylet", "gcs_server")
+
+
+def dead_local_ray() -> list[str]:
+    """The vital Ray processes this process started (a private instance: its raylet, its
+    GCS) that have died, as "raylet (pid N, exit -9)"; empty while they live, or when
+    this process started none (a joined cluster: Ray reports a lost raylet itself).
+
+    Why ask: with the raylet gone, Ray ends the driver with ``_exit(1)`` at its next call
+    that needs it (a ``ray.put``), before Python can record anything; asked first, the
+    run stops as failed, saying what died."""
+    import ray._private.worker as ray_worker
+
+    node = getattr(ray_worker, "_global_node", None)
+    processes = getattr(node, "all_processes", None)
+    if not isinstance(processes, dict):
+        return []
+    dead = []
+    for kind in _VITAL:
+        for info in processes.get(kind, []):
+            process = getattr(info, "process", None)
+            if process is not None and process.poll() is not None:
+                dead.append(f"{kind} (pid {process.pid}, exit {process.returncode})")
+    return dead

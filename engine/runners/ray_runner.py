@@ -13,7 +13,9 @@ for a step run as tasks, the first time a worker process runs it (``ready_stages
 
 Failures: a Python error inside a stage is isolated per video by ``run_stage``; a
 ``StageSetupError`` or ``PartWriteError`` stops the run; a worker or actor that dies
-loses its bundle, which ``streaming`` retries video by video (a dead actor is replaced).
+loses its bundle, which ``streaming`` retries video by video (a dead actor is replaced);
+this machine's raylet or GCS dying, or actors that keep dying, is a ``RunnerError``: the
+run stops as failed, saying what died.
 """
 
 from __future__ import annotations
@@ -36,6 +38,7 @@ from tubelet.engine.progress import Progress, ReportPump
 from tubelet.engine.resources import Resources
 from tubelet.engine.runners.common import (
     PartWriteError,
+    RunnerError,
     StageSetupError,
     WorkerSettings,
     run_stages,
@@ -44,7 +47,7 @@ from tubelet.engine.runners.common import (
     write_bundle,
 )
 from tubelet.engine.runners.plan import Step, cluster_of, plan_steps, size_steps, smallest_bundle
-from tubelet.engine.runners.ray_instance import alive_nodes, ray_session
+from tubelet.engine.runners.ray_instance import alive_nodes, dead_local_ray, ray_session
 from tubelet.engine.runners.streaming import Bundle, StreamStats, stream
 from tubelet.engine.stage import Stage
 from tubelet.engine.storage import Storage, open_storage
@@ -259,7 +262,7 @@ class _Pool:
             return  # replaced already, for another of its calls
         self.replaced += 1
         if self.replaced > MAX_REPLACEMENTS_PER_ACTOR * self.size:
-            raise RuntimeError(f"the actors of step {self.step_index} keep dying ({self.replaced} replaced); stopping")
+            raise RunnerError(f"the actors of step {self.step_index} keep dying ({self.replaced} replaced); stopping")
         with_calls = self.busy.pop(actor)
         self.actors.remove(actor)
         ray.kill(actor, no_restart=True)
@@ -321,6 +324,7 @@ class RayBackend:
     def submit(self, bundle: Bundle) -> None:
         import ray
 
+        _check_local_ray()  # ray.put with the raylet gone: Ray would _exit(1) the driver
         self._start(bundle, 0, ray.put(bundle.tasks))
 
     def _start(self, bundle: Bundle, index: int, tasks_ref: Any) -> None:
@@ -347,6 +351,7 @@ class RayBackend:
 
         if not self._in_flight:
             return []
+        _check_local_ray()
         refs = list(self._in_flight)
         ready, _ = ray.wait(refs, num_returns=1, timeout=timeout_s, fetch_local=False)
         if ready:
@@ -356,6 +361,8 @@ class RayBackend:
             bundle, index, actor, tasks_ref = self._in_flight.pop(ref)
             pool = self._pools.get(index)
             result = _result(ref)  # a PartRecord, a video count (inner step), or the error
+            if isinstance(result, WorkerLostError):
+                _check_local_ray()  # a worker lost with its raylet is no reason to retry
             if pool is not None and actor is not None:
                 if isinstance(result, WorkerLostError):
                     pool.replace(actor)
@@ -427,6 +434,15 @@ def _result(ref: Any) -> PartRecord | int | BaseException:
         return WorkerLostError(f"{type(error).__name__}: {error}")
     except rex.OutOfMemoryError as error:
         return WorkerLostError(f"out of memory: {error}")
+    except rex.LocalRayletDiedError as error:
+        raise RunnerError(f"the Ray raylet of this machine died ({error}); the run cannot go on") from error
+
+
+def _check_local_ray() -> None:
+    """RunnerError when the Ray processes this driver started (its raylet, its GCS) died."""
+    dead = dead_local_ray()
+    if dead:
+        raise RunnerError(f"Ray's {' and '.join(dead)} died on this machine; the run cannot go on")
 
 
 class WorkerLostError(RuntimeError):
