@@ -64,7 +64,7 @@ class StreferParams(TaskTypesParams, TubeletSourceParams):
 def build(params: dict[str, Any]) -> Pipeline:
     """The strefer pipeline. Raises ValueError naming a bad parameter."""
     p = parse_params(StreferParams, params, "strefer")
-    stages = tubelet_stages(p)
+    stages = tubelet_stages(p, p.seed)
     resources = Resources(gpus=p.gpus) if p.language == "vlm" else Resources()
     model = dict(mode=p.language, backend=p.backend, backend_options=p.backend_options, resources=resources)
     try:
