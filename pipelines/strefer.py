@@ -69,7 +69,7 @@ def build(params: dict[str, Any]) -> Pipeline:
         problems = option_problems("backend_options", p.backend_options, backend, f"the {p.backend} backend")
         if problems:
             raise ParamsError("strefer", problems)
-    stages = tubelet_stages(p)
+    stages = tubelet_stages(p, p.seed)
     resources = Resources(gpus=p.gpus) if p.language == "vlm" else Resources()
     model = dict(mode=p.language, backend=p.backend, backend_options=p.backend_options, resources=resources)
     try:

@@ -93,7 +93,7 @@ class TrackParams(BaseModel):
     tracker_options: Annotated[dict[str, Any], PathKeys(TRACKER_PATH_KEYS)] = Field(
         default_factory=dict,
         description=f"Keyword options of the tracker. sam2: {option_names(Sam2Propagator)}; "
-        f"flow: {option_names(FlowPropagator)} (grabcut_every defaults to 3 here).",
+        f"flow: {option_names(FlowPropagator)} (grabcut_every defaults to 3 here, seed to `seed`).",
     )
     track_fps: PositiveFloat | None = Field(
         None, description="Frames per second to track (keyframes are always tracked); null: every frame."
@@ -102,6 +102,11 @@ class TrackParams(BaseModel):
         default_factory=dict,
         description=f"Thresholds of the association between detections and tracks: {option_names(AssociationConfig)} "
         "(docs/architecture.md, Tracking).",
+    )
+    seed: int = Field(
+        0,
+        description="Seed of every random choice (GrabCut's start, OpenCV's and torch's generators), drawn per video "
+        "from this and the video id: the same manifest gives the same rows on any runner, in any order.",
     )
 
 
@@ -116,6 +121,7 @@ def _detector(p: TrackParams) -> KeyframeDetector:
             keyframe_fps=p.keyframe_fps,
             device=p.device,
             resources=gpu,
+            seed=p.seed,
         )
     if kind == "open_vocab":
         return OpenVocabDetector(
@@ -125,8 +131,9 @@ def _detector(p: TrackParams) -> KeyframeDetector:
             keyframe_fps=p.keyframe_fps,
             device=p.device,
             resources=gpu,
+            seed=p.seed,
         )
-    return MotionDetector(keyframe_fps=p.keyframe_fps)
+    return MotionDetector(keyframe_fps=p.keyframe_fps, seed=p.seed)
 
 
 @takes_params(TrackParams)
@@ -146,6 +153,7 @@ def build(params: dict[str, Any]) -> Pipeline:
     if tracker == "flow":
         # GrabCut every 3rd frame: +0.25 mask IoU on the occluded sample object at half the speed
         options.setdefault("grabcut_every", 3)
+        options.setdefault("seed", p.seed)
     if tracker == "sam2" and p.device:
         options.setdefault("device", p.device)
     gpu = Resources(gpus=1) if tracker == "sam2" and p.device and p.device.startswith("cuda") else Resources()
@@ -159,6 +167,7 @@ def build(params: dict[str, Any]) -> Pipeline:
                 track_fps=p.track_fps,
                 association=p.association,
                 resources=gpu,
+                seed=p.seed,
             ),
         ]
     except TypeError as error:  # a value of the wrong type for the association

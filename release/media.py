@@ -10,15 +10,18 @@ With ``with_media`` the files are written there: a video file is copied byte for
 an image folder (DAVIS, MOT frame folders) is re-encoded to an H.264 mp4 at the video's
 frame rate, one frame per image in the reader's order
 (``tubelet.engine.video_write.export_mp4``), so every frame index and time of the tables
-stays valid.
+stays valid. A rotated video (a phone's display matrix) is re-encoded the same way,
+upright and without a matrix: its boxes and masks are in the upright frame, and a loader
+that ignores the matrix (decord when it scales) would otherwise see the pictures
+sideways. The ``videos`` row of a re-encoded video says ``codec: h264`` and ``rotation: 0``
+in both cases: the tables of a release are the same with and without its media.
 
 Only the frames the video is made of leave a frame folder (here and in ``tubelet export``,
 through :func:`folder_frames`): the image files the reader numbers, each a regular file
 inside the folder whose content is a JPEG or PNG. Nothing else lying there (a private
 key, a ``.git`` folder, other links) is read, and a frame that is a link leading out of
 the folder, or not an image, stops the release with an error naming the video and the
-frame rather than carrying the file it points at. The ``videos`` row of a frame folder says ``codec: h264`` in both cases: the
-tables of a release are the same with and without its media.
+frame rather than carrying the file it points at.
 """
 
 from __future__ import annotations
@@ -75,11 +78,23 @@ class VideoMedia:
     source_codec: str | None
     fps: float | None
     n_frames: int | None
+    rotation: int | None = None  # the source's turn to upright (``videos.rotation``)
+
+    @property
+    def reencoded(self) -> bool:
+        """Whether the file at ``path`` is re-encoded from decoded frames: a frame folder, or a
+        rotated video (written upright, without a display matrix)."""
+        return self.frames or bool(self.rotation)
 
     @property
     def codec(self) -> str | None:
         """The codec of the file at ``path``."""
-        return ENCODED_CODEC if self.frames else self.source_codec
+        return ENCODED_CODEC if self.reencoded else self.source_codec
+
+    @property
+    def released_rotation(self) -> int | None:
+        """``videos.rotation`` of the file at ``path``: 0 once re-encoded upright."""
+        return 0 if self.reencoded else self.rotation
 
 
 @dataclass(frozen=True)
@@ -91,6 +106,7 @@ class VideoSource:
     codec: str | None = None
     fps: float | None = None
     n_frames: int | None = None
+    rotation: int | None = None
 
 
 def plan_media(videos: Iterable[VideoSource]) -> dict[str, VideoMedia]:
@@ -99,7 +115,7 @@ def plan_media(videos: Iterable[VideoSource]) -> dict[str, VideoMedia]:
     planned = []
     for v in videos:
         frames = _is_frame_folder(v.uri, v.codec)
-        suffix = ".mp4" if frames else PurePosixPath(_uri_path(v.uri)).suffix.lower()
+        suffix = ".mp4" if frames or v.rotation else PurePosixPath(_uri_path(v.uri)).suffix.lower()
         planned.append((v, frames, safe_name(v.video_id), suffix))
     clashes = Counter((stem + suffix).casefold() for _, _, stem, suffix in planned)
     out: dict[str, VideoMedia] = {}
@@ -107,7 +123,7 @@ def plan_media(videos: Iterable[VideoSource]) -> dict[str, VideoMedia]:
         if clashes[(stem + suffix).casefold()] > 1:
             stem = f"{stem}-{hashlib.sha1(v.video_id.encode()).hexdigest()[:8]}"
         path = f"{MEDIA_DIR}/{stem}{suffix}"
-        out[v.video_id] = VideoMedia(v.video_id, v.uri, path, frames, v.codec, v.fps, v.n_frames)
+        out[v.video_id] = VideoMedia(v.video_id, v.uri, path, frames, v.codec, v.fps, v.n_frames, v.rotation)
     return out
 
 
@@ -151,13 +167,13 @@ def place(media: VideoMedia, release_root: Path) -> None:
     """Write ``media``'s file into the release (copied, or re-encoded from its frames)."""
     dest = release_root / media.path
     dest.parent.mkdir(parents=True, exist_ok=True)
-    if media.frames:
-        if not remote_media.is_remote(media.uri):  # fetched copies hold no links
+    if media.reencoded:
+        if media.frames and not remote_media.is_remote(media.uri):  # fetched copies hold no links
             folder_frames(_local_path(media.uri), media.video_id)
         try:
-            written = export_mp4(media.uri, dest, fps=media.fps)
+            written = export_mp4(media.uri, dest, fps=media.fps if media.frames else None)
         except (VideoError, OSError, ValueError) as error:
-            raise MediaError(f"video {media.video_id}: cannot re-encode its frames to mp4: {error}") from None
+            raise MediaError(f"video {media.video_id}: cannot re-encode it to mp4: {error}") from None
         if media.n_frames is not None and written != media.n_frames:
             raise MediaError(
                 f"video {media.video_id}: re-encoded {written} frames, the videos table says {media.n_frames}"

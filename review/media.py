@@ -3,8 +3,9 @@
 Label Studio plays videos in the reviewer's browser, which decodes H.264, VP8/VP9 and
 AV1 but not, say, MPEG-4 part 2 (OpenCV's ``mp4v``) or a folder of JPEGs. Such videos
 get a review proxy: every frame re-encoded to H.264 at the video's own frame rate, so
-frame ``n`` of the proxy is frame ``n`` of the dataset (checked by counting). Playable
-files are served as they are.
+frame ``n`` of the proxy is frame ``n`` of the dataset (checked by counting). So does a
+rotated video (a phone's display matrix): its proxy is upright, with no matrix, as the
+dataset's boxes are. Other playable files are served as they are.
 
 Files reach the browser through Label Studio's local-files storage: a URL
 ``/data/local-files/?d=<path relative to the document root>``, allowed once the project
@@ -33,8 +34,9 @@ class MediaError(RuntimeError):
 
 
 def needs_proxy(video: VideoRecord) -> bool:
-    """Whether the browser cannot play ``video.uri`` as it is."""
-    return not (Path(video.uri).is_file() and video.codec.lower() in BROWSER_CODECS)
+    """Whether the browser cannot play ``video.uri`` as it is, or might show it in another
+    orientation than the dataset's boxes (a rotated video: browsers differ on display matrices)."""
+    return not (Path(video.uri).is_file() and video.codec.lower() in BROWSER_CODECS) or bool(video.rotation)
 
 
 def proxy_path(media_dir: str | os.PathLike[str], video: VideoRecord) -> Path:

@@ -15,6 +15,11 @@ Each object is carried from one frame to the next at a working resolution:
 An object is *lost* (left out of every later frame's dict in this window) when too few
 points survive or its box leaves the frame; association handles re-entry. ``Region.score``
 is the fraction of tracked points kept by the forward–backward check.
+
+Deterministic: GrabCut starts its colour models with k-means drawn from OpenCV's
+process-wide RNG, so every call seeds it first from ``seed`` and the frame index. A mask
+depends on the frame and the object only, never on what the process segmented before
+(another video, another window, another order).
 """
 
 from __future__ import annotations
@@ -28,6 +33,7 @@ import cv2
 import numpy as np
 
 from tubelet.annotators.tracking.propagator import Region, frames_between, open_reader
+from tubelet.engine.determinism import derived_seed
 from tubelet.schemas.geometry import mask_to_box
 from tubelet.schemas.rle import RLE, decode_rle
 
@@ -121,6 +127,7 @@ class FlowPropagator:
     last velocity, unreported, before it is lost; ``max_accel``: how far (working pixels,
     plus half the speed) a point's motion may differ from the object's last velocity and
     still count as the object's; ``box_grabcut``: segment box-only prompts with GrabCut.
+    ``seed``: GrabCut's random start on frame ``f`` is seeded from ``(seed, f)``.
     ``stats`` counts tracked frames, GrabCut runs and lost objects since construction.
     """
 
@@ -140,6 +147,7 @@ class FlowPropagator:
         max_accel: float = 3.0,
         grabcut_iterations: int = 2,
         box_grabcut: bool = True,
+        seed: int = 0,
     ) -> None:
         if method not in ("lk", "farneback"):
             raise ValueError(f"method must be 'lk' or 'farneback', got {method!r}")
@@ -157,8 +165,10 @@ class FlowPropagator:
         self.max_accel = max_accel
         self.grabcut_iterations = grabcut_iterations
         self.box_grabcut = box_grabcut
+        self.seed = int(seed)
         self._video: _Frames | None = None
         self._rgb: np.ndarray = np.zeros((1, 1, 3), np.uint8)  # the frame being tracked into
+        self._frame = 0  # its index (seeds GrabCut)
         self._frames: list[int] = []
         self._prompts: dict[int, dict[int, tuple[list[float] | None, np.ndarray | None]]] = {}
         self.stats = {"frames": 0, "grabcuts": 0, "lost": 0}
@@ -221,7 +231,7 @@ class FlowPropagator:
         try:
             for i, f in enumerate(walk):
                 rgb = video.get(f, walk[i + 1 :])
-                self._rgb = rgb
+                self._rgb, self._frame = rgb, f
                 gray = cv2.cvtColor(rgb, cv2.COLOR_RGB2GRAY)
                 out: dict[int, Region] = {}
                 if prev_gray is not None:
@@ -272,13 +282,9 @@ class FlowPropagator:
         rx1, ry1, rx2, ry2 = max(0, x1 - pad), max(0, y1 - pad), min(w, x2 + pad), min(h, y2 + pad)
         crop = cv2.cvtColor(np.ascontiguousarray(rgb[ry1:ry2, rx1:rx2]), cv2.COLOR_RGB2BGR)
         init = np.zeros(crop.shape[:2], np.uint8)
-        bgd, fgd = np.zeros((1, 65), np.float64), np.zeros((1, 65), np.float64)
         rect = (x1 - rx1, y1 - ry1, x2 - x1, y2 - y1)
-        try:
-            cv2.grabCut(crop, init, rect, bgd, fgd, self.grabcut_iterations, cv2.GC_INIT_WITH_RECT)
-        except cv2.error:
+        if not self._run_grabcut(crop, init, rect, cv2.GC_INIT_WITH_RECT):
             return None
-        self.stats["grabcuts"] += 1
         fg = (init == cv2.GC_FGD) | (init == cv2.GC_PR_FGD)
         if not 0.15 <= fg.sum() / ((x2 - x1) * (y2 - y1)) <= 0.98:
             return None
@@ -437,12 +443,8 @@ class FlowPropagator:
         if not (init == cv2.GC_BGD).any() or not ((init == cv2.GC_FGD) | (init == cv2.GC_PR_FGD)).any():
             return mask
         crop = cv2.cvtColor(np.ascontiguousarray(rgb[ry1:ry2, rx1:rx2]), cv2.COLOR_RGB2BGR)
-        bgd, fgd = np.zeros((1, 65), np.float64), np.zeros((1, 65), np.float64)
-        try:
-            cv2.grabCut(crop, init, None, bgd, fgd, self.grabcut_iterations, cv2.GC_INIT_WITH_MASK)
-        except cv2.error:
+        if not self._run_grabcut(crop, init, None, cv2.GC_INIT_WITH_MASK):
             return mask
-        self.stats["grabcuts"] += 1
         refined = (init == cv2.GC_FGD) | (init == cv2.GC_PR_FGD)
         ratio = refined.sum() / max(1, m.sum())
         if not 0.5 <= ratio <= 2.0:
@@ -450,6 +452,18 @@ class FlowPropagator:
         out = np.zeros_like(mask)
         out[ry1:ry2, rx1:rx2] = refined
         return out
+
+    def _run_grabcut(self, crop: np.ndarray, labels: np.ndarray, rect: tuple[int, ...] | None, mode: int) -> bool:
+        """GrabCut on ``crop`` (BGR), refining ``labels`` in place; False when OpenCV refuses.
+        OpenCV's RNG is seeded first (per thread, as OpenCV keeps it): see the module docstring."""
+        cv2.setRNGSeed(derived_seed(self.seed, self._frame))
+        bgd, fgd = np.zeros((1, 65), np.float64), np.zeros((1, 65), np.float64)
+        try:
+            cv2.grabCut(crop, labels, rect, bgd, fgd, self.grabcut_iterations, mode)
+        except cv2.error:
+            return False
+        self.stats["grabcuts"] += 1
+        return True
 
     def _region(self, ob: _Object) -> Region:
         """The object in the video's pixel grid."""

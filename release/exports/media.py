@@ -115,8 +115,9 @@ def _save_jpeg(rgb: np.ndarray, path: Path, quality: int) -> None:
 
 
 def is_mp4_file(video: VideoRecord) -> bool:
-    """Whether the video's media is an mp4 file (copied as it is, not re-encoded)."""
-    return video.uri.lower().endswith(".mp4")
+    """Whether the video's media is an mp4 file copied as it is, not re-encoded: not a rotated
+    one, which is re-encoded upright without its display matrix (its rows are in the upright frame)."""
+    return video.uri.lower().endswith(".mp4") and not video.rotation
 
 
 def check_local_media(video: VideoRecord) -> None:

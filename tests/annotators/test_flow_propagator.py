@@ -215,3 +215,24 @@ def test_associate_end_to_end_with_ground_truth_keyframes(sample):
     triangle = by_category["blue triangle"]
     hidden = {f.frame_idx for f in triangle.frames if not f.visible}
     assert set(range(44, 51)) <= hidden
+
+
+def test_grabcut_masks_do_not_depend_on_what_ran_before(sample: dict) -> None:
+    """GrabCut draws its k-means start from OpenCV's process-wide RNG: the tracker seeds it
+    before every call (from its ``seed`` and the frame), so the masks are the same whatever
+    state earlier work left that RNG in — and another ``seed`` is another, valid, start."""
+    import cv2
+
+    def masks(before: int, seed: int = 0) -> list[np.ndarray]:
+        cv2.setRNGSeed(before)  # what an earlier video, window or test would leave behind
+        p = FlowPropagator(grabcut_every=1, seed=seed)
+        p.start(sample["video"], range(30, 40))
+        p.add_prompt(30, 2, box=sample["gt"]["objects"][1]["boxes_xyxy"]["30"])  # segmented by GrabCut
+        out = [regions[2].mask_array for _, regions in p.propagate(30, 39) if 2 in regions]
+        assert len(out) == 10 and p.stats["grabcuts"] >= 10
+        return out
+
+    first = masks(before=1)
+    for before in (2, 12345):
+        assert all(np.array_equal(a, b) for a, b in zip(first, masks(before))), before
+    assert all(_iou(a, b) > 0.8 for a, b in zip(first, masks(before=1, seed=7)))

@@ -82,6 +82,16 @@ def test_read_table_fills_columns_an_older_file_lacks(dataset):
     assert dataset.connect().execute("select count(model_id), count(*) from events").fetchone() == (0, 4)
 
 
+def test_videos_written_before_rotation_was_recorded_read_as_unknown(dataset):
+    """Schema 1.2.0 added ``videos.rotation``: an older file reads with it null (not 0: nobody
+    looked), and the records say None."""
+    for path in dataset.files("videos"):
+        pq.write_table(pq.read_table(path).drop_columns(["rotation"]), path)
+    videos = dataset.read_table("videos")
+    assert videos.num_rows and videos.column("rotation").null_count == videos.num_rows
+    assert {v.rotation for v in dataset.records("videos")} == {None}
+
+
 def test_info_is_checked(dataset):
     with pytest.raises(FileNotFoundError):
         dataset.info()
