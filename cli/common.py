@@ -10,6 +10,7 @@ from collections.abc import Callable, Iterator
 from tubelet.engine.dataset import Dataset
 from tubelet.engine.errors import one_line
 from tubelet.engine.locks import DatasetLockedError
+from tubelet.engine.runners.ray_instance import ClusterConnectionError
 
 # The exit codes of every command (docs/architecture.md, "Exit codes"): a script can
 # tell "done", "done, but some videos failed", "refused" and "broke" apart.
@@ -55,6 +56,7 @@ REFUSALS: tuple[type[BaseException], ...] = (
     FileExistsError,  # a release or export destination that is not empty
     NotADirectoryError,
     DatasetLockedError,  # another run is writing: nothing was done
+    ClusterConnectionError,  # the Ray cluster to join is unreachable or refuses this driver: nothing ran
 )
 
 

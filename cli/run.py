@@ -18,6 +18,7 @@ from tubelet.engine.errors import one_line
 from tubelet.engine.manifest import load_manifest
 from tubelet.engine.process_identity import ProcessIdentity
 from tubelet.engine.run import output_location
+from tubelet.engine.runners.ray_instance import ClusterConnectionError
 from tubelet.engine.storage import is_url
 from tubelet.engine.video_backend import BACKENDS
 from tubelet.pipelines import run_manifest
@@ -77,8 +78,8 @@ def cmd_run(args: argparse.Namespace) -> int:
         )
     except Exception as error:
         failed = _failed_here(output_location(config))
-        if failed is None:
-            raise  # refused before it started (exit 2), or an error no run recorded (exit 3)
+        if failed is None or isinstance(error, ClusterConnectionError):
+            raise  # refused before any work (exit 2), or an error no run recorded (exit 3)
         raise CommandError(
             f"run {failed.run_id} failed: {type(error).__name__}: {one_line(error)}; what it committed is kept: "
             "run the manifest again to resume",
