@@ -54,7 +54,7 @@ _UNSAFE = re.compile(r"[^A-Za-z0-9._-]+")
 FRAME_FORMATS = frozenset({"JPEG", "MPO", "PNG"})
 
 
-class MediaError(RuntimeError):
+class MediaError(ValueError):
     """A video cannot be put into the release (missing, unreadable, or re-encoded to other frames)."""
 
 

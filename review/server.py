@@ -38,6 +38,11 @@ LOG_FILE = "tubelet-label-studio.log"
 DATABASE_FILE = "label_studio.sqlite3"
 
 
+class ServerRefusedError(ReviewServerError, ValueError):
+    """Label Studio was not started: it is missing, credentials are missing or unusable, or a
+    server from the same data folder runs already (nothing was done: exit 2)."""
+
+
 def find_label_studio() -> str:
     """The ``label-studio`` executable to run (see the module docstring)."""
     candidates = [os.environ.get(ENV_BINARY), shutil.which("label-studio")]
@@ -46,7 +51,7 @@ def find_label_studio() -> str:
     for path in candidates:
         if path and os.access(path, os.X_OK):
             return path
-    raise ReviewServerError(
+    raise ServerRefusedError(
         f"label-studio is not installed: `python -m venv .venv-ls && .venv-ls/bin/pip install "
         f"label-studio` (or `make install`), or set {ENV_BINARY} to its executable"
     )
@@ -88,17 +93,17 @@ def start_server(
     """
     token, password = os.environ.get(ENV_TOKEN), os.environ.get(ENV_PASSWORD)
     if not token or not password:
-        raise ReviewServerError(
+        raise ServerRefusedError(
             f"set {ENV_TOKEN} (the API token to create, e.g. `python -c 'import secrets; print(secrets.token_hex(20))'`)"
             f" and {ENV_PASSWORD} (the admin's password); {ENV_USERNAME} defaults to {DEFAULT_USERNAME}"
         )
     if len(token) < 6:  # Label Studio prints (instead of applying) a shorter token
-        raise ReviewServerError(f"{ENV_TOKEN} is too short: use at least 6 characters (40 hex digits are usual)")
+        raise ServerRefusedError(f"{ENV_TOKEN} is too short: use at least 6 characters (40 hex digits are usual)")
     data = Path(data_dir).resolve()
     data.mkdir(parents=True, exist_ok=True)
     running = running_server(data)
     if running is not None:
-        raise ReviewServerError(
+        raise ServerRefusedError(
             f"a Label Studio from {data} is already running (pid {running}); "
             f"stop it with `tubelet review stop --data-dir {data}`"
         )

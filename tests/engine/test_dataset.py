@@ -10,6 +10,7 @@ import pyarrow.parquet as pq
 import pytest
 
 from tests.engine.test_writer import tasks
+from tests.engine.tiny_dataset import recommit_file
 from tubelet.engine.dataset import Dataset
 from tubelet.engine.writer import ShardWriter
 from tubelet.schemas.arrow import TABLE_SCHEMAS
@@ -86,7 +87,7 @@ def test_videos_written_before_rotation_was_recorded_read_as_unknown(dataset):
     """Schema 1.2.0 added ``videos.rotation``: an older file reads with it null (not 0: nobody
     looked), and the records say None."""
     for path in dataset.files("videos"):
-        pq.write_table(pq.read_table(path).drop_columns(["rotation"]), path)
+        recommit_file(Path(dataset.root), Path(path), pq.read_table(path).drop_columns(["rotation"]))
     videos = dataset.read_table("videos")
     assert videos.num_rows and videos.column("rotation").null_count == videos.num_rows
     assert {v.rotation for v in dataset.records("videos")} == {None}
