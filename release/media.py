@@ -37,8 +37,6 @@ from pathlib import Path, PurePosixPath
 from typing import Any
 from urllib.parse import urlsplit
 
-from PIL import Image, UnidentifiedImageError
-
 from tubelet.engine import remote_media
 from tubelet.engine.video import VideoError, frame_files
 from tubelet.engine.video_write import export_mp4
@@ -51,7 +49,10 @@ FRAME_CODECS = frozenset({"jpeg", "png", "jpeg+png"})
 ENCODED_CODEC = "h264"
 _UNSAFE = re.compile(r"[^A-Za-z0-9._-]+")
 #: What a frame's content may be (Pillow's names; MPO is a camera's multi-picture JPEG).
-FRAME_FORMATS = frozenset({"JPEG", "MPO", "PNG"})
+#: What a frame file must start with to be carried: JPEG (MPO too, a JPEG) or PNG. Read from
+#: the bytes, not through Pillow, whose plugins (some import optional libraries on the
+#: spot) decide differently from one process to the next.
+FRAME_SIGNATURES = ((b"\xff\xd8\xff", "JPEG"), (b"\x89PNG\r\n\x1a\n", "PNG"))
 
 
 class MediaError(ValueError):
@@ -132,7 +133,7 @@ class Frame:
     """One frame file of a frame folder, checked (see :func:`folder_frames`)."""
 
     path: Path
-    format: str  # from its content: "JPEG", "MPO" or "PNG"
+    format: str  # from its content: "JPEG" or "PNG"
 
 
 def folder_frames(folder: Path, video_id: str) -> list[Frame]:
@@ -152,15 +153,18 @@ def folder_frames(folder: Path, video_id: str) -> list[Frame]:
             )
         if not real.is_file():
             raise MediaError(f"{where} is not a regular file")
-        try:
-            with Image.open(real) as image:
-                kind = image.format or "unknown"
-        except (OSError, UnidentifiedImageError):
-            kind = "unknown"
-        if kind not in FRAME_FORMATS:
-            raise MediaError(f"{where} is not a JPEG or PNG image" + (f" (it is {kind})" if kind != "unknown" else ""))
+        kind = _image_kind(real)
+        if kind is None:
+            raise MediaError(f"{where} is not a JPEG or PNG image")
         frames.append(Frame(path, kind))
     return frames
+
+
+def _image_kind(path: Path) -> str | None:
+    """ "JPEG" or "PNG" by the file's first bytes, else None."""
+    with path.open("rb") as file:
+        head = file.read(8)
+    return next((kind for signature, kind in FRAME_SIGNATURES if head.startswith(signature)), None)
 
 
 def place(media: VideoMedia, release_root: Path) -> None:
