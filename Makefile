@@ -54,6 +54,10 @@ browser:
 	  apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium >/dev/null; } || \
 	  echo "chromium not installed: the labeling-page screenshot test will skip"
 
+# $(call demo_wrote,PATH,WHAT): one line of the list `make demo` ends with; fails when PATH is missing.
+# README.md's quick start lists the same paths (tests/test_readme.py keeps the two in step).
+demo_wrote = test -e $(1) || { echo "make demo: $(1) is missing" >&2; exit 1; }; printf '  %-22s %s\n' "$(1)" "$(2)"
+
 demo: install
 	rm -rf out/demo
 	$(BIN)/tubelet sample out/sample
@@ -73,6 +77,20 @@ demo: install
 	$(BIN)/tubelet preview out/demo-strefer --video demo-scene --to out/demo-preview.gif --contact-sheet out/demo-preview.png
 	rm -rf out/demo-release
 	$(BIN)/tubelet release out/demo-strefer --version demo --to out/demo-release --format videorefer,videollama3,llava-video,video-llava,unistg
+	@echo
+	@echo "make demo wrote:"
+	@$(call demo_wrote,out/sample/,the synthetic sample: scene.mp4 with its frames/ and ground-truth masks/)
+	@$(call demo_wrote,out/demo/,dataset: the sample's ground truth imported as tubelets)
+	@$(call demo_wrote,out/demo-track/,dataset: the same video tracked from scratch (lite profile))
+	@$(call demo_wrote,out/demo-strefer/,dataset: tracks + entities + action timelines + instruction-answer pairs)
+	@$(call demo_wrote,out/demo-preview.gif,the strefer tracks drawn over the video)
+	@$(call demo_wrote,out/demo-preview.png,a contact sheet of the same)
+	@$(call demo_wrote,out/demo-release/,a release of out/demo-strefer in five trainer formats; README.md is its card)
+	@echo "Next: source .venv/bin/activate  (puts tubelet on your PATH; or call .venv/bin/tubelet), then"
+	@echo "  tubelet status out/demo-strefer"
+	@echo "  tubelet report out/demo-strefer --to out/demo-report"
+	@echo "  tubelet query out/demo-strefer \"SELECT task_type, count(*) AS n FROM instructions GROUP BY 1 ORDER BY 1\""
+	@echo "README.md, 'Quick start', says what each of these is."
 
 # PYTEST_ARGS: e.g. `make test PYTEST_ARGS="-m 'not slow'"` or "--durations=20"
 test: install browser

@@ -13,12 +13,24 @@ import json
 from typing import Any
 
 import duckdb
+import pyarrow as pa
 
-from tubelet.cli.common import EXIT_OK, EXIT_REJECTS, AddCommand, CommandError, open_dataset, reading
+from tubelet.cli.common import (
+    EXIT_FAILURES,
+    EXIT_OK,
+    EXIT_RUN_FAILED,
+    EXIT_RUNNING,
+    AddCommand,
+    CommandError,
+    open_dataset,
+    reading,
+)
 from tubelet.cli.output import PRINTERS
 from tubelet.engine.dataset import Dataset
 from tubelet.engine.errors import one_line
+from tubelet.engine.integrity import corrupt_files
 from tubelet.engine.ledger import MANIFEST_KEY_PREFIX
+from tubelet.engine.run_state import run_state
 from tubelet.engine.validate import validate_dataset
 from tubelet.evaluation import PROTOCOLS, evaluate, format_table
 from tubelet.schemas.arrow import TABLE_SCHEMAS
@@ -82,8 +94,9 @@ def cmd_status(args: argparse.Namespace) -> int:
         f"dataset {args.out}: pipeline {info.pipeline}, schema {info.schema_version}, updated {info.updated_at or '-'}"
     )
     last_run = info.runs[-1] if info.runs else None
-    if last_run is not None:
-        print(f"last run {last_run.run_id}: {last_run.status}" + (f" ({last_run.error})" if last_run.error else ""))
+    state = run_state(last_run) if last_run is not None else None
+    if last_run is not None and state is not None:  # what happened, not what was last written
+        print(f"last run {last_run.run_id}: {state.status}" + (f" ({state.detail})" if state.detail else ""))
     print("rows:")
 
     width = max(len(t) for t in TABLE_SCHEMAS)
@@ -100,7 +113,12 @@ def cmd_status(args: argparse.Namespace) -> int:
             if len(reason) > 200:
                 reason = reason[:199] + "…"
             print(f"  [{row['stage']}] {row['item']}: {reason}")
-    return EXIT_REJECTS if failed or manifest_rows or counts.get("rejects", 0) else EXIT_OK
+    if state is not None and state.status == "running":
+        return EXIT_RUNNING
+    if state is not None and state.ended_badly:
+        return EXIT_RUN_FAILED
+    # item-level rejects (a track too short to keep) are no failure: failed videos and rows are
+    return EXIT_FAILURES if failed or manifest_rows else EXIT_OK
 
 
 def _last_errors(dataset: Dataset, limit: int) -> list[dict[str, Any]]:
@@ -116,22 +134,41 @@ def _last_errors(dataset: Dataset, limit: int) -> list[dict[str, Any]]:
     return rows[:limit]
 
 
+#: DuckDB's errors about the SQL itself (the others may come from a corrupt file).
+SQL_ERRORS = (duckdb.ParserException, duckdb.BinderException, duckdb.CatalogException, duckdb.ConversionException)
+
+
 def cmd_query(args: argparse.Namespace) -> int:
     """Run SQL over the committed shards; each table is a view named after it."""
     dataset = open_dataset(args.out, getattr(args, "version", None))
-    with reading(args.out):
-        dataset.info()  # refuses a dataset with a newer major schema version
-        con = dataset.connect()
     try:
-        cursor = con.execute(args.sql)
-        columns = [d[0] for d in cursor.description] if cursor.description else []
-        rows = cursor.fetchall() if columns else []
+        with reading(args.out):
+            dataset.info()  # refuses a dataset with a newer major schema version
+            con = dataset.connect()
+        try:
+            cursor = con.execute(args.sql)
+            columns = [d[0] for d in cursor.description] if cursor.description else []
+            rows = cursor.fetchall() if columns else []
+        finally:
+            con.close()
     except duckdb.Error as error:
-        raise CommandError(f"query failed: {one_line(str(error))}") from None
-    finally:
-        con.close()
+        raise CommandError(_query_failure(dataset, error)) from None
     PRINTERS[args.format](columns, rows)
     return EXIT_OK
+
+
+def _query_failure(dataset: Dataset, error: duckdb.Error) -> str:
+    """The message of a failed query. DuckDB reads the files without checking their page
+    checksums or digests, so when the failure may come from a file, the files are checked
+    (only then: it reads them all) and the corrupt ones named."""
+    message = f"query failed: {one_line(str(error))}"
+    if isinstance(error, SQL_ERRORS):
+        return message
+    corrupt = corrupt_files(dataset.storage, dataset.ledger())
+    if not corrupt:
+        return message
+    shown = "; ".join(str(c) for c in corrupt[:3]) + (f"; and {len(corrupt) - 3} more" if len(corrupt) > 3 else "")
+    return f"query failed: {shown} (tubelet validate checks every file)"
 
 
 def cmd_validate(args: argparse.Namespace) -> int:
@@ -142,7 +179,7 @@ def cmd_validate(args: argparse.Namespace) -> int:
     for problem in report.problems:
         print(problem)
     print(report.summary())
-    return EXIT_OK if report.ok else EXIT_REJECTS
+    return EXIT_OK if report.ok else EXIT_FAILURES
 
 
 def cmd_eval(args: argparse.Namespace) -> int:
@@ -153,9 +190,9 @@ def cmd_eval(args: argparse.Namespace) -> int:
         with reading(root):
             dataset.info()  # refuses a dataset with a newer major schema version
             tables[role] = dataset.read_table("tubelets")
-            if role == "gt":
-                tables["gt_videos"] = dataset.read_table("videos")
+            tables[f"{role}_videos"] = dataset.read_table("videos")
     videos = [v for v in args.videos.split(",") if v] if args.videos else None
+    _check_in_common(args.pred, args.gt, tables["pred_videos"], tables["gt_videos"], videos)
     try:
         report = evaluate(
             tables["pred"],
@@ -172,3 +209,21 @@ def cmd_eval(args: argparse.Namespace) -> int:
     else:
         print(format_table(report))
     return EXIT_OK
+
+
+def _check_in_common(pred: str, gt: str, pred_videos: pa.Table, gt_videos: pa.Table, wanted: list[str] | None) -> None:
+    """Two datasets without one video in common are a wrong pair of folders, not a score of
+    zero: refuse them (a video of both whose tracker found nothing does score zero)."""
+    predicted = set(pred_videos.column("video_id").to_pylist())
+    truth = set(gt_videos.column("video_id").to_pylist())
+    if wanted is not None:
+        truth &= set(wanted)  # an id GT lacks is reported by evaluate
+    if truth and not predicted & truth:
+        raise CommandError(
+            f"no video in common: {pred} has {_some(predicted)}, {gt} has {_some(truth)}; nothing to compare"
+        )
+
+
+def _some(ids: set[str], shown: int = 3) -> str:
+    listed = ", ".join(sorted(ids)[:shown]) + (", …" if len(ids) > shown else "")
+    return f"{len(ids)} video{'s' if len(ids) != 1 else ''} ({listed})" if ids else "no video"

@@ -10,15 +10,16 @@ Each group of commands lives in a module of its own with an ``add_commands``:
     tubelet pipelines                                            (tubelet.cli.pipelines)
     tubelet export                                               (tubelet.cli.export)
 
-Exit codes:
+Exit codes (``tubelet.cli.common``; docs/architecture.md, "Exit codes"):
 
-    0  all good
-    1  the command completed, but some items were rejected (run, status) or
-       validate found problems
-    2  the command failed: bad arguments, a bad manifest, an unreadable dataset,
-       a failed query, a run that crashed or was interrupted
+    0    all good (item-level rejects of a finished run are no failure)
+    1    finished, but some videos or manifest rows failed; validate found problems
+    2    refused, nothing done: bad arguments, manifest or input
+    3    started but did not finish: a failed or crashed run
+    4    status: a run is writing the dataset now
+    130  interrupted (Ctrl-C)
 
-Errors print one line on stderr; ``--log-level debug`` adds the traceback.
+Errors print one line on stderr; ``--log-level debug`` (``-v``) adds the traceback.
 """
 
 from __future__ import annotations
@@ -32,7 +33,7 @@ from typing import TextIO
 
 from tubelet import __version__
 from tubelet.cli import dataset, export, pipelines, preview, release, review, run
-from tubelet.cli.common import EPILOG, EXIT_FAILED, EXIT_OK, CommandError
+from tubelet.cli.common import EPILOG, EXIT_OK, CommandError, exit_code_of, log_level
 from tubelet.engine.errors import one_line
 from tubelet.engine.manifest import ManifestError
 from tubelet.engine.runners.ray_instance import ClusterConnectionError
@@ -45,7 +46,17 @@ def build_parser() -> argparse.ArgumentParser:
         "--log-level",
         default=argparse.SUPPRESS,
         choices=["debug", "info", "warning", "error"],
-        help="log verbosity; debug also prints tracebacks (default: warning)",
+        help="log verbosity; debug also prints tracebacks and Ray's own output (default: warning; run: info; "
+        "or TUBELET_LOG_LEVEL)",
+    )
+    common.add_argument(
+        "-v",
+        "--verbose",
+        dest="log_level",
+        action="store_const",
+        const="debug",
+        default=argparse.SUPPRESS,
+        help="debug logs: the same as --log-level debug",
     )
     parser = argparse.ArgumentParser(
         prog="tubelet",
@@ -106,24 +117,28 @@ def main(argv: Sequence[str] | None = None) -> int:
         args = parser.parse_args(argv)
     except SystemExit as exit_:  # argparse: 0 for --help, 2 for bad arguments
         return int(exit_.code or 0)
-    level = getattr(args, "log_level", "warning")
+    try:
+        level = log_level(args, "warning")
+    except CommandError as error:
+        _error(str(error))
+        return error.exit_code
     if args.func is not run.cmd_run:  # a run installs its own log handlers (tubelet.engine.logs)
         _setup_logging(level)
     debug = level == "debug"
     try:
         return args.func(args)
-    except KeyboardInterrupt:
+    except KeyboardInterrupt as error:
         _error("interrupted; committed shards are kept, run again to resume")
-        return EXIT_FAILED
+        return exit_code_of(error)
     except BrokenPipeError:
         # `tubelet query ... | head`: the reader left; not an error of ours
         sys.stderr.close()
         return EXIT_OK
-    except Exception as error:  # noqa: BLE001 - every failure becomes one line and exit 2
+    except Exception as error:  # noqa: BLE001 - every failure becomes one line and its exit code
         if debug:
             traceback.print_exc()
         _error(_describe(error), hint=not debug and not _expected(error))
-        return EXIT_FAILED
+        return exit_code_of(error)
 
 
 def _expected(error: BaseException) -> bool:

@@ -9,7 +9,6 @@ docs/pipelines.md is ``tubelet pipelines --markdown`` (a test keeps it in sync).
 from __future__ import annotations
 
 import argparse
-import difflib
 import json
 import textwrap
 from typing import Any
@@ -19,6 +18,7 @@ import yaml
 from tubelet.cli.common import EXIT_OK, AddCommand, CommandError
 from tubelet.pipelines.catalog import ParamDoc, PipelineDoc, describe_pipeline, pipeline_names
 from tubelet.pipelines.params import PATH_RULE
+from tubelet.pipelines.registry import UnknownPipelineError
 
 #: The command that writes docs/pipelines.md (the docs test prints it when the file is stale).
 REGENERATE = "tubelet pipelines --markdown > docs/pipelines.md"
@@ -67,13 +67,8 @@ def cmd_pipelines(args: argparse.Namespace) -> int:
 def _describe(name: str) -> PipelineDoc:
     try:
         return describe_pipeline(name)
-    except KeyError:
-        close = difflib.get_close_matches(name, pipeline_names(), n=1)
-        hint = f"; did you mean {close[0]!r}?" if close else ""
-        known = ", ".join(pipeline_names())
-        raise CommandError(f"unknown pipeline {name!r}{hint} (known: {known}; or package.module:function)") from None
-    except (ImportError, AttributeError) as error:
-        raise CommandError(f"cannot load the pipeline {name!r}: {error}") from None
+    except UnknownPipelineError as error:  # says which names are known, or why it cannot load
+        raise CommandError(str(error)) from None
 
 
 # -------------------------------------------------------------------------- values

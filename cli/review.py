@@ -17,10 +17,12 @@ from __future__ import annotations
 
 import argparse
 import json
+import sys
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
+from tubelet.cli.common import open_dataset
 from tubelet.engine.versions import list_versions, revert
 from tubelet.review.pull import pull
 from tubelet.review.push import push
@@ -72,7 +74,12 @@ def add_commands(add: Callable[[str, str], argparse.ArgumentParser], common: arg
     pull = action("pull", "apply reviewers' annotations to the dataset as a new version")
     pull.add_argument("out", help="the dataset folder")
     pull.add_argument("--project", required=True, help="the Label Studio project title")
-    pull.add_argument("--tolerance-px", type=float, default=2.0, help="the push's tolerance (default 2)")
+    pull.add_argument(
+        "--tolerance-px",
+        type=float,
+        default=2.0,
+        help="the push's tolerance, for tasks pushed before it was recorded in them (default 2)",
+    )
     pull.add_argument("--tracker", default="flow", help="tracker that regenerates masks: flow (lite) or sam2")
     pull.add_argument(
         "--tracker-option",
@@ -94,7 +101,12 @@ def add_commands(add: Callable[[str, str], argparse.ArgumentParser], common: arg
 
 
 def cmd_serve(args: argparse.Namespace) -> int:
-    server = start_server(Path(args.data_dir).expanduser(), port=args.port, document_root=args.document_root)
+    server = start_server(
+        Path(args.data_dir).expanduser(),
+        port=args.port,
+        document_root=args.document_root,
+        report=lambda message: print(message, file=sys.stderr, flush=True),  # what it waits for, as it waits
+    )
     print(f"Label Studio is running at {server.url} (pid {server.pid}, data in {server.data_dir})")
     print(f"  log:  {server.log_path}")
     print(f"  use:  export LABEL_STUDIO_URL={server.url}   (LABEL_STUDIO_API_KEY as set for serve)")
@@ -155,7 +167,7 @@ def cmd_pull(args: argparse.Namespace) -> int:
             f"  dataset version {after} (before the review: {before}; `tubelet review revert {args.out} --to {before}`)"
         )
     for reject in report.rejects:
-        print(f"  not applied: {reject.item}: {reject.reason}")
+        print(f"  reject: {reject.item}: {reject.reason}")  # also in the rejects table
     print(f"  {report.seconds:.2f}s")
     return 1 if report.rejects else 0
 
@@ -167,6 +179,7 @@ def cmd_revert(args: argparse.Namespace) -> int:
 
 
 def cmd_versions(args: argparse.Namespace) -> int:
+    open_dataset(args.out)  # no dataset there: exit 2, not "no versions yet"
     versions = list_versions(args.out)
     if not versions:
         print("no versions yet (a review pull records one before and one after it)")

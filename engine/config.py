@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from typing import Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, PositiveFloat, PositiveInt
+from pydantic import BaseModel, ConfigDict, Field, PositiveFloat, PositiveInt, PrivateAttr
 
 
 class _Strict(BaseModel):
@@ -84,3 +84,8 @@ class RunConfig(_Strict):
     # Set by the loader: params keys given with --set ("weights", "track.weights") -> the
     # folder they were given in (the current directory), where their paths resolve from.
     param_dirs: dict[str, str] = Field(default_factory=dict)
+    # Set by the loader, never saved: the manifest's name as the user gave it, and the keys
+    # --set overrode (key path -> the option as given), so that a problem found later (the
+    # pipeline refusing a parameter) names the same file, line or option the loader would.
+    _name: str | None = PrivateAttr(default=None)
+    _overridden: dict[tuple[str | int, ...], str] = PrivateAttr(default_factory=dict)

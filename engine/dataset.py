@@ -5,6 +5,12 @@ running (or killed) run has not committed, and it never deletes anything. On a l
 folder, DuckDB reads the Parquet files itself; on object storage the views scan pyarrow
 datasets through fsspec (no DuckDB extension to download).
 
+Files are checked as they are read (``engine.integrity``): a whole-file read compares the
+file with the size and sha256 its ledger entry recorded, every read verifies the page
+checksums, and a file that fails is a ``CorruptFileError`` naming it. DuckDB views
+(``connect``) read the files themselves and check neither: ``tubelet query`` names the
+corrupt file when a query fails, ``tubelet validate`` checks every file.
+
 Revisions: a video listed in some entry's ``replaces`` has its rows (every table but
 ``rejects``) taken only from the last such entry, in ledger order; ``read_table``,
 ``records``, ``counts`` and the ``connect`` views all apply this. ``Dataset(root,
@@ -24,6 +30,7 @@ if TYPE_CHECKING:
     import pyarrow.dataset as pads
 
 
+from tubelet.engine.integrity import read_columns, read_verified
 from tubelet.engine.ledger import (
     LedgerEntry,
     Status,
@@ -125,13 +132,18 @@ class Dataset:
 
     def entry_table(self, entry: LedgerEntry, table: str, columns: list[str] | None = None) -> pa.Table:
         """The rows ``entry`` committed to ``table`` in the current schema (all of them:
-        revisions are not applied). FileNotFoundError names a missing file."""
+        revisions are not applied). FileNotFoundError names a missing file, CorruptFileError
+        a corrupt one (the whole file is checked against its digest unless ``columns`` are
+        picked: then only their pages' checksums)."""
         rel = self.file_of(entry, table)
         try:
-            data = self.storage.read_table(rel, columns=columns)
+            if columns is None:
+                data = read_verified(self.storage, entry, table)
+            else:
+                data = read_columns(self.storage, entry, table, columns)
         except FileNotFoundError:
             raise FileNotFoundError(f"shard {entry.shard} names {self.storage.url(rel)}, which is missing") from None
-        return data if columns is not None else _conform(data, table)
+        return data if columns is not None else conform(data, table)
 
     def files(self, table: str) -> list[str]:
         """Where the committed Parquet files of ``table`` are (local paths or URLs), oldest
@@ -269,7 +281,7 @@ def _check_table(table: str) -> None:
         raise KeyError(f"unknown table {table!r}; tables: {', '.join(TABLE_SCHEMAS)}")
 
 
-def _conform(data: pa.Table, table: str) -> pa.Table:
+def conform(data: pa.Table, table: str) -> pa.Table:
     """Reorder columns to the current schema, adding the ones an older file lacks as nulls."""
     schema = TABLE_SCHEMAS[table]
     columns = [data.column(f.name) if f.name in data.column_names else pa.nulls(data.num_rows, f.type) for f in schema]

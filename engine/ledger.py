@@ -15,6 +15,12 @@ has locks or an atomic rename (Delta Lake and Iceberg commit the same way). Entr
 datasets written before the sequence (named after their shard, ``<run_id>-00001.json``)
 sort before every sequenced name and are read as they are.
 
+Entries are checked when read, and one that does not hold is refused with an error naming
+its file and field: every item's status is ``done`` or ``failed``, and every file it names
+is ``data/<table>/<name>.parquet`` inside the dataset — no absolute path, no ``..``, no
+link leading out of the dataset's folder — with a row count (and, since entries record
+them, the file's size and sha256: see ``engine.integrity``).
+
 An entry may also be a *revision*: its ``replaces`` lists video ids whose rows (in every
 table but ``rejects``) it replaces; readers take those videos' rows only from the last
 entry, in ledger order, that replaces them. Entries moved out of the ledger by
@@ -49,6 +55,11 @@ _SEQUENCED = re.compile(r"^c(\d{12})$")
 
 Status = Literal["done", "failed"]
 
+#: The statuses an item may have.
+STATUSES: tuple[Status, ...] = ("done", "failed")
+_TABLE_NAME = re.compile(r"^[a-z][a-z0-9_]*$")
+_SHA256 = re.compile(r"^[0-9a-f]{64}$")
+
 #: Key prefix of items that are manifest rows rejected before any stage ran.
 MANIFEST_KEY_PREFIX = "manifest:"
 
@@ -66,12 +77,14 @@ class LedgerEntry:
     run_id: str
     committed_at: str  # ISO 8601, UTC
     items: dict[str, Status]  # key -> "done" | "failed", in commit order
-    files: dict[str, dict[str, int | str]] = field(default_factory=dict)  # table -> {"path", "rows"}
+    files: dict[str, dict[str, int | str]] = field(default_factory=dict)  # table -> {"path", "rows", "bytes", "sha256"}
     format: int = PLAIN_LEDGER_FORMAT
     #: Video ids whose rows this entry replaces (a revision); empty for a normal shard.
     replaces: list[str] = field(default_factory=list)
     #: The entry's file name without ``.json`` (its place in ledger order); set when read or committed.
     name: str = field(default="", compare=False)
+    #: Where the entry was read from (its file's path or URL), for messages; set when read.
+    source: str = field(default="", compare=False)
 
     def to_dict(self) -> dict[str, object]:
         data: dict[str, object] = {
@@ -111,13 +124,52 @@ class LedgerEntry:
 def _items(value: object) -> dict[str, Status]:
     if not isinstance(value, dict):
         raise TypeError(f"'items' must be a mapping, got {type(value).__name__}")
+    for key, status in value.items():
+        if status not in STATUSES:
+            raise ValueError(f"item {key!r} has the unknown status {status!r} (a status is 'done' or 'failed')")
     return {str(k): v for k, v in value.items()}
 
 
 def _files(value: object) -> dict[str, dict[str, int | str]]:
     if not isinstance(value, dict) or not all(isinstance(v, dict) for v in value.values()):
         raise TypeError("'files' must map tables to {path, rows}")
+    for table, info in value.items():
+        _check_file(str(table), info)
     return {str(k): dict(v) for k, v in value.items()}
+
+
+def _check_file(table: str, info: dict[str, object]) -> None:
+    """One ``files`` item: a table's file inside the dataset, its row count, size and digest."""
+    if not _TABLE_NAME.match(table):
+        raise ValueError(f"files: {table!r} is not a table name")
+    path = info.get("path")
+    wrong = path_problem(table, path)
+    if wrong:
+        raise ValueError(f"files.{table}.path {path!r} {wrong}")
+    for key in ("rows", "bytes"):
+        count = info.get(key, 0)
+        if isinstance(count, bool) or not isinstance(count, int) or count < 0:
+            raise ValueError(f"files.{table}.{key} {count!r} is not a count")
+    if "rows" not in info:
+        raise ValueError(f"files.{table} has no row count ('rows')")
+    digest = info.get("sha256")
+    if digest is not None and not (isinstance(digest, str) and _SHA256.match(digest)):
+        raise ValueError(f"files.{table}.sha256 {digest!r} is not a sha256 digest")
+
+
+def path_problem(table: str, path: object) -> str | None:
+    """What is wrong with ``path`` as the file of ``table`` a ledger entry names, or None:
+    it must be ``data/<table>/<name>.parquet``, relative, with no ``..``."""
+    if not isinstance(path, str) or not path:
+        return "is not a path (a table's file is data/<table>/<name>.parquet)"
+    if path.startswith(("/", "\\")) or re.match(r"^[A-Za-z]:", path) or "\\" in path:
+        return "is absolute: an entry names files inside the dataset only"
+    parts = path.split("/")
+    if any(part in ("", ".", "..") for part in parts):
+        return "goes up or around ('..', '.', '//'): an entry names files inside the dataset only"
+    if len(parts) != 3 or parts[:2] != ["data", table] or not parts[2].endswith(".parquet") or parts[2][0] == ".":
+        return f"is not a file under data/{table}/ (a table's rows live in data/<table>/<name>.parquet)"
+    return None
 
 
 def entry_path(name: str, *, folder: str = LEDGER_DIR) -> str:
@@ -152,6 +204,13 @@ def _entry_names(storage: Storage, folder: str) -> list[str]:
 
 def _read_folder(storage: Storage, folder: str, skip: set[str] | frozenset[str] = frozenset()) -> list[LedgerEntry]:
     names = [n for n in _entry_names(storage, folder) if n not in skip]
+    for name in names:  # an entry that is a link out of the dataset is not read at all
+        target = storage.leads_out(entry_path(name, folder=folder))
+        if target is not None:
+            raise ValueError(
+                f"{storage.url(entry_path(name, folder=folder))}: bad ledger entry: it leads out of the dataset "
+                f"(a link to {target})"
+            )
     blobs = storage.read_many([entry_path(n, folder=folder) for n in names])
     entries = []
     for name in names:
@@ -163,9 +222,21 @@ def _read_folder(storage: Storage, folder: str, skip: set[str] | frozenset[str] 
         if not isinstance(data, dict):
             raise ValueError(f"{storage.url(rel)}: corrupt ledger entry: not a JSON object")
         entry = LedgerEntry.from_dict(data, source=storage.url(rel))
-        entry.name = name
+        entry.name, entry.source = name, storage.url(rel)
+        _check_confined(storage, entry)
         entries.append(entry)
     return entries
+
+
+def _check_confined(storage: Storage, entry: LedgerEntry) -> None:
+    """Refuse an entry whose file is a link (or sits in a linked folder) leading out of the dataset."""
+    for table, info in entry.files.items():
+        target = storage.leads_out(str(info["path"]))
+        if target is not None:
+            raise ValueError(
+                f"{entry.source}: bad ledger entry: files.{table}.path {info['path']!r} leads out of the dataset "
+                f"(a link to {target}): a dataset reads only its own files"
+            )
 
 
 def next_sequence(storage: Storage) -> int:

@@ -26,6 +26,8 @@ from dataclasses import asdict, dataclass
 from pathlib import Path
 from types import TracebackType
 
+from tubelet.engine.process_identity import boot_id as _boot_id
+from tubelet.engine.process_identity import process_started as _process_started
 from tubelet.engine.storage import Storage
 
 log = logging.getLogger(__name__)
@@ -172,24 +174,3 @@ class Lease(WriteLock):
             return
         if current.get("owner") == self.holder.owner:  # never delete someone else's lease
             self.storage.delete(LEASE_FILE)
-
-
-def _boot_id() -> str:
-    try:
-        return Path("/proc/sys/kernel/random/boot_id").read_text().strip()
-    except OSError:
-        return ""
-
-
-def _process_started(pid: int) -> str:
-    """When ``pid`` started (clock ticks since boot), "" if it does not exist: a pid reused
-    by another process has another start time."""
-    try:
-        stat = Path(f"/proc/{pid}/stat").read_text()
-    except OSError:
-        try:
-            os.kill(pid, 0)
-        except OSError:
-            return ""
-        return "alive"  # no /proc (macOS): the pid exists, its identity is unknown
-    return stat.rsplit(")", 1)[1].split()[19]

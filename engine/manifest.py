@@ -71,10 +71,7 @@ def load_manifest(path: str | os.PathLike[str], overrides: Sequence[str] = ()) -
     ``ManifestError`` naming file, line and key for anything that cannot run.
     """
     name = str(path)
-    try:
-        text = Path(path).read_text(encoding="utf-8")
-    except OSError as error:
-        raise ManifestError([f"{name}: cannot read manifest: {error.strerror or error}"]) from None
+    text = _read_text(name)
     root, data = _parse_yaml(name, text)
     if data is None:
         raise ManifestError([f"{name}:1: the manifest is empty"])
@@ -102,7 +99,49 @@ def load_manifest(path: str | os.PathLike[str], overrides: Sequence[str] = ()) -
     except ValidationError as error:
         raise ManifestError(_describe_errors(name, root, data, error, overridden)) from None
     _check_lists(name, root, config, overridden)
+    config._name, config._overridden = name, overridden
     return config
+
+
+def _read_text(name: str) -> str:
+    """The manifest's text; a file that cannot be read, or is not UTF-8, is a ManifestError."""
+    try:
+        raw = Path(name).read_bytes()
+    except OSError as error:
+        raise ManifestError([f"{name}: cannot read manifest: {error.strerror or error}"]) from None
+    try:
+        return raw.decode("utf-8")
+    except UnicodeDecodeError as error:
+        line = raw.count(b"\n", 0, error.start) + 1
+        column = error.start - (raw.rfind(b"\n", 0, error.start) + 1) + 1
+        raise ManifestError(
+            [
+                f"{name}:{line}: not UTF-8 text: byte 0x{raw[error.start]:02x} at column {column}; save the manifest as UTF-8"
+            ]
+        ) from None
+
+
+def manifest_error(config: RunConfig, problems: Sequence[tuple[Loc, str]]) -> ManifestError:
+    """A ManifestError for problems found after loading (the pipeline refusing its name or
+    a parameter): each ``(key path, message)`` located in ``config``'s manifest file (read
+    again for its lines) or at the ``--set`` option that gave it, like the loader's own."""
+    name = config._name or config.manifest_path or config.name or "manifest"
+    root = _compose_file(config.manifest_path)
+    located: dict[str, int] = {}
+    for loc, message in problems:
+        where = _where(name, root, loc, config._overridden) if root is not None else name
+        located.setdefault(f"{where}: {_format_loc(loc)}: {message}", _line_of(root, loc))
+    return ManifestError(sorted(located, key=located.__getitem__))
+
+
+def _compose_file(path: str | None) -> yaml.Node | None:
+    """The YAML node tree of the manifest at ``path`` (None if it cannot be read)."""
+    if not path:
+        return None
+    try:
+        return yaml.compose(Path(path).read_text(encoding="utf-8"), Loader=yaml.SafeLoader)
+    except (OSError, UnicodeDecodeError, yaml.YAMLError):
+        return None
 
 
 def _parse_yaml(name: str, text: str) -> tuple[yaml.Node | None, Any]:
@@ -445,12 +484,7 @@ def _manifest_label(config: RunConfig) -> str:
 
 def _inline_lines(config: RunConfig) -> dict[int, int]:
     """Line of each inline video entry in the manifest file (best effort, for rejects)."""
-    if not config.manifest_path:
-        return {}
-    try:
-        root = yaml.compose(Path(config.manifest_path).read_text(encoding="utf-8"), Loader=yaml.SafeLoader)
-    except (OSError, yaml.YAMLError):
-        return {}
+    root = _compose_file(config.manifest_path)
     videos = None
     if isinstance(root, yaml.MappingNode):
         videos = next((v for k, v in root.value if getattr(k, "value", None) == "videos"), None)

@@ -2,7 +2,8 @@
 
 A worker (or the driver, for what it writes itself) turns each task into Arrow tables,
 writes one file per non-empty table, ``data/<table>/<shard>.parquet``, and returns a
-``PartRecord``: the shard name, each item's status and the files with their row counts.
+``PartRecord``: the shard name, each item's status and the files with their row counts,
+sizes and sha256 digests (what ``tubelet validate`` checks the files against).
 That record is all the driver needs to commit the part (``ShardWriter.commit_part``):
 the rows themselves, masks included, never travel to the driver.
 """
@@ -24,8 +25,9 @@ log = logging.getLogger(__name__)
 
 #: Name of the stage recorded on rejects made when a task's rows do not fit the schema.
 WRITE_STAGE = "write"
-#: Parquet options of every data file.
-PARQUET_OPTIONS = {"compression": "zstd"}
+#: Parquet options of every data file: a CRC32 in every page header, so a reader that
+#: verifies them (all of tubelet's pyarrow reads do) notices a flipped byte in a page.
+PARQUET_OPTIONS = {"compression": "zstd", "write_page_checksum": True}
 
 
 @dataclass
@@ -44,7 +46,7 @@ class PartRecord:
 
     shard: str
     items: dict[str, Status]  # in the order they were written
-    files: dict[str, dict[str, int | str]]  # table -> {"path", "rows"}
+    files: dict[str, dict[str, int | str]]  # table -> {"path", "rows", "bytes", "sha256"}
     replaces: list[str] = field(default_factory=list)
 
     def entry(self, run_id: str, committed_at: str) -> LedgerEntry:
@@ -86,8 +88,8 @@ def write_part(storage: Storage, shard: str, items: Sequence[PartItem]) -> PartR
             continue
         data = pa.concat_tables(pieces)
         path = part_path(table, shard)
-        storage.write_parquet(path, data, **PARQUET_OPTIONS)
-        files[table] = {"path": path, "rows": data.num_rows}
+        written = storage.write_parquet(path, data, **PARQUET_OPTIONS)
+        files[table] = {"path": path, "rows": data.num_rows, "bytes": written.size, "sha256": written.sha256}
     return PartRecord(
         shard=shard,
         items={item.key: item.status for item in items},

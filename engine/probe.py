@@ -48,4 +48,5 @@ def probe_task(task: VideoTask, decode_check: bool = True) -> VideoRecord:
         split=task.split,
         licence=task.licence,
         extra=dict(task.extra),
+        rotation=meta.rotation,
     )

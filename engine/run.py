@@ -12,7 +12,6 @@ from __future__ import annotations
 
 import json
 import logging
-import re
 import tempfile
 import time
 from collections.abc import Iterator
@@ -27,8 +26,10 @@ from tubelet.engine.dataset import Dataset
 from tubelet.engine.ledger import manifest_key, read_entries, row_counts
 from tubelet.engine.logs import RunLogging
 from tubelet.engine.manifest import Duplicates, iter_videos, resolve_location
+from tubelet.engine.ownership import check_output
 from tubelet.engine.pipeline import Pipeline
 from tubelet.engine.progress import Progress
+from tubelet.engine.run_state import RunRecord, mark_crashed
 from tubelet.engine.runners import Runner, WorkerSettings, choose_runner
 from tubelet.engine.runners.ray_instance import cluster_address
 from tubelet.engine.runners.streaming import StreamStats
@@ -37,7 +38,7 @@ from tubelet.engine.task import VideoTask
 from tubelet.engine.video_backend import describe, requested_backend, resolve_backend
 from tubelet.engine.writer import ShardWriter, new_run_id, utc_now
 from tubelet.schemas import Reject
-from tubelet.schemas.info import DatasetInfo, RunInfo, info_from_json, info_to_json
+from tubelet.schemas.info import DatasetInfo, RunInfo, info_from_json
 from tubelet.schemas.version import SCHEMA_VERSION, parse_version
 
 log = logging.getLogger(__name__)
@@ -51,10 +52,6 @@ class ConfigMismatchError(ValueError):
     """The output holds a dataset made by another pipeline or other parameters."""
 
 
-class NotADatasetError(ValueError):
-    """The output exists, holds files, and is no tubelet dataset: nothing is written there."""
-
-
 @dataclass
 class RunSummary:
     """What one run did."""
@@ -64,6 +61,7 @@ class RunSummary:
     runner: str
     planned: int  # videos of the manifest (rows rejected by the manifest are not videos)
     skipped_already_done: int  # of those, committed by an earlier run (done or failed)
+    failed_before: int  # of those, committed as failed by an earlier run
     done: int  # committed by this run
     failed: int  # committed by this run as failed (their rejects say why)
     rejected_rows: int  # manifest rows rejected before any stage (committed once)
@@ -90,6 +88,7 @@ class _Plan:
     items: int
     pending: int
     skipped: int
+    failed_before: int  # skipped videos an earlier run committed as failed
     rejected_rows: int
     duplicates: Duplicates  # what pass two needs to know, so it remembers no id
 
@@ -114,11 +113,11 @@ def run_pipeline(
     started = time.monotonic()
     settings = _worker_settings(config, address)  # before anything is written: a backend that cannot run here stops it
     storage = open_storage(output_location(config))
-    _refuse_foreign(storage)
+    check_output(storage)  # somebody else's folder is refused before the log or lock lands there
     inputs = _input_datasets(config)  # read (and checked) before anything is written
+    info = _check_existing(storage, pipeline)  # a refused run leaves not even a log behind
     run_id = new_run_id()
     with _run_logging(storage, run_id, log_level, log_to_stderr) as run_log:
-        info = _check_existing(storage, pipeline)
         owned = {r.run_id for r in info.runs} if info else set()
         with ShardWriter(storage, shard_size=config.shard_size, run_id=run_id, owned_runs=owned) as writer:
             plan = _plan(config, writer, storage, run_id)
@@ -133,24 +132,26 @@ def run_pipeline(
                 plan.skipped,
                 plan.rejected_rows,
             )
-            info = _record_run_start(storage, info, pipeline, run, inputs)
+            record = _record_run_start(storage, info, pipeline, run, inputs)
             _log_start(run, plan, len(writer.removed))
-            try:
-                with Progress(plan.pending, enabled=progress) as bar:
-                    stats = chosen.run(pipeline, _pending(config, writer, plan.duplicates), writer, bar)
-                writer.close()
-            except BaseException as error:
-                writer.close()  # commit the finished videos before reporting the failure
-                _record_failure(storage, info, run, writer, error)
-                raise
-            run.status = "finished"
-            _record_run_end(storage, info, run, writer)
+            with record:  # the driver's heartbeat in info.json, until the run's end is written
+                try:
+                    with Progress(plan.pending, enabled=progress, desc=pipeline.name) as bar:
+                        stats = chosen.run(pipeline, _pending(config, writer, plan.duplicates), writer, bar)
+                    writer.close()
+                except BaseException as error:
+                    writer.close()  # commit the finished videos before reporting the failure
+                    _record_failure(record, writer, error)
+                    raise
+                run.status = "finished"
+                _record_run_end(record, writer)
         summary = RunSummary(
             run_id=run_id,
             output=storage.root,
             runner=chosen.name,
             planned=run.planned,
             skipped_already_done=plan.skipped,
+            failed_before=plan.failed_before,
             done=run.done,
             failed=run.failed,
             rejected_rows=plan.rejected_rows,
@@ -235,13 +236,12 @@ def _log_end(summary: RunSummary) -> None:
     )
 
 
-def _record_failure(
-    storage: Storage, info: DatasetInfo, run: RunInfo, writer: ShardWriter, error: BaseException
-) -> None:
+def _record_failure(record: RunRecord, writer: ShardWriter, error: BaseException) -> None:
     """info.json says how the run ended (what it committed stays committed)."""
+    run = record.run
     run.status = "interrupted" if isinstance(error, KeyboardInterrupt) else "failed"
     run.error = f"{type(error).__name__}: {error}"
-    _record_run_end(storage, info, run, writer)
+    _record_run_end(record, writer)
     log.error("run %s %s: %s", run.run_id, run.status, run.error, extra={"event": "run_end", "status": run.status})
 
 
@@ -259,7 +259,7 @@ def tubelet_version() -> str:
 def _plan(config: RunConfig, writer: ShardWriter, storage: Storage, run_id: str) -> _Plan:
     """Pass one: ``meta/plan.json`` (every key, in manifest order, written as it is read:
     nothing is kept in memory), and the pending and skipped counts."""
-    items = pending = skipped = rejected = 0
+    items = pending = skipped = failed_before = rejected = 0
     duplicates = Duplicates()
     with tempfile.TemporaryFile("w+b") as spool:
         spool.write(json.dumps({"run_id": run_id, "created_at": utc_now()})[:-1].encode() + b', "items": [')
@@ -269,15 +269,16 @@ def _plan(config: RunConfig, writer: ShardWriter, storage: Storage, run_id: str)
                 rejected += 1
             else:
                 key = item.video_id
-                committed = writer.is_committed(key)
-                skipped += committed
-                pending += not committed
+                status = writer.committed.get(key)
+                skipped += status is not None
+                failed_before += status == "failed"
+                pending += status is None
             spool.write((", " if items else "").encode() + json.dumps(key).encode())
             items += 1
         spool.write(b"]}")
         spool.seek(0)
         storage.write_bytes(PLAN_FILE, spool.read())
-    return _Plan(items, pending, skipped, rejected, duplicates)
+    return _Plan(items, pending, skipped, failed_before, rejected, duplicates)
 
 
 def _pending(config: RunConfig, writer: ShardWriter, duplicates: Duplicates) -> Iterator[VideoTask]:
@@ -291,27 +292,6 @@ def _pending(config: RunConfig, writer: ShardWriter, duplicates: Duplicates) -> 
 
 
 # -- the output's meta files ---------------------------------------------------------------
-
-
-#: What a run leaves in ``meta/`` before its info.json exists (its lock, its log).
-_STARTING = re.compile(r"^meta/(\.lock|writer\.lock|logs/[^/]+\.jsonl)$")
-
-
-def _refuse_foreign(storage: Storage) -> None:
-    """Refuse an output that holds files but is no tubelet dataset: a run must never write
-    into (or clean up) somebody else's folder. A dataset whose first run is only starting
-    (a lock, a log, no info.json yet) is not foreign."""
-    if storage.exists(INFO_FILE):
-        return
-    top = storage.top_level()
-    foreign = [name for name in top if name != "meta"]
-    if not foreign and top:
-        foreign = [rel for rel in storage.list_files("meta") if not _STARTING.match(rel)]
-    if foreign:
-        raise NotADatasetError(
-            f"{storage.root} holds files ({', '.join(sorted(foreign)[:3])}…) but no meta/info.json: it is not a "
-            "tubelet dataset; write to a new or empty folder"
-        )
 
 
 def _run_logging(storage: Storage, run_id: str, level: str | int, stderr: bool) -> RunLogging:
@@ -369,7 +349,9 @@ def _input_datasets(config: RunConfig) -> list[dict[str, object]]:
 
 def _record_run_start(
     storage: Storage, info: DatasetInfo | None, pipeline: Pipeline, run: RunInfo, inputs: list[dict[str, object]]
-) -> DatasetInfo:
+) -> RunRecord:
+    """info.json with this run "running" (its driver and a first heartbeat); runs still
+    "running" there died without saying so (this run holds the write lock): "crashed"."""
     now = utc_now()
     if info is None:
         info = DatasetInfo(
@@ -388,19 +370,24 @@ def _record_run_start(
     info.model_ids = {**info.model_ids, **pipeline.model_ids()}
     info.inputs += [source for source in [*pipeline.inputs, *inputs] if source not in info.inputs]
     info.updated_at = now
+    for crashed in mark_crashed(info, found_by=run.run_id):
+        log.warning("run %s had crashed: %s", crashed.run_id, crashed.error, extra={"event": "crashed_run"})
     info.runs.append(run)
-    storage.write_text(INFO_FILE, info_to_json(info))
-    return info
+    record = RunRecord(storage, info, run)
+    record.save()
+    return record
 
 
-def _record_run_end(storage: Storage, info: DatasetInfo, run: RunInfo, writer: ShardWriter) -> None:
+def _record_run_end(record: RunRecord, writer: ShardWriter) -> None:
     """The run's outcome; manifest rows it rejected are not counted as failed videos."""
+    record.stop()  # no heartbeat after the end is written
+    info, run = record.info, record.run
     run.done = writer.committed_counts["done"]
     run.failed = writer.committed_counts["failed"] - writer.committed_manifest_rejects
     run.finished_at = utc_now()
-    info.counts = row_counts(read_entries(storage))
+    info.counts = row_counts(read_entries(record.storage))
     info.updated_at = run.finished_at
-    storage.write_text(INFO_FILE, info_to_json(info))
+    record.save()
 
 
 def _save_manifest(storage: Storage, config: RunConfig) -> None:

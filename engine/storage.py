@@ -13,6 +13,10 @@ by POSIX paths relative to the dataset's root (``data/videos/<part>.parquet``,
   Storage that cannot create an object only if it is absent is refused for writing:
   the ledger's commit protocol needs it (docs/architecture.md, "Exactly-once").
 
+Parquet is read with page checksum verification on (a page whose CRC32 does not match
+raises), and ``write_parquet`` returns the size and sha256 of what it wrote, which the
+ledger records (``engine.integrity`` checks both).
+
 Credentials and endpoints come from the environment the way boto3, pyarrow and DuckDB
 users expect (``AWS_ENDPOINT_URL``, ``AWS_ACCESS_KEY_ID``, ``AWS_SECRET_ACCESS_KEY``,
 ``AWS_DEFAULT_REGION``, ``AWS_PROFILE`` and the AWS config files); nothing here stores
@@ -21,11 +25,13 @@ or prints them.
 
 from __future__ import annotations
 
+import hashlib
 import os
 import posixpath
 import re
 import secrets
 from abc import ABC, abstractmethod
+from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 from urllib.parse import urlsplit, urlunsplit
@@ -45,6 +51,32 @@ _URL = re.compile(r"^[A-Za-z][A-Za-z0-9+.-]+://")
 
 class StorageError(RuntimeError):
     """The storage cannot do what the engine needs (e.g. no conditional put)."""
+
+
+@dataclass(frozen=True)
+class WrittenFile:
+    """What a whole-file write put there: its size and sha256 (recorded in the ledger)."""
+
+    size: int
+    sha256: str
+
+    @classmethod
+    def of(cls, data: bytes) -> WrittenFile:
+        return cls(len(data), hashlib.sha256(data).hexdigest())
+
+
+def open_parquet(source: Any) -> pq.ParquetFile:
+    """A ParquetFile (a path, a file object or a buffer) whose page checksums are verified on read."""
+    return pq.ParquetFile(source, page_checksum_verification=True)
+
+
+def parquet_format() -> pads.ParquetFileFormat:
+    """The pyarrow dataset format of every scan: page checksums verified."""
+    import pyarrow.dataset as pads  # slow to import (it pulls pandas in): only object-storage reads need it
+
+    return pads.ParquetFileFormat(
+        default_fragment_scan_options=pads.ParquetFragmentScanOptions(page_checksum_verification=True)
+    )
 
 
 def is_url(location: str | os.PathLike[str]) -> bool:
@@ -127,9 +159,15 @@ class Storage(ABC):
     def delete(self, rel: str) -> None:
         """Remove ``rel``; nothing happens when it does not exist."""
 
-    @abstractmethod
-    def write_parquet(self, rel: str, table: pa.Table, **options: Any) -> int:
-        """Write ``table`` as Parquet at ``rel`` like ``write_bytes``; returns the file's size."""
+    def write_parquet(self, rel: str, table: pa.Table, **options: Any) -> WrittenFile:
+        """Write ``table`` as Parquet at ``rel`` like ``write_bytes`` (whole or not at all);
+        returns the file's size and sha256. The file is made in memory first: a part's
+        compressed Parquet is smaller than the table it comes from."""
+        sink = pa.BufferOutputStream()
+        pq.write_table(table, sink, **options)
+        data = sink.getvalue().to_pybytes()
+        self.write_bytes(rel, data)
+        return WrittenFile.of(data)
 
     @abstractmethod
     def parquet_file(self, rel: str) -> pq.ParquetFile:
@@ -142,6 +180,19 @@ class Storage(ABC):
     def local_path(self, rel: str = "") -> Path | None:
         """The local path of ``rel``, or None on object storage."""
         return None
+
+    def leads_out(self, rel: str) -> str | None:
+        """Where ``rel`` really is when a link takes it out of the root, else None (object
+        storage has no links: keys stay under their prefix)."""
+        return None
+
+    def read_buffer(self, rel: str) -> pa.Buffer:
+        """The content of ``rel`` in memory Arrow owns, to decode Parquet from. Why not the
+        bytes object: pyarrow tables decoded from a buffer Python owns can abort the
+        interpreter at exit ("terminate called without an active exception", pyarrow 24)."""
+        sink = pa.BufferOutputStream()
+        sink.write(self.read_bytes(rel))
+        return sink.getvalue()
 
     def read_many(self, rels: list[str]) -> dict[str, bytes]:
         """The contents of several files (fetched concurrently where the storage can)."""
@@ -182,8 +233,16 @@ class LocalStorage(Storage):
     def local_path(self, rel: str = "") -> Path:
         return self.path / rel if rel else self.path
 
+    def leads_out(self, rel: str) -> str | None:
+        real = os.path.realpath(self.path / rel)
+        return None if real.startswith(self.root.rstrip(os.sep) + os.sep) else real
+
     def read_bytes(self, rel: str) -> bytes:
         return (self.path / rel).read_bytes()
+
+    def read_buffer(self, rel: str) -> pa.Buffer:
+        with pa.OSFile(str(self.path / rel)) as f:  # FileNotFoundError when missing
+            return f.read_buffer()
 
     def write_bytes(self, rel: str, data: bytes) -> None:
         self._atomic(rel, lambda f: f.write(data))
@@ -215,20 +274,16 @@ class LocalStorage(Storage):
     def delete(self, rel: str) -> None:
         (self.path / rel).unlink(missing_ok=True)
 
-    def write_parquet(self, rel: str, table: pa.Table, **options: Any) -> int:
-        self._atomic(rel, lambda f: pq.write_table(table, f, **options))
-        return (self.path / rel).stat().st_size
-
     def parquet_file(self, rel: str) -> pq.ParquetFile:
         path = self.path / rel
         if not path.is_file():
             raise FileNotFoundError(f"{path} is missing")
-        return pq.ParquetFile(path)
+        return open_parquet(path)
 
     def arrow_dataset(self, rels: list[str], schema: pa.Schema | None = None) -> pads.Dataset:
         import pyarrow.dataset as pads  # slow to import (it pulls pandas in): only object-storage reads need it
 
-        return pads.dataset([str(self.path / r) for r in rels], schema=schema, format="parquet")
+        return pads.dataset([str(self.path / r) for r in rels], schema=schema, format=parquet_format())
 
     def _atomic(self, rel: str, write: Any) -> None:
         """Write through a temporary file that is fsynced and renamed into place."""
@@ -343,24 +398,17 @@ class ObjectStorage(Storage):
         except FileNotFoundError:
             pass
 
-    def write_parquet(self, rel: str, table: pa.Table, **options: Any) -> int:
-        sink = pa.BufferOutputStream()
-        pq.write_table(table, sink, **options)
-        data = sink.getvalue().to_pybytes()
-        self.write_bytes(rel, data)  # one PUT: the object appears whole or not at all
-        return len(data)
-
     def parquet_file(self, rel: str) -> pq.ParquetFile:
         try:
             handle = self.fs.open(self._key(rel), "rb")
         except FileNotFoundError:
             raise FileNotFoundError(f"{self.url(rel)} is missing") from None
-        return pq.ParquetFile(handle)
+        return open_parquet(handle)
 
     def arrow_dataset(self, rels: list[str], schema: pa.Schema | None = None) -> pads.Dataset:
         import pyarrow.dataset as pads  # slow to import (it pulls pandas in): only object-storage reads need it
 
-        return pads.dataset([self._key(r) for r in rels], schema=schema, format="parquet", filesystem=self.fs)
+        return pads.dataset([self._key(r) for r in rels], schema=schema, format=parquet_format(), filesystem=self.fs)
 
 
 #: What functions taking a dataset root accept: a Storage, a local path or a URL.

@@ -3,7 +3,10 @@
 What is checked:
 
 - ``meta/info.json`` is present and its schema version is one this code reads;
-- every committed file exists and its schema equals its table's Arrow schema;
+- every committed file exists, is the file its ledger entry committed (its size and
+  sha256, when the entry recorded them), decodes with its page checksums verified, and
+  its schema equals its table's Arrow schema (a file that fails is named, and its rows
+  are not read);
 - primary keys are unique across all shards of a table;
 - references resolve: tubelets, entities, events, instructions and reviews → videos;
   entities, events and instruction regions/answers → tubelets (of the same video);
@@ -12,7 +15,7 @@ What is checked:
   the row-level checks of ``tubelet.schemas.validation``.
 
 Problems are data, never exceptions: only a folder that is not a readable dataset at
-all (no folder, a corrupt ledger) raises.
+all (no folder, a corrupt or tampered ledger) raises.
 """
 
 from __future__ import annotations
@@ -23,9 +26,10 @@ from dataclasses import dataclass, field
 import duckdb
 import pyarrow as pa
 
-from tubelet.engine.dataset import UNFILTERED_TABLES, Dataset, RevisionFilter
+from tubelet.engine.dataset import UNFILTERED_TABLES, Dataset, RevisionFilter, conform
+from tubelet.engine.integrity import PARQUET_ERRORS, decode_problem, digest_problem
 from tubelet.engine.ledger import LedgerEntry, replaced_by
-from tubelet.engine.storage import Storage, StorageLocation
+from tubelet.engine.storage import Storage, StorageLocation, open_parquet
 from tubelet.schemas.arrow import PRIMARY_KEYS, TABLE_SCHEMAS, empty_table
 from tubelet.schemas.validation import validate_tables, validate_tubelets, validate_videos
 from tubelet.schemas.version import SCHEMA_VERSION, parse_version
@@ -100,24 +104,17 @@ def validate_dataset(root: StorageLocation, *, all_masks: bool = False, mask_sam
     tables: dict[str, pa.Table] = {}
     owners = replaced_by(entries)  # a revision's rows supersede the earlier rows of its videos
     for table in TABLE_SCHEMAS:
-        paths = []
-        shard_of: dict[str, str] = {}
+        keep = RevisionFilter(owners) if owners and table not in UNFILTERED_TABLES else None
+        parts = []
         for entry in entries:
             if table not in entry.files:
                 continue
-            rel = str(entry.files[table]["path"])
-            if not storage.exists(rel):
-                report.problems.append(Problem(table, f"shard {entry.shard} names {rel}, which is missing"))
-                continue
-            paths.append(rel)
-            shard_of[rel] = entry.shard
-        good = [p for p in paths if _check_file_schema(storage, table, p, dataset_version, report)]
-        report.files += len(paths)
-        # Only files that fit the schema are read: the rows of the others cannot be checked.
-        keep = RevisionFilter(owners) if owners and table not in UNFILTERED_TABLES else None
-        tables[table] = _read_conformed(storage, good, table, keep, shard_of)
+            # Only files that are intact and fit the schema are read: the rows of the others cannot be checked.
+            data = _read_checked(storage, entry, table, dataset_version, report)
+            if data is not None:
+                parts.append(data if keep is None else data.filter(keep.keep(data.column("video_id"), entry.shard)))
+        tables[table] = pa.concat_tables(parts) if parts else empty_table(table)
         report.rows[table] = tables[table].num_rows
-        _check_ledger_rows(storage, entries, table, report)
 
     _check_rows(tables, report, all_masks=all_masks, mask_sample=mask_sample)
     _check_references(tables, report)
@@ -141,41 +138,61 @@ def _check_info(dataset: Dataset, report: ValidationReport) -> tuple[int, int, i
         return None
 
 
-def _check_ledger_rows(storage: Storage, entries: list[LedgerEntry], table: str, report: ValidationReport) -> None:
-    """Row counts a ledger entry records must be the rows its file holds."""
-    for entry in entries:
-        info = entry.files.get(table)
-        if not info:
-            continue
-        rel = str(info["path"])
-        if not storage.exists(rel):
-            continue
-        try:
-            rows = storage.parquet_file(rel).metadata.num_rows
-        except Exception:  # noqa: BLE001 - reported by the schema check already
-            continue
-        if int(info.get("rows", rows)) != rows:
-            report.problems.append(
-                Problem(table, f"shard {entry.shard}: ledger says {info['rows']} rows, {info['path']} holds {rows}")
-            )
-
-
 # ---------------------------------------------------------------------------- files
 
 
+def _read_checked(
+    storage: Storage,
+    entry: LedgerEntry,
+    table: str,
+    dataset_version: tuple[int, int, int] | None,
+    report: ValidationReport,
+) -> pa.Table | None:
+    """The rows of ``entry``'s file of ``table`` in the current schema, read once; None
+    (with the problems added, naming the file) when it is missing, not the file the
+    ledger committed, undecodable, or of another schema."""
+    info = entry.files[table]
+    rel = str(info["path"])
+    try:
+        data = storage.read_buffer(rel)
+    except FileNotFoundError:
+        report.problems.append(Problem(table, f"shard {entry.shard} names {rel}, which is missing"))
+        return None
+    report.files += 1
+    wrong = digest_problem(data, info)
+    if wrong:
+        report.problems.append(Problem(table, f"{rel} (shard {entry.shard}) is corrupt: {wrong}"))
+        return None
+    try:
+        parquet = open_parquet(pa.BufferReader(data))
+        schema = parquet.schema_arrow
+    except PARQUET_ERRORS as error:
+        report.problems.append(Problem(table, f"{rel}: not a readable Parquet file: {decode_problem(error)}"))
+        return None
+    if not _check_file_schema(schema, table, rel, dataset_version, report):
+        return None
+    rows = parquet.metadata.num_rows
+    if int(info["rows"]) != rows:
+        report.problems.append(
+            Problem(table, f"shard {entry.shard}: ledger says {info['rows']} rows, {rel} holds {rows}")
+        )
+    try:
+        return conform(parquet.read(), table)
+    except PARQUET_ERRORS as error:
+        report.problems.append(Problem(table, f"{rel} (shard {entry.shard}) is corrupt: {decode_problem(error)}"))
+        return None
+
+
 def _check_file_schema(
-    storage: Storage, table: str, rel: str, dataset_version: tuple[int, int, int] | None, report: ValidationReport
+    schema: pa.Schema, table: str, rel: str, dataset_version: tuple[int, int, int] | None, report: ValidationReport
 ) -> bool:
-    """Whether ``path`` has ``table``'s schema; adds a problem per differing column if not.
+    """Whether the file ``rel`` (its ``schema``) has ``table``'s schema; adds a problem per
+    differing column if not.
 
     A file written by an older minor version may lack columns added since (they read
     as nulls); any other difference is a problem.
     """
-    try:
-        found = storage.parquet_file(rel).schema_arrow.remove_metadata()
-    except Exception as error:  # noqa: BLE001 - any unreadable file is a problem, not a crash
-        report.problems.append(Problem(table, f"{rel}: not a readable Parquet file: {error}"))
-        return False
+    found = schema.remove_metadata()
     expected = TABLE_SCHEMAS[table]
     if found.equals(expected):
         return True
@@ -203,23 +220,6 @@ def _check_file_schema(
         report.problems.append(Problem(table, f"{rel}: columns are not in the schema's order"))
         ok = False
     return ok
-
-
-def _read_conformed(
-    storage: Storage, paths: list[str], table: str, keep: RevisionFilter | None, shard_of: dict[str, str]
-) -> pa.Table:
-    """The rows of ``paths`` in the current schema (columns an older file lacks are nulls),
-    less the rows a later revision replaced (``keep``)."""
-    schema = TABLE_SCHEMAS[table]
-    parts = []
-    for p in paths:
-        data = storage.read_table(p)
-        cols = [data.column(f.name) if f.name in data.column_names else pa.nulls(data.num_rows, f.type) for f in schema]
-        data = pa.Table.from_arrays(cols, schema=schema)
-        if keep is not None:
-            data = data.filter(keep.keep(data.column("video_id"), shard_of[p]))
-        parts.append(data)
-    return pa.concat_tables(parts) if parts else empty_table(table)
 
 
 # ---------------------------------------------------------------------------- rows

@@ -26,7 +26,7 @@ from pathlib import Path
 
 import numpy as np
 
-from tubelet.engine import remote_media
+from tubelet.engine import remote_media, worker_progress
 from tubelet.engine.remote_media import MediaLease, RemoteMediaError
 from tubelet.engine.video_backend import resolve_backend
 from tubelet.engine.video_decord import DecordSource
@@ -200,6 +200,7 @@ class VideoReader:
             return np.zeros((0, h, w, 3), dtype=np.uint8)
         decoded = self._source.decode(unique, size)
         self.frames_decoded += len(unique)
+        worker_progress.add_frames(len(unique))  # the driver's progress line, while a video is long
         if unique == wanted:
             return decoded
         order = np.searchsorted(np.asarray(unique), np.asarray(wanted))

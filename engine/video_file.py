@@ -93,7 +93,7 @@ def file_meta(
     width, height = info.width, info.height
     if info.rotation in (90, 270):
         width, height = height, width  # frames are decoded upright, as a player shows them
-    return VideoMeta(rate, n_frames, duration, width, height, info.codec, source)
+    return VideoMeta(rate, n_frames, duration, width, height, info.codec, source, info.rotation)
 
 
 def frame_times(starts_s: np.ndarray | None, n_frames: int, fps: float | None) -> np.ndarray:

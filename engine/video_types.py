@@ -23,7 +23,9 @@ class VideoMeta:
 
     ``width`` and ``height`` are those of the frames as displayed: a phone video whose
     container says "rotate by 90°" has them swapped against the coded picture, as its
-    decoded frames do.
+    decoded frames do. ``rotation`` is that turn: the degrees clockwise (0, 90, 180, 270)
+    every decoded picture was turned to show it upright, as a player does (the
+    convention of the legacy ``rotate`` tag and of exiftool's "Rotation").
     """
 
     fps: float
@@ -33,6 +35,7 @@ class VideoMeta:
     height: int
     codec: str
     fps_source: str = "container"
+    rotation: int = 0
 
 
 class VideoError(Exception):

@@ -6,11 +6,11 @@ here, for what the driver writes itself (manifest rejects, revisions, the inline
 runner's tasks) — and committed here, one ledger entry each (``Ledger.commit``: a
 conditional create, the commit point).
 
-Opening a writer takes the dataset's write lock (``engine.locks``) and deletes what a
-killed run of this dataset left behind: temporary files and data files that no ledger
-entry names — only files whose names say tubelet wrote them, for the runs ``owned_runs``
-lists (the dataset's own runs, from ``meta/info.json``). The files of entries a revert
-moved to ``meta/reverted/`` are kept.
+Opening a writer refuses an output that holds files and is no tubelet dataset, takes
+the dataset's write lock (``engine.locks``), claims its run id in ``meta/writers/`` and
+deletes what a killed run of this dataset left behind: temporary files and data files
+that no ledger entry names — only files it can prove tubelet wrote for this dataset
+(``engine.ownership``). The files of entries a revert moved to ``meta/reverted/`` are kept.
 
 :meth:`ShardWriter.add_revision` buffers a *revision* of a video: its full new rows,
 committed in an entry whose ``replaces`` names the video, so readers drop the video's
@@ -20,7 +20,6 @@ earlier rows (see ``engine.ledger``).
 from __future__ import annotations
 
 import logging
-import re
 import secrets
 import time
 from collections.abc import Collection, Iterable, Mapping
@@ -37,6 +36,8 @@ from tubelet.engine.ledger import (
     read_reverted_entries,
 )
 from tubelet.engine.locks import DatasetLockedError, acquire_write_lock
+from tubelet.engine.ownership import NotADatasetError, check_output, claim, orphans
+from tubelet.engine.ownership import owned_runs as dataset_runs
 from tubelet.engine.parts import WRITE_STAGE, PartItem, PartRecord, tables_of, task_item, write_part
 from tubelet.engine.storage import Storage, StorageLocation, as_storage
 from tubelet.engine.task import VideoTask
@@ -45,14 +46,7 @@ from tubelet.schemas.arrow import table_of
 
 log = logging.getLogger(__name__)
 
-__all__ = ["WRITE_STAGE", "DatasetLockedError", "ShardWriter", "new_run_id", "utc_now"]
-
-#: A run id: ``20250101T120000Z-1a2b3c`` (UTC start time, random hex).
-RUN_ID = r"\d{8}T\d{6}Z-[0-9a-f]{6}"
-#: Data files tubelet writes: ``<run id>-<part number>[.<retry>].parquet``.
-_DATA_FILE = re.compile(rf"^({RUN_ID})(?:r[0-9a-f]{{6}})?-\d+(?:\.\d+)?\.parquet$")
-#: Temporary files of LocalStorage (``.<name>.<8 hex>.tmp``) and of older versions (``.<name>.tmp``).
-_TEMPORARY = re.compile(r"^\..+?(?:\.[0-9a-f]{8})?\.tmp$")
+__all__ = ["WRITE_STAGE", "DatasetLockedError", "NotADatasetError", "ShardWriter", "new_run_id", "utc_now"]
 
 
 def utc_now() -> str:
@@ -86,12 +80,17 @@ class ShardWriter:
         self.root = self.storage.root
         self.shard_size = shard_size
         self.run_id = run_id or new_run_id()
+        check_output(self.storage)  # before the lock: nothing is created in somebody else's folder
         self._lock = acquire_write_lock(self.storage, self.run_id)
         try:
             entries = read_entries(self.storage)
             reverted = read_reverted_entries(self.storage)
+            runs = dataset_runs(self.storage, entries + reverted, owned_runs or ())
+            claim(self.storage, self.run_id, utc_now())  # before this run writes any file
             #: Paths (relative to the root) removed on open: what a killed run left.
-            self.removed: list[str] = remove_orphans(self.storage, entries + reverted, owned_runs)
+            self.removed: list[str] = orphans(self.storage, entries + reverted, runs)
+            for rel in self.removed:
+                self.storage.delete(rel)
             self.ledger = Ledger(self.storage, entries=entries)
         except BaseException:
             self._lock.release()
@@ -254,27 +253,3 @@ class ShardWriter:
         # when the run stops on an error or Ctrl-C; only a failure of the commit itself
         # leaves them for the next run.
         self.close()
-
-
-def remove_orphans(storage: Storage, entries: list[LedgerEntry], owned_runs: Collection[str] | None) -> list[str]:
-    """Delete temporary files and data files no entry names, that tubelet provably wrote:
-    names in its own patterns, and (when ``owned_runs`` is given) of one of those runs."""
-    referenced = {str(info["path"]) for entry in entries for info in entry.files.values()}
-    removed: list[str] = []
-    for rel in storage.list_files("data") + storage.list_files("meta"):
-        name = rel.rsplit("/", 1)[-1]
-        if _TEMPORARY.match(name):
-            orphan = True
-        else:
-            match = _DATA_FILE.match(name)
-            orphan = (
-                rel.startswith("data/")
-                and rel.count("/") == 2
-                and match is not None
-                and rel not in referenced
-                and (owned_runs is None or match.group(1) in owned_runs)
-            )
-        if orphan:
-            storage.delete(rel)
-            removed.append(rel)
-    return removed

@@ -63,7 +63,7 @@ def pipeline_names() -> list[str]:
 def describe_pipeline(name: str) -> PipelineDoc:
     """The description of the pipeline ``name`` (registered, or ``module:function``).
 
-    Raises KeyError for an unknown name, ImportError/AttributeError for a
+    Raises UnknownPipelineError (a KeyError) for an unknown name or a
     ``module:function`` that cannot be imported.
     """
     builder = builder_of(name)

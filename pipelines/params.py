@@ -16,10 +16,11 @@ holding another pipeline's params (strefer's ``track``) with ``NestedParams``.
 from __future__ import annotations
 
 import dataclasses
+import difflib
 import inspect
 import os
 import typing
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Annotated, Any, TypeVar
 
@@ -98,25 +99,96 @@ def params_model_of(builder: Callable[..., Any]) -> type[BaseModel] | None:
     return model if isinstance(model, type) and issubclass(model, BaseModel) else None
 
 
+Loc = tuple[str | int, ...]
+
+
+class ParamsError(ValueError):
+    """Bad ``params`` of a pipeline: ``problems`` holds ``(key path, message)`` pairs, so a
+    manifest loader can point at each key's line; the message lists them all."""
+
+    def __init__(self, pipeline: str, problems: Sequence[tuple[Loc, str]]) -> None:
+        self.pipeline = pipeline
+        self.problems = list(problems)
+        listed = "; ".join(f"{dotted(loc) or '<params>'}: {message}" for loc, message in self.problems)
+        super().__init__(f"{pipeline}: bad params: {listed}")
+
+    def under(self, key: str) -> ParamsError:
+        """The same problems, found in the params nested under ``key`` (strefer's ``track``)."""
+        return ParamsError(self.pipeline, [((key, *loc), message) for loc, message in self.problems])
+
+
+def dotted(loc: Loc) -> str:
+    """``("track", "weights")`` -> ``"track.weights"``."""
+    return ".".join(str(part) for part in loc)
+
+
 def parse_params(model: type[P], params: dict[str, Any], pipeline: str) -> P:
-    """``params`` validated by ``model``; ValueError naming each bad parameter otherwise."""
+    """``params`` validated by ``model``; ParamsError naming each bad parameter otherwise."""
     try:
         return model.model_validate(params)
     except ValidationError as error:
-        problems = "; ".join(
-            f"{'.'.join(str(part) for part in e['loc']) or '<params>'}: {e['msg']}" for e in error.errors()
-        )
-        raise ValueError(f"{pipeline}: bad params: {problems}") from None
+        raise ParamsError(pipeline, _problems(error, model)) from None
+
+
+def check_params(model: type[BaseModel], params: Mapping[str, Any], prefix: Loc = ()) -> list[tuple[Loc, str]]:
+    """Every problem of ``params`` against ``model``, those of params nested under a
+    ``NestedParams`` field (strefer's ``track``) included, as ``(key path, message)``."""
+    try:
+        model.model_validate(params)
+        problems: list[tuple[Loc, str]] = []
+    except ValidationError as error:
+        problems = _problems(error, model, prefix)
+    for name, info in model.model_fields.items():
+        value = params.get(name)
+        for mark in field_metadata(info):
+            if isinstance(mark, NestedParams) and isinstance(value, Mapping):
+                problems += check_params(mark.model, value, (*prefix, name))
+    return problems
+
+
+def _problems(error: ValidationError, model: type[BaseModel], prefix: Loc = ()) -> list[tuple[Loc, str]]:
+    return [((*prefix, *e["loc"]), _message(e, model)) for e in error.errors()]
+
+
+def _message(error: Any, model: type[BaseModel]) -> str:
+    if error["type"] != "extra_forbidden":
+        return str(error["msg"])
+    key = str(error["loc"][-1])
+    allowed = list(model.model_fields) if len(error["loc"]) == 1 else []
+    return unknown_key("unknown key", key, allowed)
+
+
+def unknown_key(what: str, key: str, allowed: Sequence[str]) -> str:
+    """``what`` for ``key``, with the closest allowed name and the list of them."""
+    if not allowed:
+        return what
+    close = difflib.get_close_matches(key, list(allowed), n=1)
+    hint = f"; did you mean {close[0]!r}?" if close else ""
+    return f"{what}{hint} (expected one of: {', '.join(allowed)})"
 
 
 def option_names(target: type) -> str:
     """The keyword options ``target`` (a dataclass, or a class by its ``__init__``) accepts,
     comma-separated: the help of a free-form mapping lists them from the code itself."""
+    return ", ".join(_options_of(target))
+
+
+def _options_of(target: type) -> list[str]:
     if dataclasses.is_dataclass(target):
-        names = [f.name for f in dataclasses.fields(target) if f.init and f.name != "resources"]
-    else:
-        names = [n for n in inspect.signature(target.__init__).parameters if n != "self"]
-    return ", ".join(names)
+        return [f.name for f in dataclasses.fields(target) if f.init and f.name != "resources"]
+    return [n for n in inspect.signature(target.__init__).parameters if n != "self"]
+
+
+def option_problems(key: str, options: Mapping[str, Any], target: type, what: str) -> list[tuple[Loc, str]]:
+    """The keys of the free-form mapping ``key`` that ``target`` does not take as keyword
+    options — what a stage would pass it in ``setup()``, on a worker, once the run has
+    started — each as ``(key path, message)`` naming what ``target`` takes."""
+    allowed = _options_of(target)
+    return [
+        ((key, name), unknown_key(f"unknown option of {what}", name, allowed))
+        for name in options
+        if name not in allowed
+    ]
 
 
 # ---------------------------------------------------------------------------- paths
@@ -153,10 +225,18 @@ def looks_like_path(value: str) -> bool:
     return bool(head) and os.path.splitext(name)[1].lower() in WEIGHT_SUFFIXES
 
 
+class MissingPathError(ValueError):
+    """A parameter written as a path names nothing: ``key``, and ``reason`` (the path tried)."""
+
+    def __init__(self, key: str, reason: str) -> None:
+        self.key, self.reason = key, reason
+        super().__init__(f"{key}: {reason}")
+
+
 def resolve_path_value(value: str, folder: str, key: str, from_command_line: bool = False) -> str:
     """``value`` by ``PATH_RULE``: an absolute path when it exists from ``folder``, as
-    written when it is a name or a URL. Raises ValueError naming ``key`` and the path
-    tried when the value is written as a path and nothing is there."""
+    written when it is a name or a URL. Raises MissingPathError (a ValueError) naming
+    ``key`` and the path tried when the value is written as a path and nothing is there."""
     text = value.strip()
     if not text or is_url(text):
         return value
@@ -169,18 +249,36 @@ def resolve_path_value(value: str, folder: str, key: str, from_command_line: boo
             if from_command_line
             else "relative to the manifest's folder"
         )
-        raise ValueError(f"{key}: no such file or folder: {candidate} ({origin})")
+        raise MissingPathError(key, f"no such file or folder: {candidate} ({origin})")
     return value
 
 
 def resolve_paths(
-    model: type[BaseModel], params: Mapping[str, Any], paths: ParamPaths, prefix: str = ""
+    model: type[BaseModel], params: Mapping[str, Any], paths: ParamPaths, pipeline: str = "params"
 ) -> dict[str, Any]:
     """A copy of ``params`` whose path parameters (by ``model``'s marks) are resolved.
 
     Only values the params set are touched (a default is a name, or its library's own);
-    a value of the wrong type is left for validation to report.
+    a value of the wrong type is left for validation to report. Every path that names
+    nothing is reported at once: ParamsError of ``pipeline``.
     """
+    missing: list[MissingPathError] = []
+    out = _resolve_into(model, params, paths, "", missing)
+    if missing:
+        raise ParamsError(pipeline, [(tuple(m.key.split(".")), m.reason) for m in missing])
+    return out
+
+
+def _resolve_into(
+    model: type[BaseModel], params: Mapping[str, Any], paths: ParamPaths, prefix: str, missing: list[MissingPathError]
+) -> dict[str, Any]:
+    def resolve(value: str, key: str) -> str:
+        try:
+            return resolve_path_value(value, *_folder(paths, key))
+        except MissingPathError as error:
+            missing.append(error)
+            return value
+
     out = dict(params)
     for name, info in model.model_fields.items():
         if name not in out:
@@ -189,16 +287,14 @@ def resolve_paths(
         value = out[name]
         for mark in field_metadata(info):
             if isinstance(mark, PathParam) and isinstance(value, str):
-                out[name] = resolve_path_value(value, *_folder(paths, key))
+                out[name] = resolve(value, key)
             elif isinstance(mark, PathKeys) and isinstance(value, Mapping) and _applies(mark, model, params):
                 out[name] = {
-                    k: resolve_path_value(v, *_folder(paths, f"{key}.{k}"))
-                    if k in mark.keys and isinstance(v, str)
-                    else v
+                    k: resolve(v, f"{key}.{k}") if k in mark.keys and isinstance(v, str) else v
                     for k, v in value.items()
                 }
             elif isinstance(mark, NestedParams) and isinstance(value, Mapping):
-                out[name] = resolve_paths(mark.model, value, paths, prefix=f"{key}.")
+                out[name] = _resolve_into(mark.model, value, paths, f"{key}.", missing)
     return out
 
 

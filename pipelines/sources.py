@@ -17,7 +17,7 @@ from tubelet.annotators.importers.dataset import LoadFromDataset
 from tubelet.annotators.instructions.generator import TASK_TYPES
 from tubelet.engine.stage import Stage
 from tubelet.pipelines import import_gt, track
-from tubelet.pipelines.params import DECODE_CHECK, NestedParams
+from tubelet.pipelines.params import DECODE_CHECK, NestedParams, ParamsError
 from tubelet.pipelines.track import TrackParams
 
 
@@ -57,7 +57,11 @@ class TaskTypesParams(BaseModel):
     """Which instruction task types to generate, checked against the generator's."""
 
     task_types: list[str] = task_types_field(())
-    seed: int = Field(0, description="Seed of the choices the generator makes (which regions, which negatives).")
+    seed: int = Field(
+        0,
+        description="Seed of the choices the generator makes (which regions, which negatives), and of tracking "
+        "unless `track.seed` is given.",
+    )
     max_per_task: int = Field(6, ge=1, description="Most instructions of each task type per video.")
     dedup: bool = Field(
         False,
@@ -74,10 +78,14 @@ class TaskTypesParams(BaseModel):
         return value
 
 
-def tubelet_stages(p: TubeletSourceParams) -> list[Stage]:
-    """The stages that put tubelets on each task: ``track``'s, ``import``'s, or a load from a dataset."""
+def tubelet_stages(p: TubeletSourceParams, seed: int = 0) -> list[Stage]:
+    """The stages that put tubelets on each task: ``track``'s, ``import``'s, or a load from a dataset.
+    ``seed`` (the language pipeline's) is the tracker's too unless ``track`` sets its own."""
     if p.source == "dataset":
         return [LoadFromDataset(keep=tuple(p.keep))]
     if p.source == "track":
-        return list(track.build(p.track).stages)
+        try:
+            return list(track.build({"seed": seed, **p.track}).stages)
+        except ParamsError as error:  # its keys are under `track` in these params
+            raise error.under("track") from None
     return list(import_gt.build({"decode_check": p.decode_check}).stages)

@@ -24,7 +24,7 @@ from tubelet.annotators.language.entities import DescribeEntities
 from tubelet.annotators.language.timeline import ActionTimeline
 from tubelet.engine.pipeline import Pipeline
 from tubelet.engine.resources import Resources
-from tubelet.pipelines.params import PathKeys, option_names, parse_params, takes_params
+from tubelet.pipelines.params import ParamsError, PathKeys, option_names, option_problems, parse_params, takes_params
 from tubelet.pipelines.sources import TaskTypesParams, TubeletSourceParams, task_types_field, tubelet_stages
 
 #: Keys of ``backend_options`` that are paths or names (with ``backend: transformers``:
@@ -64,7 +64,12 @@ class StreferParams(TaskTypesParams, TubeletSourceParams):
 def build(params: dict[str, Any]) -> Pipeline:
     """The strefer pipeline. Raises ValueError naming a bad parameter."""
     p = parse_params(StreferParams, params, "strefer")
-    stages = tubelet_stages(p)
+    if p.language == "vlm":  # refused now, not by make_backend in a worker's setup()
+        backend = {"transformers": TransformersVLM, "openai": OpenAICompatibleVLM}[p.backend]
+        problems = option_problems("backend_options", p.backend_options, backend, f"the {p.backend} backend")
+        if problems:
+            raise ParamsError("strefer", problems)
+    stages = tubelet_stages(p, p.seed)
     resources = Resources(gpus=p.gpus) if p.language == "vlm" else Resources()
     model = dict(mode=p.language, backend=p.backend, backend_options=p.backend_options, resources=resources)
     try:

@@ -22,7 +22,16 @@ from tubelet.annotators.tracking.stage import TrackMasklets
 from tubelet.engine.pipeline import Pipeline
 from tubelet.engine.probe import ProbeVideo
 from tubelet.engine.resources import Resources
-from tubelet.pipelines.params import DECODE_CHECK, PathKeys, PathOrName, option_names, parse_params, takes_params
+from tubelet.pipelines.params import (
+    DECODE_CHECK,
+    ParamsError,
+    PathKeys,
+    PathOrName,
+    option_names,
+    option_problems,
+    parse_params,
+    takes_params,
+)
 
 #: Keys of ``tracker_options`` that are paths or names (SAM 2's).
 TRACKER_PATH_KEYS = {
@@ -84,7 +93,7 @@ class TrackParams(BaseModel):
     tracker_options: Annotated[dict[str, Any], PathKeys(TRACKER_PATH_KEYS)] = Field(
         default_factory=dict,
         description=f"Keyword options of the tracker. sam2: {option_names(Sam2Propagator)}; "
-        f"flow: {option_names(FlowPropagator)}.",
+        f"flow: {option_names(FlowPropagator)} (seed defaults to `seed`).",
     )
     track_fps: PositiveFloat | None = Field(
         None, description="Frames per second to track (keyframes are always tracked); null: every frame."
@@ -93,6 +102,11 @@ class TrackParams(BaseModel):
         default_factory=dict,
         description=f"Thresholds of the association between detections and tracks: {option_names(AssociationConfig)} "
         "(docs/architecture.md, Tracking).",
+    )
+    seed: int = Field(
+        0,
+        description="Seed of every random choice (GrabCut's start, OpenCV's and torch's generators), drawn per video "
+        "from this and the video id: the same manifest gives the same rows on any runner, in any order.",
     )
 
 
@@ -107,6 +121,7 @@ def _detector(p: TrackParams) -> KeyframeDetector:
             keyframe_fps=p.keyframe_fps,
             device=p.device,
             resources=gpu,
+            seed=p.seed,
         )
     if kind == "open_vocab":
         return OpenVocabDetector(
@@ -116,8 +131,9 @@ def _detector(p: TrackParams) -> KeyframeDetector:
             keyframe_fps=p.keyframe_fps,
             device=p.device,
             resources=gpu,
+            seed=p.seed,
         )
-    return MotionDetector(keyframe_fps=p.keyframe_fps)
+    return MotionDetector(keyframe_fps=p.keyframe_fps, seed=p.seed)
 
 
 @takes_params(TrackParams)
@@ -132,7 +148,10 @@ def build(params: dict[str, Any]) -> Pipeline:
         )
         p.keyframe_fps = 8.0 if lite_yolo else 2.0
     tracker = p.tracker or ("sam2" if p.profile == "full" else "flow")
+    _check_stage_options(p, tracker)
     options = dict(p.tracker_options)
+    if tracker == "flow":
+        options.setdefault("seed", p.seed)
     if tracker == "sam2" and p.device:
         options.setdefault("device", p.device)
     gpu = Resources(gpus=1) if tracker == "sam2" and p.device and p.device.startswith("cuda") else Resources()
@@ -146,8 +165,26 @@ def build(params: dict[str, Any]) -> Pipeline:
                 track_fps=p.track_fps,
                 association=p.association,
                 resources=gpu,
+                seed=p.seed,
             ),
         ]
-    except TypeError as error:  # an unknown association key
+    except TypeError as error:  # a value of the wrong type for the association
         raise ValueError(f"track: bad params: {error}") from None
     return Pipeline(name="track", stages=stages, params=p.model_dump())
+
+
+#: The tracker classes whose keyword options ``tracker_options`` may hold.
+_TRACKER_CLASSES: dict[str, type] = {"flow": FlowPropagator, "sam2": Sam2Propagator}
+
+
+def _check_stage_options(p: TrackParams, tracker: str) -> None:
+    """Option keys the stages would refuse in ``setup()`` (on a worker, once the run has
+    started) are refused now, each key named."""
+    problems = option_problems("association", p.association, AssociationConfig, "the association")
+    if tracker in _TRACKER_CLASSES:  # a "module:Class" tracker of your own takes what it takes
+        problems = [
+            *option_problems("tracker_options", p.tracker_options, _TRACKER_CLASSES[tracker], f"the {tracker} tracker"),
+            *problems,
+        ]
+    if problems:
+        raise ParamsError("track", problems)

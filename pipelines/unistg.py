@@ -37,7 +37,7 @@ class UniSTGParams(TaskTypesParams, TubeletSourceParams):
 def build(params: dict[str, Any]) -> Pipeline:
     """The unistg pipeline. Raises ValueError naming a bad parameter."""
     p = parse_params(UniSTGParams, params, "unistg")
-    stages = tubelet_stages(p)
+    stages = tubelet_stages(p, p.seed)
     stages.append(
         GenerateInstructions(
             task_types=tuple(p.task_types), seed=p.seed, max_per_task=p.max_per_task, st_boxes=p.st_boxes, dedup=p.dedup

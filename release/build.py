@@ -344,12 +344,12 @@ def _plan(source: _Source, options: ReleaseOptions) -> _Plan:
     for entry in source.entries:
         videos = source.read(entry, "videos")
         reviewed = set(source.read(entry, "reviews").column("video_id").to_pylist()) if options.reviewed_only else None
-        for vid, uri, codec, fps, n_frames, extra, split in column_rows(
-            videos, "video_id", "uri", "codec", "fps", "n_frames", "extra", "split"
+        for vid, uri, codec, fps, n_frames, extra, split, rotation in column_rows(
+            videos, "video_id", "uri", "codec", "fps", "n_frames", "extra", "split", "rotation"
         ):
             if reviewed is None or vid in reviewed:
                 to_split.append(VideoToSplit(vid, extra, split))
-                to_place.append(VideoSource(vid, uri, codec, fps, n_frames))
+                to_place.append(VideoSource(vid, uri, codec, fps, n_frames, rotation))
     ratios = normalise(options.splits)
     splits = assign_splits(to_split, ratios, options.keep_splits)
     warnings = splits.warnings(ratios)
@@ -444,15 +444,20 @@ class _Builder:
     # media
 
     def _place_media(self, videos: pa.Table) -> tuple[pa.Table, dict[str, str]]:
-        """The videos with ``uri`` (and a frame folder's ``codec``) set to their file in the release, and
-        those paths by id; with ``with_media`` the files are written there."""
+        """The videos with ``uri`` (and a re-encoded video's ``codec`` and ``rotation``) set to their file
+        in the release, and those paths by id; with ``with_media`` the files are written there."""
         media = [self.plan.media[vid] for vid in videos.column("video_id").to_pylist()]
         if self.options.with_media:
             for item in media:
                 place(item, self.out)
-        for column, values in (("uri", [m.path for m in media]), ("codec", [m.codec for m in media])):
+        for column, values in (
+            ("uri", [m.path for m in media]),
+            ("codec", [m.codec for m in media]),
+            ("rotation", [m.released_rotation for m in media]),
+        ):
             index = videos.schema.get_field_index(column)
-            videos = videos.set_column(index, videos.schema.field(column), pa.array(values, pa.string()))
+            field = videos.schema.field(column)
+            videos = videos.set_column(index, field, pa.array(values, field.type))
         return videos, {m.video_id: m.path for m in media}
 
     # stats for the card

@@ -10,8 +10,18 @@ With ``with_media`` the files are written there: a video file is copied byte for
 an image folder (DAVIS, MOT frame folders) is re-encoded to an H.264 mp4 at the video's
 frame rate, one frame per image in the reader's order
 (``tubelet.engine.video_write.export_mp4``), so every frame index and time of the tables
-stays valid. The ``videos`` row of a frame folder says ``codec: h264`` in both cases: the
-tables of a release are the same with and without its media.
+stays valid. A rotated video (a phone's display matrix) is re-encoded the same way,
+upright and without a matrix: its boxes and masks are in the upright frame, and a loader
+that ignores the matrix (decord when it scales) would otherwise see the pictures
+sideways. The ``videos`` row of a re-encoded video says ``codec: h264`` and ``rotation: 0``
+in both cases: the tables of a release are the same with and without its media.
+
+Only the frames the video is made of leave a frame folder (here and in ``tubelet export``,
+through :func:`folder_frames`): the image files the reader numbers, each a regular file
+inside the folder whose content is a JPEG or PNG. Nothing else lying there (a private
+key, a ``.git`` folder, other links) is read, and a frame that is a link leading out of
+the folder, or not an image, stops the release with an error naming the video and the
+frame rather than carrying the file it points at.
 """
 
 from __future__ import annotations
@@ -28,6 +38,7 @@ from typing import Any
 from urllib.parse import urlsplit
 
 from tubelet.engine import remote_media
+from tubelet.engine.video import VideoError, frame_files
 from tubelet.engine.video_write import export_mp4
 
 MEDIA_DIR = "media"
@@ -37,9 +48,14 @@ FRAME_CODECS = frozenset({"jpeg", "png", "jpeg+png"})
 #: The codec of a frame folder re-encoded for a release.
 ENCODED_CODEC = "h264"
 _UNSAFE = re.compile(r"[^A-Za-z0-9._-]+")
+#: What a frame's content may be (Pillow's names; MPO is a camera's multi-picture JPEG).
+#: What a frame file must start with to be carried: JPEG (MPO too, a JPEG) or PNG. Read from
+#: the bytes, not through Pillow, whose plugins (some import optional libraries on the
+#: spot) decide differently from one process to the next.
+FRAME_SIGNATURES = ((b"\xff\xd8\xff", "JPEG"), (b"\x89PNG\r\n\x1a\n", "PNG"))
 
 
-class MediaError(RuntimeError):
+class MediaError(ValueError):
     """A video cannot be put into the release (missing, unreadable, or re-encoded to other frames)."""
 
 
@@ -63,11 +79,23 @@ class VideoMedia:
     source_codec: str | None
     fps: float | None
     n_frames: int | None
+    rotation: int | None = None  # the source's turn to upright (``videos.rotation``)
+
+    @property
+    def reencoded(self) -> bool:
+        """Whether the file at ``path`` is re-encoded from decoded frames: a frame folder, or a
+        rotated video (written upright, without a display matrix)."""
+        return self.frames or bool(self.rotation)
 
     @property
     def codec(self) -> str | None:
         """The codec of the file at ``path``."""
-        return ENCODED_CODEC if self.frames else self.source_codec
+        return ENCODED_CODEC if self.reencoded else self.source_codec
+
+    @property
+    def released_rotation(self) -> int | None:
+        """``videos.rotation`` of the file at ``path``: 0 once re-encoded upright."""
+        return 0 if self.reencoded else self.rotation
 
 
 @dataclass(frozen=True)
@@ -79,6 +107,7 @@ class VideoSource:
     codec: str | None = None
     fps: float | None = None
     n_frames: int | None = None
+    rotation: int | None = None
 
 
 def plan_media(videos: Iterable[VideoSource]) -> dict[str, VideoMedia]:
@@ -87,7 +116,7 @@ def plan_media(videos: Iterable[VideoSource]) -> dict[str, VideoMedia]:
     planned = []
     for v in videos:
         frames = _is_frame_folder(v.uri, v.codec)
-        suffix = ".mp4" if frames else PurePosixPath(_uri_path(v.uri)).suffix.lower()
+        suffix = ".mp4" if frames or v.rotation else PurePosixPath(_uri_path(v.uri)).suffix.lower()
         planned.append((v, frames, safe_name(v.video_id), suffix))
     clashes = Counter((stem + suffix).casefold() for _, _, stem, suffix in planned)
     out: dict[str, VideoMedia] = {}
@@ -95,16 +124,60 @@ def plan_media(videos: Iterable[VideoSource]) -> dict[str, VideoMedia]:
         if clashes[(stem + suffix).casefold()] > 1:
             stem = f"{stem}-{hashlib.sha1(v.video_id.encode()).hexdigest()[:8]}"
         path = f"{MEDIA_DIR}/{stem}{suffix}"
-        out[v.video_id] = VideoMedia(v.video_id, v.uri, path, frames, v.codec, v.fps, v.n_frames)
+        out[v.video_id] = VideoMedia(v.video_id, v.uri, path, frames, v.codec, v.fps, v.n_frames, v.rotation)
     return out
+
+
+@dataclass(frozen=True)
+class Frame:
+    """One frame file of a frame folder, checked (see :func:`folder_frames`)."""
+
+    path: Path
+    format: str  # from its content: "JPEG" or "PNG"
+
+
+def folder_frames(folder: Path, video_id: str) -> list[Frame]:
+    """The frames of the frame-folder video ``video_id`` in the reader's order, each checked
+    before anything is read from it: a regular file inside ``folder`` (a link is followed
+    only when it stays inside) holding a JPEG or PNG. MediaError names the video and the
+    first frame that is not."""
+    root = folder.resolve()
+    frames = []
+    for index, path in enumerate(frame_files(folder)):
+        where = f"video {video_id}: frame {index} ({path.name}) of {folder}"
+        real = path.resolve()
+        if not real.is_relative_to(root):
+            raise MediaError(
+                f"{where} is a link leading out of the folder (to {real}): only files inside a video's folder "
+                "are carried; replace the link by the file"
+            )
+        if not real.is_file():
+            raise MediaError(f"{where} is not a regular file")
+        kind = _image_kind(real)
+        if kind is None:
+            raise MediaError(f"{where} is not a JPEG or PNG image")
+        frames.append(Frame(path, kind))
+    return frames
+
+
+def _image_kind(path: Path) -> str | None:
+    """ "JPEG" or "PNG" by the file's first bytes, else None."""
+    with path.open("rb") as file:
+        head = file.read(8)
+    return next((kind for signature, kind in FRAME_SIGNATURES if head.startswith(signature)), None)
 
 
 def place(media: VideoMedia, release_root: Path) -> None:
     """Write ``media``'s file into the release (copied, or re-encoded from its frames)."""
     dest = release_root / media.path
     dest.parent.mkdir(parents=True, exist_ok=True)
-    if media.frames:
-        written = export_mp4(media.uri, dest, fps=media.fps)
+    if media.reencoded:
+        if media.frames and not remote_media.is_remote(media.uri):  # fetched copies hold no links
+            folder_frames(_local_path(media.uri), media.video_id)
+        try:
+            written = export_mp4(media.uri, dest, fps=media.fps if media.frames else None)
+        except (VideoError, OSError, ValueError) as error:
+            raise MediaError(f"video {media.video_id}: cannot re-encode it to mp4: {error}") from None
         if media.n_frames is not None and written != media.n_frames:
             raise MediaError(
                 f"video {media.video_id}: re-encoded {written} frames, the videos table says {media.n_frames}"
@@ -113,7 +186,7 @@ def place(media: VideoMedia, release_root: Path) -> None:
         with remote_media.fetch(media.uri) as lease:
             shutil.copyfile(lease.path, dest)
     else:
-        src = Path(media.uri[len("file://") :] if media.uri.startswith("file://") else media.uri)
+        src = _local_path(media.uri)
         if not src.is_file():
             raise MediaError(f"video {media.video_id}: {media.uri} is not a file (--with-media)")
         shutil.copyfile(src, dest)
@@ -144,10 +217,14 @@ def media_list(media: Mapping[str, VideoMedia], included: bool) -> str:
 def _is_frame_folder(uri: str, codec: str | None) -> bool:
     """An image folder: a local folder, or (remote, or not on this machine) a video probed as frames."""
     if not remote_media.is_remote(uri):
-        local = Path(uri[len("file://") :] if uri.startswith("file://") else uri)
+        local = _local_path(uri)
         if local.exists():
             return local.is_dir()
     return codec in FRAME_CODECS
+
+
+def _local_path(uri: str) -> Path:
+    return Path(uri.removeprefix("file://"))
 
 
 def _uri_path(uri: str) -> str:

@@ -2,9 +2,12 @@
 
 Compared with the rows that were pushed:
 
-* a track whose boxes moved by more than the push tolerance is **corrected**: its boxes
-  become the reviewer's on every frame, and the tracker, prompted with the keyframes the
-  reviewer changed, regenerates its masks (``retrack``);
+* a track whose keyframes the reviewer moved, added or deleted is **corrected** only
+  where that changes what Label Studio shows (``corrections``): on those spans, bounded by
+  the keyframes the reviewer left in place, its boxes become the reviewer's and the
+  tracker, prompted at the edits, regenerates their masks (``retrack``); every other
+  row stays as it was, byte for byte. A visible frame of a span left without a mask is
+  counted and named in a reject row;
 * a track that is gone was **rejected**: the tubelet, its entity and the events it alone
   takes part in leave the dataset; a track the reviewer drew is a new ``review`` tubelet;
 * an event span or label that changed is corrected, a deleted one rejected, a new one added;
@@ -25,6 +28,7 @@ from collections.abc import Callable, Collection, Sequence
 from dataclasses import dataclass, field, replace
 from typing import Any
 
+from tubelet.review.corrections import Correction, Retracked, Span, clip_box, find_corrections, splice
 from tubelet.review.results import ReviewedEvent, ReviewedTask, ReviewedTrack
 from tubelet.review.tasks import VideoRows
 from tubelet.schemas.records import (
@@ -39,8 +43,8 @@ from tubelet.schemas.records import (
 
 STAGE = "review"
 
-#: (tubelet, reviewed boxes by frame, prompt frames) -> the re-tracked tubelet
-Retrack = Callable[[Tubelet, dict[int, list[float] | None], list[int]], Tubelet]
+#: (tubelet, one span's reviewed boxes by frame, prompt frames) -> the span's re-tracked rows
+Retrack = Callable[[Tubelet, dict[int, list[float] | None], list[int]], Retracked]
 #: (reviewed rows of the video) -> its instructions
 Regenerate = Callable[[VideoRows], list[Instruction]]
 
@@ -149,117 +153,110 @@ def _apply_tracks(
                 result.append(tube)  # never shown, so never reviewed
             continue
         category = track.category or tube.category
-        boxes = _reviewed_boxes(tube, track)
-        moved = _moved_frames(tube, boxes, tolerance_px)
-        if not moved:
-            if category != tube.category:
-                verdict.add("tubelets", tube.tubelet_id, "correct", category=[tube.category, category])
-                tube = replace(tube, category=category)
-            else:
-                verdict.add("tubelets", tube.tubelet_id, "accept")
+        recategorised = {"category": [tube.category, category]} if category != tube.category else {}
+        tube = replace(tube, category=category)
+        correction = find_corrections(tube, track, tolerance_px=tolerance_px)
+        if not correction.spans:
+            verdict.add("tubelets", tube.tubelet_id, "correct" if recategorised else "accept", **recategorised)
             result.append(tube)
             continue
-        prompts = sorted({f for f in track.keyframes if f in moved or f not in _listed(tube)})
-        fixed = _retracked(replace(tube, category=category), boxes, prompts, retrack, out, reviewed.video_id)
+        result.append(_corrected(tube, correction, retrack, out, reviewed.video_id))
         verdict.add(
             "tubelets",
             tube.tubelet_id,
             "correct",
-            frames_changed=len(moved),
-            prompt_frames=prompts,
-            **({"category": [tube.category, category]} if category != tube.category else {}),
+            spans=[[span.frames[0], span.frames[-1]] for span in correction.spans],
+            prompt_frames=[p for span in correction.spans for p in span.prompts],
+            **recategorised,
         )
-        result.append(fixed)
     for track in reviewed.tracks:
         if track.tubelet_id is None:
             new = _new_tubelet(rows, track)
-            boxes: dict[int, list[float] | None] = dict(track.boxes)
-            result.append(_retracked(new, boxes, sorted(track.keyframes), retrack, out, reviewed.video_id))
+            result.append(
+                _corrected(
+                    new, find_corrections(new, track, tolerance_px=tolerance_px), retrack, out, reviewed.video_id
+                )
+            )
             verdict.add("tubelets", new.tubelet_id, "add", frames=len(track.boxes))
     return result
 
 
-def _listed(tube: Tubelet) -> set[int]:
-    return {f.frame_idx for f in tube.frames}
-
-
-def _stride(tube: Tubelet) -> int:
-    frames = sorted(_listed(tube))
-    steps = [b - a for a, b in zip(frames, frames[1:]) if b > a]
-    return min(steps) if steps else 1
-
-
-def _reviewed_boxes(tube: Tubelet, track: ReviewedTrack) -> dict[int, list[float] | None]:
-    """The reviewer's box (None: out of view) on the tubelet's frame grid over the reviewed span.
-
-    The grid is the tubelet's own frames plus, where the reviewer extended the track,
-    frames at the tubelet's stride, plus every reviewer keyframe.
-    """
-    if not track.boxes:
-        return {}
-    first, last = min(track.boxes), max(track.boxes)
-    listed = _listed(tube)
-    stride, anchor = _stride(tube), min(listed, default=first)
-    lo, hi = (min(listed), max(listed)) if listed else (first, first - 1)  # no frames: all is new
-    grid = {f for f in listed if first <= f <= last}
-    grid |= {f for f in range(first, last + 1) if (f - anchor) % stride == 0 and not lo <= f <= hi}
-    grid |= {f for f in track.keyframes if first <= f <= last}
-    return {f: track.boxes.get(f) for f in sorted(grid)}
-
-
-def _moved_frames(tube: Tubelet, boxes: dict[int, list[float] | None], tolerance_px: float) -> set[int]:
-    """Frames whose box or visibility differs from the tubelet's (frames it gained or lost count)."""
-    before = {f.frame_idx: (list(f.box_xyxy) if f.visible else None) for f in tube.frames}
-    limit = tolerance_px + 0.05  # percent rounding on the way through Label Studio
-    moved = set()
-    for frame in set(before) | set(boxes):
-        a, b = before.get(frame), boxes.get(frame)
-        if frame not in boxes and a is None:
-            continue  # an out-of-view row past the reviewed span: still out of view
-        if (a is None) != (b is None) or (a is not None and max(abs(x - y) for x, y in zip(a, b)) > limit):
-            moved.add(frame)
-    return moved
-
-
-def _retracked(
-    tube: Tubelet,
-    boxes: dict[int, list[float] | None],
-    prompts: list[int],
-    retrack: Retrack | None,
-    out: Applied,
-    video_id: str,
-) -> Tubelet:
-    if retrack is not None:
-        try:
-            fixed = retrack(tube, boxes, prompts)
-            out.counts["masks_regenerated"] += 1
-            return fixed
-        except Exception as error:  # noqa: BLE001 - one tubelet's failure must not lose the review
-            out.rejects.append(
-                Reject(
-                    item=tube.tubelet_id,
-                    stage=STAGE,
-                    video_id=video_id,
-                    reason=f"masks not regenerated ({type(error).__name__}: {error}); "
-                    "the reviewed boxes are kept without masks",
-                )
-            )
-    return _boxes_only(tube, boxes)
-
-
-def _boxes_only(tube: Tubelet, boxes: dict[int, list[float] | None]) -> Tubelet:
-    times = {f.frame_idx: f.t_s for f in tube.frames}
-    frames, last = [], None
-    for frame, box in sorted(boxes.items()):
-        last = box or last
-        if last is None:
-            continue
-        frames.append(
-            TubeletFrame(
-                frame_idx=frame, t_s=times.get(frame, frame / tube.fps), box_xyxy=list(last), visible=box is not None
+def _corrected(tube: Tubelet, correction: Correction, retrack: Retrack | None, out: Applied, video_id: str) -> Tubelet:
+    """``tube`` with its corrected spans replaced: the reviewer's boxes, masks re-tracked
+    span by span where the tubelet has masks (or is new); every other row kept as it is.
+    A visible frame of a span left without a mask is counted and named in a reject."""
+    had_masks = any(f.mask_rle is not None for f in tube.frames)
+    masked = had_masks or not tube.frames  # a drawn track gets masks when a tracker is given
+    spanned = set(correction.frames)
+    out.counts["frames_corrected"] += len(spanned)
+    out.counts["masks_kept"] += sum(1 for f in tube.frames if f.frame_idx not in spanned and f.mask_rle is not None)
+    new_rows: dict[int, TubeletFrame] = {}
+    missing: dict[int, str] = {}
+    for span in correction.spans:
+        fixed, why = _retracked_span(tube, span, retrack if masked else None)
+        new_rows.update({f.frame_idx: f for f in fixed})
+        if had_masks or (masked and retrack is not None):  # masks were expected on these frames
+            missing.update(why)
+    out.counts["masks_regenerated"] += sum(1 for f in new_rows.values() if f.visible and f.mask_rle is not None)
+    out.counts["masks_not_regenerated"] += len(missing)
+    for frames, reason in _runs_of(missing, sorted({f.frame_idx for f in tube.frames} | set(new_rows))):
+        where = f"frame {frames[0]}" if len(frames) == 1 else f"frames {frames[0]}-{frames[-1]}"
+        out.rejects.append(
+            Reject(
+                item=f"{tube.tubelet_id} {where}",
+                stage=STAGE,
+                video_id=video_id,
+                reason=f"mask not regenerated: {reason}; the reviewed box is kept without a mask",
             )
         )
-    return replace(tube, frames=frames, extra={**tube.extra, "reviewed": True})
+    return splice(tube, new_rows)
+
+
+def _retracked_span(tube: Tubelet, span: Span, retrack: Retrack | None) -> tuple[list[TubeletFrame], dict[int, str]]:
+    """The span's new rows and, per visible frame left without a mask, why."""
+    if retrack is not None and span.visible:
+        try:
+            done = retrack(tube, dict(span.boxes), list(span.prompts))
+            return list(done.tubelet.frames), dict(done.missing)
+        except Exception as error:  # noqa: BLE001 - one tubelet's failure must not lose the review
+            failure = f"re-tracking failed ({type(error).__name__}: {error})"
+            return _boxes_only(tube, span), {f: failure for f in span.visible}
+    why = "no tracker was given" if retrack is None else ""
+    return _boxes_only(tube, span), {f: why for f in span.visible} if why else {}
+
+
+def _runs_of(missing: dict[int, str], frames: list[int]) -> list[tuple[list[int], str]]:
+    """The ``missing`` frames grouped into runs of neighbouring rows (in ``frames``, the
+    tubelet's rows in order: a sampled tubelet's rows skip frames) with the same reason."""
+    position = {f: i for i, f in enumerate(frames)}
+    runs: list[tuple[list[int], str]] = []
+    for frame in sorted(missing):
+        if runs and runs[-1][1] == missing[frame] and position[runs[-1][0][-1]] == position[frame] - 1:
+            runs[-1][0].append(frame)
+        else:
+            runs.append(([frame], missing[frame]))
+    return runs
+
+
+def _boxes_only(tube: Tubelet, span: Span) -> list[TubeletFrame]:
+    """The span's rows with the reviewer's boxes (clipped to the frame) and no masks; an
+    out-of-view row's box is placed by ``splice``."""
+    rows = {f.frame_idx: f for f in tube.frames}
+    out = []
+    for frame, box in span.boxes.items():
+        clipped, amodal = clip_box(box, tube.width, tube.height)
+        row = rows.get(frame)
+        held = row.box_xyxy if row is not None else [0.0, 0.0, 0.0, 0.0]
+        out.append(
+            TubeletFrame(
+                frame_idx=frame,
+                t_s=row.t_s if row is not None else frame / tube.fps,
+                box_xyxy=list(clipped if clipped is not None else held),
+                visible=clipped is not None,
+                amodal_xyxy=amodal,
+            )
+        )
+    return out
 
 
 def _new_tubelet(rows: VideoRows, track: ReviewedTrack) -> Tubelet:

@@ -2,8 +2,10 @@
 
 One config per project, built from what the pushed videos hold: the categories of their
 tubelets (``VideoRectangle`` + ``Labels``), the labels of their events
-(``TimelineLabels``), a per-region text box for each tubelet's referring expression, and
-a multiple choice of the video's instructions to reject. Per-video values come from the
+(``TimelineLabels``), per-region text boxes for each tubelet's id (read-only) and
+referring expression, both listed under the track in the Regions panel so a reviewer
+tells ``dog #1`` from ``dog #4`` there, and a multiple choice of the video's instructions
+to reject. Per-video values come from the
 task's data (``$fps``, ``$instructions``), so one project serves videos of any frame
 rate: Label Studio assumes 24 fps when ``frameRate`` is not given, which silently shifts
 every frame of a 25 or 30 fps video.
@@ -27,6 +29,7 @@ class ControlNames:
     box: str = "box"
     category: str = "category"
     events: str = "events"
+    track: str = "track"  # the tubelet's short and full id, shown in the Regions panel (read-only)
     expression: str = "expression"
     caption: str = "caption"
     rejected: str = "rejected_instructions"
@@ -76,9 +79,13 @@ def labeling_config(categories: Iterable[str], event_labels: Iterable[str], *, v
             "  </TimelineLabels>",
         ]
     lines += [
+        # displayMode="region-list": shown (and the expression edited) in each track's row
+        # of the Regions panel; a read-only id can be neither changed nor added to
+        f'  <TextArea name={quoteattr(NAMES.track)} toName={quoteattr(NAMES.video)} perRegion="true"'
+        ' displayMode="region-list" editable="false" maxSubmissions="1" rows="1"/>',
         '  <Header value="Referring expression of the selected track" size="6"/>',
         f'  <TextArea name={quoteattr(NAMES.expression)} toName={quoteattr(NAMES.video)} perRegion="true"'
-        ' editable="true" maxSubmissions="1" rows="2"/>',
+        ' displayMode="region-list" editable="true" maxSubmissions="1" rows="2"/>',
         '  <Header value="Caption of the selected track" size="6"/>',
         f'  <TextArea name={quoteattr(NAMES.caption)} toName={quoteattr(NAMES.video)} perRegion="true"'
         ' editable="true" maxSubmissions="1" rows="2"/>',

@@ -3,8 +3,9 @@
 Label Studio plays videos in the reviewer's browser, which decodes H.264, VP8/VP9 and
 AV1 but not, say, MPEG-4 part 2 (OpenCV's ``mp4v``) or a folder of JPEGs. Such videos
 get a review proxy: every frame re-encoded to H.264 at the video's own frame rate, so
-frame ``n`` of the proxy is frame ``n`` of the dataset (checked by counting). Playable
-files are served as they are.
+frame ``n`` of the proxy is frame ``n`` of the dataset (checked by counting). So does a
+rotated video (a phone's display matrix): its proxy is upright, with no matrix, as the
+dataset's boxes are. Other playable files are served as they are.
 
 Files reach the browser through Label Studio's local-files storage: a URL
 ``/data/local-files/?d=<path relative to the document root>``, allowed once the project
@@ -15,6 +16,7 @@ from __future__ import annotations
 
 import os
 import urllib.parse
+from dataclasses import dataclass
 from fractions import Fraction
 from pathlib import Path
 
@@ -32,8 +34,9 @@ class MediaError(RuntimeError):
 
 
 def needs_proxy(video: VideoRecord) -> bool:
-    """Whether the browser cannot play ``video.uri`` as it is."""
-    return not (Path(video.uri).is_file() and video.codec.lower() in BROWSER_CODECS)
+    """Whether the browser cannot play ``video.uri`` as it is, or might show it in another
+    orientation than the dataset's boxes (a rotated video: browsers differ on display matrices)."""
+    return not (Path(video.uri).is_file() and video.codec.lower() in BROWSER_CODECS) or bool(video.rotation)
 
 
 def proxy_path(media_dir: str | os.PathLike[str], video: VideoRecord) -> Path:
@@ -77,15 +80,48 @@ def ensure_proxy(video: VideoRecord, media_dir: str | os.PathLike[str], *, crf: 
     return path
 
 
-def local_files_url(path: str | os.PathLike[str], document_root: str = "/") -> str:
-    """The Label Studio URL serving ``path`` from its local-files storage."""
-    full = Path(path).resolve()
-    root = Path(document_root).resolve()
-    try:
-        relative = full.relative_to(root)
-    except ValueError:
-        raise MediaError(f"{full} is outside Label Studio's document root {root} (LOCAL_FILES_DOCUMENT_ROOT)") from None
-    return "/data/local-files/?d=" + urllib.parse.quote(relative.as_posix())
+@dataclass(frozen=True)
+class LocalFile:
+    """How Label Studio serves one file: the task's URL and the storage folder that allows it."""
+
+    url: str  # /data/local-files/?d=<path relative to the document root>
+    folder: str  # the local-files storage path: the document root joined with the file's folder
+
+
+def local_file(path: str | os.PathLike[str], document_root: str = "/") -> LocalFile:
+    """How Label Studio, serving local files from ``document_root``, serves ``path``.
+
+    Label Studio joins its ``LOCAL_FILES_DOCUMENT_ROOT`` with the URL's ``d`` and serves
+    the file only when a storage of the project has exactly that folder (or one above it)
+    as its path; it resolves no symbolic link and nothing relative to our directory. So
+    both come from one relative path: the file's real location (links resolved) relative
+    to the real document root, else, when only the path as written lies under the root,
+    that one. Raises MediaError when the file is outside the root, or directly in it
+    (Label Studio refuses a storage at its document root).
+    """
+    root = Path(os.path.abspath(os.path.expanduser(document_root)))
+    relative = None
+    for file, base in (
+        (Path(os.path.realpath(path)), Path(os.path.realpath(root))),
+        (Path(os.path.abspath(path)), root),
+    ):
+        if file.is_relative_to(base):
+            relative = file.relative_to(base)
+            break
+    if relative is None:
+        raise MediaError(
+            f"{os.path.abspath(path)} is outside Label Studio's document root {root} (LOCAL_FILES_DOCUMENT_ROOT): "
+            "serve Label Studio with a --document-root above the videos and push with the same one"
+        )
+    if relative.parent == Path("."):
+        raise MediaError(
+            f"{os.path.abspath(path)} lies directly in Label Studio's document root {root}, where Label Studio "
+            "allows no storage: move it into a sub-folder, or use a document root above it"
+        )
+    return LocalFile(
+        url="/data/local-files/?d=" + urllib.parse.quote(relative.as_posix()),
+        folder=str(root / relative.parent),
+    )
 
 
 def _rate(fps: float):  # noqa: ANN202 - a Fraction, av's frame-rate type

@@ -27,10 +27,11 @@ from tubelet.engine.video import VideoReader
 from tubelet.engine.writer import ShardWriter
 from tubelet.review.apply import STAGE, Regenerate, Retrack, apply_review
 from tubelet.review.client import LabelStudioClient, ReviewServerError
+from tubelet.review.corrections import Retracked
 from tubelet.review.results import latest_annotation, parse_task
-from tubelet.review.retrack import retrack_tubelet
+from tubelet.review.retrack import retrack_frames
 from tubelet.review.rows import load_rows, select_videos
-from tubelet.review.tasks import DATA_VIDEO_ID, VideoRows
+from tubelet.review.tasks import DATA_TOLERANCE, DATA_VIDEO_ID, VideoRows
 from tubelet.schemas.records import Reject, Review, Tubelet, VideoRecord
 
 
@@ -113,7 +114,8 @@ def pull(
                 video_rows,
                 reviewed,
                 project=project,
-                tolerance_px=tolerance_px,
+                # the tolerance the task was pushed with, when it says (older tasks do not)
+                tolerance_px=float((task.get("data") or {}).get(DATA_TOLERANCE, tolerance_px)),
                 retrack=retracker.for_video(v),
                 regenerate=regenerate,
                 rejected_before=history.rejected.get(video_id, set()),
@@ -236,11 +238,11 @@ class _Retracker:
 
         self._close()
 
-        def retrack(tubelet: Tubelet, boxes: dict[int, list[float] | None], prompts: list[int]) -> Tubelet:
+        def retrack(tubelet: Tubelet, boxes: dict[int, list[float] | None], prompts: list[int]) -> Retracked:
             if self._propagator is None:
                 self._propagator = make_propagator(self.tracker, self.options)
             if self._reader is None:
                 self._reader = VideoReader(video.uri)
-            return retrack_tubelet(tubelet, boxes, prompts, self._reader, self._propagator)
+            return retrack_frames(tubelet, boxes, prompts, self._reader, self._propagator)
 
         return retrack

@@ -23,7 +23,7 @@ from typing import Any
 from tubelet.engine.dataset import Dataset
 from tubelet.review.client import LabelStudioClient
 from tubelet.review.label_config import labeling_config
-from tubelet.review.media import MediaError, ensure_proxy, local_files_url, needs_proxy
+from tubelet.review.media import MediaError, ensure_proxy, local_file, needs_proxy
 from tubelet.review.rows import load_rows, select_videos
 from tubelet.review.tasks import DATA_FINGERPRINT, DATA_VIDEO_ID, build_task
 from tubelet.schemas.records import Reject, VideoRecord
@@ -74,12 +74,15 @@ def push(
     media_dirs: set[str] = set()
     for video_id, video_rows in rows.items():
         try:
-            path = _playable(video_rows.video, Path(out) / "review" / "media", media)
-            url = video_rows.video.uri if media == "url" else local_files_url(path, document_root)
+            if media == "url":
+                url = video_rows.video.uri
+            else:  # the URL and the storage that allows it, from one path (see local_file)
+                served = local_file(_playable(video_rows.video, Path(out) / "review" / "media"), document_root)
+                url = served.url
+                media_dirs.add(served.folder)
         except MediaError as error:
             report.rejects.append(Reject(item=video_id, stage=PUSH_STAGE, reason=str(error), video_id=video_id))
             continue
-        media_dirs.add(str(Path(path).parent))
         tasks[video_id] = build_task(video_rows, url, tolerance_px=tolerance_px, model_version=_model_version(dataset))
     if media == "local-files":
         _ensure_storages(client, proj.id, sorted(media_dirs), report)
@@ -143,9 +146,8 @@ def _model_version(dataset: Dataset) -> str:
     return f"tubelet:{info.pipeline or 'dataset'}:{(info.config_hash or '')[:8]}"
 
 
-def _playable(video: VideoRecord, media_dir: Path, media: str) -> str:
-    if media == "url":
-        return video.uri
+def _playable(video: VideoRecord, media_dir: Path) -> str:
+    """The file a browser can play: the video itself, or its H.264 proxy under ``media_dir``."""
     if not needs_proxy(video):
         return video.uri
     return str(ensure_proxy(video, media_dir))

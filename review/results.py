@@ -109,6 +109,8 @@ def parse_task(
                 track_ids.add(rid)
         elif kind == "timelinelabels" and name == NAMES.events:
             reviewed.events.extend(_spans(rid, value, events, n_frames, reviewed.problems))
+        elif kind == "textarea" and name == NAMES.track:
+            continue  # the tubelet's id, shown to the reviewer: the push's, not the reviewer's
         elif kind == "textarea" and name in (NAMES.expression, NAMES.caption):
             text = " ".join(str(t) for t in value.get("text") or []).strip()
             (reviewed.expressions if name == NAMES.expression else reviewed.captions)[rid] = text

@@ -44,6 +44,7 @@ import numpy as np
 from tubelet.annotators.tracking.propagator import Propagator, Region
 from tubelet.annotators.tracking.stage import make_propagator
 from tubelet.engine.video import VideoReader
+from tubelet.review.corrections import FRAME_ALIGNED_EXTRA, Retracked, clip_box
 from tubelet.schemas.geometry import box_iou, mask_to_box
 from tubelet.schemas.records import RLE, Tubelet, TubeletFrame
 from tubelet.schemas.rle import decode_rle, encode_mask
@@ -51,11 +52,21 @@ from tubelet.schemas.rle import decode_rle, encode_mask
 OBJ_ID = 1  # the one object a re-track prompts
 MIN_BOX_IOU = 0.5  # least IoU of a tracker mask's tight box with the reviewed box
 TOLERANCE_PX = 0.5  # a reviewed box within this many pixels of the original is unchanged
-# ``extra`` lists aligned with ``frames`` (import:mot); re-aligned to the reviewed frames
-FRAME_ALIGNED_EXTRA = ("visibility", "consider", "mot_classes")
 
 
 def retrack_tubelet(
+    tubelet: Tubelet,
+    boxes: Mapping[int, Sequence[float] | None],
+    prompt_frames: Sequence[int],
+    video: Any,
+    propagator: Propagator,
+    **options: Any,
+) -> Tubelet:
+    """``retrack_frames(...).tubelet``: the re-tracked tubelet alone."""
+    return retrack_frames(tubelet, boxes, prompt_frames, video, propagator, **options).tubelet
+
+
+def retrack_frames(
     tubelet: Tubelet,
     boxes: Mapping[int, Sequence[float] | None],
     prompt_frames: Sequence[int],
@@ -65,7 +76,7 @@ def retrack_tubelet(
     t_s: Mapping[int, float] | None = None,
     min_box_iou: float = MIN_BOX_IOU,
     tolerance_px: float = TOLERANCE_PX,
-) -> Tubelet:
+) -> Retracked:
     """``tubelet`` with the reviewed ``boxes`` and masks re-tracked from ``prompt_frames``.
 
     ``boxes``: absolute frame index -> reviewed absolute-pixel ``[x1, y1, x2, y2]``, or
@@ -85,7 +96,7 @@ def retrack_tubelet(
     amodal: dict[int, list[float] | None] = {}
     for f in frames:
         raw = boxes[f] if f in boxes else boxes.get(str(f))  # type: ignore[call-overload]
-        reviewed[f], amodal[f] = _clip(raw, width, height)
+        reviewed[f], amodal[f] = clip_box(raw, width, height)
     visible = [f for f in frames if reviewed[f] is not None]
     if not visible:
         raise ValueError(f"tubelet {tubelet.tubelet_id}: the reviewed boxes leave no visible frame")
@@ -117,12 +128,13 @@ def retrack_tubelet(
                 if p in masks:
                     prompt_masks[p] = _clip_mask(decode_rle(masks[p][0]), reviewed[p])  # type: ignore[arg-type]
 
+    why: dict[int, str] = {}
     if wanted:
         for f, region in _track(propagator, video, visible, prompts, reviewed, prompt_masks):
-            if f not in wanted or region is None:
+            if f not in wanted:
                 continue
-            kept = _agreeing_mask(region, reviewed[f], (height, width), min_box_iou)  # type: ignore[arg-type]
-            if kept is not None:
+            kept, why[f] = _agreeing_mask(region, reviewed[f], (height, width), min_box_iou)  # type: ignore[arg-type]
+            if kept is not None and region is not None:
                 masks[f] = (kept, float(region.score))
 
     times = _times(tubelet, frames, t_s)
@@ -145,7 +157,8 @@ def retrack_tubelet(
             by_frame = {fr.frame_idx: v for fr, v in zip(tubelet.frames, values)}
             extra[key] = [by_frame.get(f) for f in frames]
     extra["reviewed"] = True
-    return Tubelet(
+    missing = {f: why.get(f, "the tracker did not reach this frame") for f in visible if f not in masks}
+    fixed = Tubelet(
         tubelet_id=tubelet.tubelet_id,
         video_id=tubelet.video_id,
         category=tubelet.category,
@@ -158,6 +171,7 @@ def retrack_tubelet(
         score=float(np.mean(scores)) if scores else tubelet.score,
         extra=extra,
     )
+    return Retracked(fixed, missing)
 
 
 def retrack_many(
@@ -221,25 +235,6 @@ def _track(
     propagator.reset()
 
 
-def _clip(box: Sequence[float] | None, width: int, height: int) -> tuple[list[float] | None, list[float] | None]:
-    """The box clipped to the frame (None when nothing of it is inside) and the amodal box
-    (the box as given when it reaches outside the frame, else None)."""
-    if box is None:
-        return None, None
-    b = [float(v) for v in box]
-    if len(b) != 4 or not all(math.isfinite(v) for v in b):
-        raise ValueError(f"a reviewed box must be 4 finite numbers, got {box!r}")
-    c = [
-        min(max(b[0], 0.0), width),
-        min(max(b[1], 0.0), height),
-        min(max(b[2], 0.0), width),
-        min(max(b[3], 0.0), height),
-    ]
-    if not (c[0] < c[2] and c[1] < c[3]):
-        return None, None
-    return c, (b if b != c else None)
-
-
 def _same(a: Sequence[float] | None, b: Sequence[float] | None, tol: float) -> bool:
     if a is None or b is None:
         return False
@@ -257,20 +252,27 @@ def _clip_mask(mask: np.ndarray, box: Sequence[float]) -> np.ndarray:
     return out
 
 
-def _agreeing_mask(region: Region, box: Sequence[float], shape: tuple[int, int], min_iou: float) -> RLE | None:
-    """The region's mask clipped to ``box`` as RLE, or None when it has none, it is
-    empty, or its tight box disagrees with ``box``."""
+def _agreeing_mask(
+    region: Region | None, box: Sequence[float], shape: tuple[int, int], min_iou: float
+) -> tuple[RLE | None, str]:
+    """``(the region's mask clipped to box as RLE, "")``, or ``(None, why not)`` when the
+    tracker lost the object, gave no or an empty mask, or one whose tight box disagrees with ``box``."""
+    if region is None:
+        return None, "the tracker lost the object"
     if region.mask is None:
-        return None
+        return None, "the tracker gave no mask"
     mask = region.mask_array
     assert mask is not None
     if mask.shape != shape:
         raise ValueError(f"the tracker's mask is {mask.shape}, the tubelet's frame is {shape}: wrong video?")
     tight = mask_to_box(mask)
-    if tight is None or box_iou(tight, box) < min_iou:
-        return None
+    if tight is None:
+        return None, "the tracker's mask is empty"
+    iou = box_iou(tight, box)
+    if iou < min_iou:
+        return None, f"the tracker's mask disagrees with the reviewed box (box IoU {iou:.2f} < {min_iou:g})"
     clipped = _clip_mask(mask, box)
-    return encode_mask(clipped) if clipped.any() else None
+    return (encode_mask(clipped), "") if clipped.any() else (None, "the tracker's mask lies outside the reviewed box")
 
 
 def _times(tubelet: Tubelet, frames: list[int], t_s: Mapping[int, float] | None) -> dict[int, float]:

@@ -19,6 +19,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
+from tubelet.preview.overlay import short_id
 from tubelet.review.keyframes import select_keyframes, to_ls_sequence
 from tubelet.review.label_config import (
     DATA_FPS,
@@ -33,6 +34,7 @@ DATA_VIDEO_ID = "video_id"
 DATA_TUBELETS = "tubelet_regions"  # region id -> tubelet id
 DATA_EVENTS = "event_regions"  # region id -> event id
 DATA_FINGERPRINT = "tubelet_fingerprint"  # hash of data + predictions: re-push skips equal tasks
+DATA_TOLERANCE = "tolerance_px"  # the keyframe tolerance the task was pushed with (pull compares with it)
 
 
 @dataclass
@@ -49,6 +51,11 @@ class VideoRows:
 def region_id(kind: str, row_id: str) -> str:
     """A short, stable Label Studio region id for a row (``t…`` tubelets, ``e…`` events)."""
     return kind + hashlib.sha1(row_id.encode("utf-8")).hexdigest()[:11]
+
+
+def track_label(tubelet: Tubelet) -> str:
+    """What the Regions panel shows under a track: its short id and its tubelet id (``#4  scene:track:4``)."""
+    return f"{short_id(tubelet)}  {tubelet.tubelet_id}"
 
 
 def track_of(tubelet: Tubelet) -> list[tuple[int, list[float] | None]]:
@@ -88,6 +95,7 @@ def build_task(
                 },
             )
         )
+        result.append(_region(rid, NAMES.track, "textarea", {"text": [track_label(tube)]}))
         entity = expressions.get(tube.tubelet_id)
         if entity and entity.referring_expression:
             result.append(_region(rid, NAMES.expression, "textarea", {"text": [entity.referring_expression]}))
@@ -121,6 +129,7 @@ def build_task(
         DATA_INSTRUCTIONS: [_instruction_choice(i) for i in sorted(rows.instructions, key=lambda i: i.instruction_id)],
         DATA_TUBELETS: tubelet_regions,
         DATA_EVENTS: event_regions,
+        DATA_TOLERANCE: tolerance_px,
     }
     prediction = {
         "model_version": model_version,

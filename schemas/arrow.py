@@ -62,6 +62,7 @@ VIDEOS = pa.schema(
         ("split", pa.string()),
         ("licence", pa.string()),
         ("extra", pa.string()),
+        ("rotation", pa.int32()),
     ]
 )
 

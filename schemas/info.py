@@ -27,7 +27,10 @@ class RunInfo:
 
     run_id: str
     started_at: str  # ISO 8601, UTC
-    status: str = "running"  # "running" | "finished" | "failed" | "interrupted"
+    # "running" | "finished" | "failed" | "interrupted" | "crashed" (its driver died while
+    # "running"; a later run found it so). Whether a "running" run's driver is alive:
+    # tubelet.engine.run_state.
+    status: str = "running"
     finished_at: str | None = None
     runner: str | None = None
     tubelet_version: str | None = None
@@ -37,6 +40,10 @@ class RunInfo:
     failed: int = 0
     rejected_rows: int = 0  # manifest rows rejected before any stage ran
     error: str | None = None
+    #: The driver process: host, boot_id, pid, pid_started (its start time, so a reused pid
+    #: is told apart). None for runs recorded before it was kept.
+    driver: dict[str, Any] | None = None
+    heartbeat_at: str | None = None  # ISO 8601, UTC; refreshed by the driver while it runs
 
 
 @dataclass

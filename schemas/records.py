@@ -31,6 +31,10 @@ class VideoRecord:
     split: str | None = None
     licence: str | None = None
     extra: dict[str, Any] = field(default_factory=dict)
+    # Degrees clockwise (0/90/180/270) each decoded picture was turned to show it upright
+    # (a phone's display matrix); width/height are after the turn. None: not recorded
+    # (datasets written before schema 1.2.0).
+    rotation: int | None = 0
 
 
 @dataclass

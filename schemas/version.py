@@ -6,7 +6,8 @@ existing column: readers refuse a dataset with a newer major version.
 """
 
 # 1.1.0: events.prompt_version, instructions.query (nullable, additive)
-SCHEMA_VERSION = "1.1.0"
+# 1.2.0: videos.rotation (nullable, additive)
+SCHEMA_VERSION = "1.2.0"
 
 
 def parse_version(version: str) -> tuple[int, int, int]:

@@ -17,6 +17,7 @@ import numpy as np
 
 from tubelet.annotators.detectors.appearance import describe
 from tubelet.annotators.detectors.boxes import FrameBoxes
+from tubelet.engine.determinism import start_video
 from tubelet.engine.stage import Stage
 from tubelet.engine.task import VideoTask
 from tubelet.engine.video import Size, VideoReader
@@ -35,7 +36,9 @@ class KeyframeDetector(Stage):
     ``max_side``: decode so the longer side is at most this (None: native size) —
     the decoder scales, which is cheaper than decoding full size and resizing;
     ``appearance``: compute each detection's colour descriptor (cheap: one small
-    histogram per detection).
+    histogram per detection). ``seed``: the run's seed; each video starts the process-wide
+    generators (OpenCV's KNN background model draws from OpenCV's) at its own seed, and
+    torch on ``resources.cpus`` threads (``tubelet.engine.determinism``).
     """
 
     keyframe_fps: float | None = 2.0
@@ -43,6 +46,7 @@ class KeyframeDetector(Stage):
     frame_batch: int = 8
     max_side: int | None = None
     appearance: bool = True
+    seed: int = 0
 
     def __post_init__(self) -> None:
         if self.keyframe_fps is not None and self.keyframe_fps <= 0:
@@ -68,6 +72,7 @@ class KeyframeDetector(Stage):
 
     def detect_task(self, task: VideoTask) -> list[Detection]:
         """The detections of one task's keyframes (raises on an unreadable video)."""
+        start_video(self.seed, task.video_id, self.resources.cpus)
         with VideoReader(task.uri, fps=task.fps) as video:
             keyframes = video.sample_indices(fps=self.keyframe_fps, max_frames=self.max_keyframes)
             task.keyframes = sorted(set(task.keyframes) | {int(k) for k in keyframes})

@@ -280,6 +280,10 @@ def _colour_of(inst: Instruction, tube: Tubelet, tables: d.VideoTables) -> str |
     return d.colour_of(tables.entity_of.get(tube.tubelet_id))
 
 
+def _clothing_of(inst: Instruction, tube: Tubelet, tables: d.VideoTables) -> str | None:
+    return d.clothing_of(tables.entity_of.get(tube.tubelet_id))
+
+
 def _position_of(inst: Instruction, tube: Tubelet, tables: d.VideoTables) -> str | None:
     """Where in the picture the region is on the frame the question shows (it moves)."""
     frame = _shown_frame(inst, tube)
@@ -299,6 +303,7 @@ def _shown_frame(inst: Instruction, tube: Tubelet) -> TubeletFrame:
 _ATTRIBUTE_READERS: dict[str, _AttributeReader] = {
     "category": _category_of,
     "colour": _colour_of,
+    "clothing": _clothing_of,
     "position": _position_of,
 }
 
@@ -338,7 +343,7 @@ def _holds_at(inst: Instruction, tube: Tubelet, t: float, tables: d.VideoTables)
 def _check_temporal_grounding(inst: Instruction, tables: d.VideoTables) -> list[str]:
     """The span of the tubelet's event, or of its visibility."""
     tube = _tubelet(inst, tables)
-    return _span_problems(inst.answer.span_s, _expected_span(inst, tube, tables), d.half_frame(tube))
+    return _span_problems(inst.answer.span_s, _expected_span(inst, tube, tables), _time_tol(tube))
 
 
 def _check_spatial_grounding(inst: Instruction, tables: d.VideoTables) -> list[str]:
@@ -359,23 +364,32 @@ def _check_st_grounding(inst: Instruction, tables: d.VideoTables) -> list[str]:
     """The span as in temporal grounding, and the tubelet's boxes within it."""
     tube = _tubelet(inst, tables)
     span, tol = _expected_span(inst, tube, tables), d.half_frame(tube)
-    return _span_problems(inst.answer.span_s, span, tol) + _track_problems(inst.answer.boxes, tube, span, tol)
+    return _span_problems(inst.answer.span_s, span, _time_tol(tube)) + _track_problems(
+        inst.answer.boxes, tube, span, tol
+    )
 
 
 def _expected_span(inst: Instruction, tube: Tubelet, tables: d.VideoTables) -> list[float]:
-    """The first provenance event's span, else the tubelet's visible span (as the generator picks them)."""
+    """The first provenance event's span, else the tubelet's visible span (as the generator
+    picks them), as answers give it: rounded, an instant as ``[t, t]``."""
     events = _provenance_events(inst, tables)
     if events:
-        return [events[0].start_s, events[0].end_s]
-    return d.visible_span(tube)
+        return d.answer_span(events[0].start_s, events[0].end_s, tube.fps)
+    return d.visible_answer_span(tube)
+
+
+def _time_tol(tube: Tubelet) -> float:
+    """How far an answer's time may be from the tables': half a unit of its last decimal."""
+    return 0.5 * 10 ** -d.time_decimals(tube.fps)
 
 
 def _span_problems(span: list[float] | None, want: list[float], tol: float) -> list[str]:
-    """A span is right when both ends are within ``tol`` (half a frame) of the tables'."""
+    """A span is right when both ends are within ``tol`` (the answer's precision) of the
+    tables' span as answers give it (``derive.answer_span``: an instant is ``[t, t]``)."""
     if not span or len(span) != 2:
         return ["no answer span"]
     if not (_close(span[0], want[0], tol) and _close(span[1], want[1], tol)):
-        return [f"span {span} differs from the tables' {want} by more than half a frame"]
+        return [f"span {span} differs from the tables' {want} beyond the answer's precision (±{tol:g} s)"]
     return []
 
 
@@ -390,15 +404,20 @@ def _track_problems(boxes: list[BoxAt], tube: Tubelet, span: list[float], tol: f
 
 
 def _box_problems(box: BoxAt, tube: Tubelet) -> list[str]:
-    """A box must be the tubelet's stored box on a visible frame, at that frame's time."""
+    """A box must be the tubelet's stored box on a visible frame, at that frame's time,
+    both compared at the precision answers give them (``derive.answer_box``, ``answer_time``)."""
     frame = next((f for f in tube.frames if f.frame_idx == box.frame_idx), None)
     if frame is None or not frame.visible:
         return [f"frame {box.frame_idx} is not a visible frame of {tube.tubelet_id}"]
     problems = []
-    if not _close(box.t_s, frame.t_s, 1e-6):
-        problems.append(f"box time {box.t_s} is not frame {frame.frame_idx}'s time {frame.t_s}")
-    if len(box.box_xyxy) != 4 or any(not _close(a, b, 1e-6) for a, b in zip(box.box_xyxy, frame.box_xyxy)):
-        problems.append(f"box {box.box_xyxy} at frame {frame.frame_idx} is not the tubelet's {frame.box_xyxy}")
+    if not _close(box.t_s, frame.t_s, _time_tol(tube)):
+        problems.append(f"box time {box.t_s} is not frame {frame.frame_idx}'s time {d.fmt_t(frame.t_s)}")
+    box_tol = 0.5 * 10**-d.BOX_DECIMALS
+    if len(box.box_xyxy) != 4 or any(not _close(a, b, box_tol) for a, b in zip(box.box_xyxy, frame.box_xyxy)):
+        problems.append(
+            f"box {d.fmt_box(box.box_xyxy)} at frame {frame.frame_idx} is not the tubelet's "
+            f"{d.fmt_box(d.answer_box(frame.box_xyxy))}"
+        )
     return problems
 
 

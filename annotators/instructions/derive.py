@@ -8,18 +8,29 @@ Conventions (docs/architecture.md, "Language"): times are the tubelet frames' ``
 a time ``t`` falls on the tubelet frame nearest to it when that frame is within half a
 frame (``0.5 / fps``), else the object is not in the video then; spans are the times of
 the first and last visible frames; boxes are the stored absolute-pixel boxes.
+
+Answers carry numbers at the precision their format needs, never float noise: boxes to
+one decimal of a pixel (``answer_box``), times to the decimals that tell the video's
+frames apart (``answer_time``: 2 up to 50 fps), and a span shorter than one frame step
+is an instant (``answer_span`` gives ``[t, t]``; it reads "at 2.24s"). The checker
+compares at that precision.
 """
 
 from __future__ import annotations
 
+import math
 import re
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
 
+from tubelet.annotators.language.garments import garment_phrase, is_person
 from tubelet.schemas.records import Entity, Event, Tubelet, TubeletFrame
 
 #: Names the template set and its version; bump when templates or derivations change.
-GENERATOR_ID = "tubelet-templates/v1"
+GENERATOR_ID = "tubelet-templates/v2"
+
+#: Decimals of a pixel coordinate in an answer.
+BOX_DECIMALS = 1
 
 #: Keys of ``Entity.attributes`` read as the entity's colour (first one present wins).
 COLOUR_KEYS = ("colour", "color", "dominant_colour", "dominant_color")
@@ -58,8 +69,55 @@ def query_time(t: float) -> float:
 
 
 def fmt_box(box: Sequence[float]) -> str:
-    """A box as ``[x1, y1, x2, y2]`` with integers printed without decimals."""
+    """A box as ``[x1, y1, x2, y2]`` with integers printed without decimals (round it first:
+    ``answer_box`` for pixels, ``renderers.box_to`` for the other formats)."""
     return "[" + ", ".join(fmt_num(v) for v in box) + "]"
+
+
+def _rounded(v: float, decimals: int) -> float:
+    return round(float(v), decimals) + 0.0  # + 0.0: no "-0.0"
+
+
+def answer_box(box: Sequence[float]) -> list[float]:
+    """A stored box as answers give it: each coordinate to ``BOX_DECIMALS`` decimals."""
+    return [_rounded(v, BOX_DECIMALS) for v in box]
+
+
+def time_decimals(fps: float | None) -> int:
+    """Decimals of a time in an answer: the fewest whose rounding (half a unit) stays
+    within a quarter frame, so the time still names its frame (2 up to 50 fps, 3 up to
+    500 fps); 3 when the frame rate is unknown."""
+    if not fps or fps <= 0:
+        return 3
+    return max(2, math.ceil(math.log10(2 * fps)))
+
+
+def answer_time(t: float, fps: float | None) -> float:
+    """A time as answers give it: rounded to ``time_decimals(fps)``."""
+    return _rounded(t, time_decimals(fps))
+
+
+def frame_step(fps: float | None) -> float:
+    """The time between two frames (0 when the frame rate is unknown)."""
+    return 1.0 / fps if fps and fps > 0 else 0.0
+
+
+def is_instant(start: float, end: float, fps: float | None) -> bool:
+    """Whether a span is shorter than one frame step: a moment, worded "at <t>"."""
+    return end - start < frame_step(fps) - 1e-9 or end <= start
+
+
+def answer_span(start: float, end: float, fps: float | None) -> list[float]:
+    """A span as answers give it: both ends rounded; an instant is ``[t, t]`` (its start)."""
+    t0 = answer_time(start, fps)
+    return [t0, t0] if is_instant(start, end, fps) else [t0, answer_time(end, fps)]
+
+
+def span_words(span: Sequence[float]) -> str:
+    """ "from 1.5s to 2.24s", or "at 2.24s" for an instant (both ends the same)."""
+    if span[0] == span[1]:
+        return f"at {fmt_t(span[0])}s"
+    return f"from {fmt_t(span[0])}s to {fmt_t(span[1])}s"
 
 
 def fmt_num(v: float) -> str:
@@ -216,6 +274,11 @@ def visible_span(tubelet: Tubelet) -> list[float]:
     return [first_visible(tubelet).t_s, last_visible(tubelet).t_s]
 
 
+def visible_answer_span(tubelet: Tubelet) -> list[float]:
+    """``visible_span`` as answers give it (``answer_span``)."""
+    return answer_span(first_visible(tubelet).t_s, last_visible(tubelet).t_s, tubelet.fps)
+
+
 def event_active(event: Event, t: float, tolerance: float) -> bool:
     """Whether ``t`` falls in the event's span (its end frame included)."""
     return event.start_s - tolerance <= t <= event.end_s + tolerance
@@ -232,14 +295,29 @@ def position_word(box: Sequence[float], width: int, height: int) -> str:
 
 
 def colour_of(entity: Entity | None) -> str | None:
-    """The entity's colour attribute (a string), if it has one."""
-    if entity is None:
+    """The entity's colour attribute (a string), if it has one. A person has none: a
+    colour of a whole person reads as the colour of their skin (rows written before
+    that rule may hold one; it is never used)."""
+    if entity is None or is_person(entity.category):
         return None
     for key in COLOUR_KEYS:
         value = entity.attributes.get(key)
         if isinstance(value, str) and value.strip():
             return value.strip()
     return None
+
+
+def clothing_of(entity: Entity | None) -> str | None:
+    """What a person wears, from the measured garment colours: "a white top and blue
+    bottoms", "a white top", "blue bottoms"; None when nothing is known."""
+    worn = entity.attributes.get("garments") if entity is not None and is_person(entity.category) else None
+    if not isinstance(worn, dict):
+        return None
+    upper, lower = worn.get("upper"), worn.get("lower")
+    if not (isinstance(upper, str) or isinstance(lower, str)):
+        return None
+    phrase = garment_phrase(upper, lower) if upper != lower else f"in a {upper} top and {lower} bottoms"
+    return phrase.removeprefix("in ") if phrase else None
 
 
 # ---------------------------------------------------------------- answers
@@ -272,13 +350,17 @@ def describe_region(tubelet_id: str, tables: VideoTables) -> str:
     colour = colour_of(entity)
     noun = f"{colour} {tube.category}" if colour else tube.category
     article = "an" if noun[:1].lower() in "aeiou" else "a"
-    parts = [f"It is {article} {noun}."]
+    clothing = clothing_of(entity)
+    parts = [f"It is {article} {noun}" + (f" in {clothing}." if clothing else ".")]
     events = tables.events_of(tubelet_id)
     if events:
-        parts += [f"From {fmt_t(e.start_s)}s to {fmt_t(e.end_s)}s it {e.text.strip().rstrip('.')}." for e in events]
+        parts += [
+            f"{capitalize(span_words(answer_span(e.start_s, e.end_s, tube.fps)))} it {e.text.strip().rstrip('.')}."
+            for e in events
+        ]
     else:
-        start, end = visible_span(tube)
-        parts.append(f"It is visible from {fmt_t(start)}s to {fmt_t(end)}s.")
+        span = visible_answer_span(tube)
+        parts.append(f"It is visible {span_words(span)}.")
     return " ".join(parts)
 
 

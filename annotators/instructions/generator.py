@@ -73,10 +73,11 @@ class _Draft:
 
 
 def answer_message(answer: Answer) -> str:
-    """The assistant turn for a structured answer (spans and boxes as plain text)."""
+    """The assistant turn for a structured answer (spans and boxes as plain text); an
+    instant (a span whose ends are the same) reads "At 2.24s."."""
     parts = []
     if answer.span_s:
-        parts.append(f"From {d.fmt_t(answer.span_s[0])}s to {d.fmt_t(answer.span_s[1])}s.")
+        parts.append(d.capitalize(d.span_words(answer.span_s)) + ".")
     if answer.boxes:
         parts.append(" ".join(f"At {d.fmt_t(b.t_s)}s: {d.fmt_box(b.box_xyxy)}." for b in answer.boxes))
     if not parts:
@@ -265,17 +266,19 @@ def _region_qa(ctx: _Context, rng: random.Random) -> list[_Draft]:
                 [ctx.region(tube, [frame.frame_idx])],
             )
         )
-        colour = d.colour_of(ctx.tables.entity_of.get(tid))
-        if colour:
-            drafts.append(
-                _Draft(
-                    "region_qa.colour",
-                    fields,
-                    Answer(text=colour, tubelet_ids=[tid]),
-                    ctx.refs(tid),
-                    [ctx.region(tube)],
+        entity = ctx.tables.entity_of.get(tid)
+        # a person is asked what they wear, never their colour (d.colour_of gives them none)
+        for attribute, value in (("colour", d.colour_of(entity)), ("clothing", d.clothing_of(entity))):
+            if value:
+                drafts.append(
+                    _Draft(
+                        f"region_qa.{attribute}",
+                        fields,
+                        Answer(text=value, tubelet_ids=[tid]),
+                        ctx.refs(tid),
+                        [ctx.region(tube)],
+                    )
                 )
-            )
     return _sample(rng, drafts, ctx.config.max_per_task)
 
 
@@ -333,13 +336,15 @@ def _mask_time_qa(ctx: _Context, rng: random.Random) -> list[_Draft]:
 
 
 def _spans(ctx: _Context) -> list[tuple[str, Tubelet, Event | None, list[float]]]:
-    """(template suffix, tubelet, event or None, span) for visibility and event spans."""
+    """(template suffix, tubelet, event or None, answer span) for visibility and event
+    spans; an event shorter than a frame step is an ``instant``, asked as a moment."""
     out: list[tuple[str, Tubelet, Event | None, list[float]]] = []
     for tube in ctx.live():
-        out.append(("visible", tube, None, d.visible_span(tube)))
+        out.append(("visible", tube, None, d.visible_answer_span(tube)))
         for ev in ctx.tables.events_of(tube.tubelet_id):
             if ev.tubelet_ids[0] == tube.tubelet_id:  # an event with several subjects: once
-                out.append(("event", tube, ev, [ev.start_s, ev.end_s]))
+                span = d.answer_span(ev.start_s, ev.end_s, tube.fps)
+                out.append(("instant" if span[0] == span[1] else "event", tube, ev, span))
     return out
 
 
@@ -360,8 +365,9 @@ def _temporal_grounding(ctx: _Context, rng: random.Random) -> list[_Draft]:
     return _sample(rng, drafts, ctx.config.max_per_task)
 
 
-def _box_at(frame: Any) -> BoxAt:
-    return BoxAt(frame.frame_idx, frame.t_s, list(frame.box_xyxy))
+def _box_at(frame: Any, fps: float | None) -> BoxAt:
+    """The frame's box as answers give it (one decimal; the time to its frame's precision)."""
+    return BoxAt(frame.frame_idx, d.answer_time(frame.t_s, fps), d.answer_box(frame.box_xyxy))
 
 
 def _spatial_grounding(ctx: _Context, rng: random.Random) -> list[_Draft]:
@@ -372,7 +378,7 @@ def _spatial_grounding(ctx: _Context, rng: random.Random) -> list[_Draft]:
             at = d.frame_at(tube, tq)
             if at is None or not at.visible:
                 continue
-            answer = Answer(boxes=[_box_at(at)], tubelet_ids=[tube.tubelet_id])
+            answer = Answer(boxes=[_box_at(at, tube.fps)], tubelet_ids=[tube.tubelet_id])
             drafts.append(
                 _Draft(
                     "spatial_grounding",
@@ -394,7 +400,7 @@ def _st_grounding(ctx: _Context, rng: random.Random) -> list[_Draft]:
         if not inside:
             continue
         fields, prov = _span_fields(ctx, tube, event)
-        boxes = [_box_at(f) for f in _spread(inside, ctx.config.st_boxes)]
+        boxes = [_box_at(f, tube.fps) for f in _spread(inside, ctx.config.st_boxes)]
         drafts.append(
             _Draft(
                 f"st_grounding.{kind}",

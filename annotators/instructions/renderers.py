@@ -1,7 +1,8 @@
 """Export formats for instruction rows: pure functions of the rows, with parsers back.
 
-- ``to_unistg``: Uni-STG style text, "From <t>s to <t>s." and "At <t>s: [x1, y1, x2, y2].",
-  boxes in pixels, normalised to [0, 1] (``"unit"``) or to 0–1000 (``"thousand"``).
+- ``to_unistg``: Uni-STG style text, "From <t>s to <t>s." (an instant: "At <t>s.") and
+  "At <t>s: [x1, y1, x2, y2].", boxes in pixels (one decimal), normalised to [0, 1]
+  (``"unit"``) or to 0–1000 (``"thousand"``).
 - ``to_open_o3``: Open-o3 style evidence tags ``<obj>…</obj>``, ``<t>…</t>``, ``<box>…</box>``.
 
 Any format can print times as relative tokens ``<t_k>`` (``time_bins`` bins over the
@@ -18,7 +19,7 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any, Literal
 
-from tubelet.annotators.instructions.derive import fmt_num
+from tubelet.annotators.instructions.derive import answer_box, fmt_box
 from tubelet.schemas.records import Answer, Instruction
 
 BoxFormat = Literal["pixel", "unit", "thousand"]
@@ -79,9 +80,9 @@ def _num(v: float, decimals: int) -> str:
 
 
 def box_to(box: Sequence[float], width: int, height: int, fmt: BoxFormat = "pixel") -> list[float]:
-    """A pixel box in ``fmt``: pixels, [0, 1] (4 decimals) or 0–1000 (integers)."""
+    """A pixel box in ``fmt``: pixels (one decimal), [0, 1] (4 decimals) or 0–1000 (integers)."""
     if fmt == "pixel":
-        return [float(v) for v in box]
+        return answer_box(box)
     scale = [width, height, width, height]
     if fmt == "unit":
         return [round(v / s, 4) for v, s in zip(box, scale)]
@@ -101,11 +102,9 @@ def box_from(box: Sequence[float], width: int, height: int, fmt: BoxFormat = "pi
 
 def box_tolerance(width: int, height: int, fmt: BoxFormat) -> float:
     """Largest round-trip error of a coordinate in pixels."""
-    return {"pixel": 1e-9, "unit": 0.5e-4, "thousand": 0.5e-3}[fmt] * max(width, height) + 1e-9
-
-
-def _box_text(box: Sequence[float]) -> str:
-    return "[" + ", ".join(fmt_num(v) for v in box) + "]"
+    if fmt == "pixel":
+        return 0.05 + 1e-9  # one decimal
+    return {"unit": 0.5e-4, "thousand": 0.5e-3}[fmt] * max(width, height) + 1e-9
 
 
 _BOX_RE = r"\[\s*-?\d+(?:\.\d+)?(?:\s*,\s*-?\d+(?:\.\d+)?){3}\s*\]"
@@ -125,12 +124,14 @@ def _question(inst: Instruction) -> str:
 def unistg_answer(
     answer: Answer, width: int, height: int, box_format: BoxFormat = "pixel", time: TimeFormat = TimeFormat()
 ) -> str:
-    """The answer as Uni-STG text: span first, then one box per sampled frame; text otherwise."""
+    """The answer as Uni-STG text: span first ("At <t>." for an instant), then one box per
+    sampled frame; text otherwise."""
     parts = []
     if answer.span_s:
-        parts.append(f"From {time.show(answer.span_s[0])} to {time.show(answer.span_s[1])}.")
+        start, end = (time.show(t) for t in answer.span_s)
+        parts.append(f"At {start}." if start == end else f"From {start} to {end}.")
     for b in answer.boxes:
-        parts.append(f"At {time.show(b.t_s)}: {_box_text(box_to(b.box_xyxy, width, height, box_format))}.")
+        parts.append(f"At {time.show(b.t_s)}: {fmt_box(box_to(b.box_xyxy, width, height, box_format))}.")
     return " ".join(parts) if parts else (answer.text or "")
 
 
@@ -154,8 +155,11 @@ def parse_unistg(
     tp = time.pattern
     span = None
     m = re.search(rf"From ({tp}) to ({tp})", text)
+    instant = re.match(rf"\s*At ({tp})\.", text)  # "At <t>." with no box: an instant's span
     if m:
         span = [time.read(m.group(1)), time.read(m.group(2))]
+    elif instant:
+        span = [time.read(instant.group(1))] * 2
     boxes = [
         (time.read(t), box_from(_parse_box(b), width, height, box_format))
         for t, b in re.findall(rf"At ({tp}): ({_BOX_RE})", text)
@@ -175,14 +179,15 @@ def to_open_o3(
     time: TimeFormat = TimeFormat(),
 ) -> dict[str, Any]:
     """The answer as Open-o3 style evidence: ``<obj>name</obj>`` then the span as two
-    ``<t>`` tags and each box as ``<t>…</t><box>[…]</box>``; ``names`` maps tubelet id to
-    its referring phrase (``VideoTables.names``)."""
+    ``<t>`` tags (an instant: "at <t>…</t>") and each box as ``<t>…</t><box>[…]</box>``;
+    ``names`` maps tubelet id to its referring phrase (``VideoTables.names``)."""
     ans = inst.answer
     parts = [f"<obj>{names.get(i, i)}</obj>" for i in ans.tubelet_ids]
     if ans.span_s:
-        parts.append(f"from <t>{time.show(ans.span_s[0])}</t> to <t>{time.show(ans.span_s[1])}</t>")
+        start, end = (time.show(t) for t in ans.span_s)
+        parts.append(f"at <t>{start}</t>" if start == end else f"from <t>{start}</t> to <t>{end}</t>")
     for b in ans.boxes:
-        parts.append(f"<t>{time.show(b.t_s)}</t><box>{_box_text(box_to(b.box_xyxy, width, height, box_format))}</box>")
+        parts.append(f"<t>{time.show(b.t_s)}</t><box>{fmt_box(box_to(b.box_xyxy, width, height, box_format))}</box>")
     if ans.text:
         parts.append(ans.text)
     return {
@@ -201,8 +206,11 @@ def parse_open_o3(
     objects = re.findall(r"<obj>(.*?)</obj>", text)
     span = None
     m = re.search(r"from <t>(.*?)</t> to <t>(.*?)</t>", text)
+    instant = re.search(r"(?<!\w)at <t>(.*?)</t>", text)
     if m:
         span = [time.read(m.group(1)), time.read(m.group(2))]
+    elif instant:
+        span = [time.read(instant.group(1))] * 2
     boxes = [
         (time.read(t), box_from(_parse_box(b), width, height, box_format))
         for t, b in re.findall(r"<t>([^<]*?|<t_\d+>)</t><box>(.*?)</box>", text)

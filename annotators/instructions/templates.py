@@ -5,6 +5,8 @@ phrase, ``{t}`` a time as printed by ``derive.fmt_t`` (always followed by "s"),
 ``{phrase}`` an event clause, ``{plural}`` a category's plural, ``{a}``/``{b}`` two
 names. The checker finds the stated time with ``derive.times_in`` and the asked
 attribute of ``region_qa`` with ``ATTRIBUTE_PATTERNS``: every phrasing keeps them.
+People are asked what they wear (``region_qa.clothing``), never their colour; an event
+shorter than a frame step is asked as a moment (``*.instant``), answered "At 2.24s.".
 """
 
 from __future__ import annotations
@@ -22,6 +24,11 @@ TEMPLATES: dict[str, list[str]] = {
         "What colour is {region}?",
         "Which colour does {region} have?",
         "Name the main colour of {region}.",
+    ],
+    "region_qa.clothing": [
+        "What is {region} wearing?",
+        "What clothes does {region} have on?",
+        "Describe what {region} is dressed in.",
     ],
     "region_qa.category": [
         "What kind of object is {region}?",
@@ -53,6 +60,11 @@ TEMPLATES: dict[str, list[str]] = {
         "Find the time span of the event: {phrase}.",
         "During which part of the video does this take place: {phrase}?",
     ],
+    "temporal_grounding.instant": [
+        "When does this happen: {phrase}?",
+        "At what moment does this happen: {phrase}?",
+        "Give the time of the event: {phrase}.",
+    ],
     "spatial_grounding": [
         "Where is {name} at {t}s?",
         "Give the bounding box of {name} at {t}s.",
@@ -67,6 +79,11 @@ TEMPLATES: dict[str, list[str]] = {
         "When and where does this happen: {phrase}?",
         "Localise in time and space: {phrase}.",
         "Give the time span and the boxes of the event: {phrase}.",
+    ],
+    "st_grounding.instant": [
+        "When and where does this happen: {phrase}?",
+        "Localise in time and space: {phrase}.",
+        "Give the moment and the box of the event: {phrase}.",
     ],
     "timestamp_verification.visible": [
         "Is {name} visible at {t}s?",
@@ -92,6 +109,7 @@ TEMPLATES: dict[str, list[str]] = {
 
 #: region_qa attribute -> pattern its questions match (tested first to last).
 ATTRIBUTE_PATTERNS: dict[str, re.Pattern[str]] = {
+    "clothing": re.compile(r"\b(wear|wears|wearing|dressed|clothes|clothing)\b", re.I),
     "colour": re.compile(r"\bcolou?r\b", re.I),
     "position": re.compile(r"\b(where|part of the frame|positioned|located)\b", re.I),
     "category": re.compile(r"\b(kind|type|category)\b", re.I),

@@ -33,10 +33,13 @@ from typing import Any, ClassVar
 
 import numpy as np
 
-from tubelet.annotators.language.attributes import AttributeConfig, colour_name, measure_video
+from tubelet.annotators.language.attributes import AttributeConfig, measure_video
 from tubelet.annotators.language.backends.base import BACKENDS, VLMBackend, VLMRequest, make_backend
 from tubelet.annotators.language.backends.lifecycle import ModelLifecycle
 from tubelet.annotators.language.backends.structured import generate_structured
+from tubelet.annotators.language.colours import colour_name
+from tubelet.annotators.language.comparisons import rank_share
+from tubelet.annotators.language.garments import garment_phrase
 from tubelet.annotators.language.prompts import ENTITY_DESCRIBE, ENTITY_DISAMBIGUATE, PromptTemplate, get_template
 from tubelet.annotators.language.visual_prompt import VisualPrompt, VisualPromptConfig, frames_needed, visual_prompt
 from tubelet.engine.resources import Resources
@@ -48,7 +51,7 @@ from tubelet.schemas import Entity, Tubelet
 log = logging.getLogger(__name__)
 
 #: What lite entities record as ``prompt_version``: the expression grammar's version.
-LITE_VERSION = "entity_lite@1"
+LITE_VERSION = "entity_lite@2"
 LITE_MODEL_ID = "lite"
 
 #: Attributes tried, in order, to tell apart entities of one category.
@@ -135,28 +138,36 @@ def ordinal(n: int) -> str:
 
 
 def _value(attrs: Mapping[str, Any], key: str) -> Any:
-    """The comparable value of one attribute (None when unknown). Relations are a set of
-    ``(relation, other tubelet id)``."""
+    """The comparable value of one attribute (None when unknown): the words it is said
+    with, so that two entities said alike are alike. A person's colour is what they wear
+    ("in a white top"); relations are a set of ``(relation, other tubelet id)``."""
     if key == "colour":
+        garments = attrs.get("garments")
+        if garments is not None:  # a person: never a colour of the whole body
+            return garment_phrase(garments.get("upper"), garments.get("lower"))
         return attrs.get("colour")
     if key == "size":
         return attrs.get("size")
     if key == "motion":
-        return attrs.get("direction")
+        direction, depth = attrs.get("direction"), attrs.get("depth")
+        return _motion_phrase(direction or "still", depth) if direction or depth else None
     if key == "position":
         pos = attrs.get("position")
-        return (pos["vertical"], pos["horizontal"]) if pos else None
+        return _position_phrase(pos["vertical"], pos["horizontal"]) if pos else None
     if key == "relation":
         return {(r["relation"], r["tubelet_id"]) for r in attrs.get("relations") or []} or None
     raise KeyError(key)
 
 
-def _position_phrase(vertical: str, horizontal: str) -> str:
+def _position_phrase(vertical: str | None, horizontal: str | None) -> str:
+    """ "at the top left", "on the left", "at the top", "in the centre"; a part that is
+    None (it did not hold on most frames) is left out (the attributes never leave only a
+    central part: "in the middle" alone says nothing)."""
     if (vertical, horizontal) == ("middle", "centre"):
         return "in the centre"
-    if vertical == "middle":
+    if vertical in ("middle", None):
         return f"on the {horizontal}"
-    if horizontal == "centre":
+    if horizontal in ("centre", None):
         return f"at the {vertical}"
     return f"at the {vertical} {horizontal}"
 
@@ -187,14 +198,16 @@ def choose_attributes(
     measured: Mapping[str, Mapping[str, Any]],
     relatable: set[str],
     base: Sequence[str] = ("colour",),
+    tubelets: Mapping[str, Tubelet] | None = None,
+    share: float = 0.8,
 ) -> Choice:
     """Attributes that tell tubelet ``tid`` apart from the other tubelets of ``group``.
 
     ``base`` attributes are always used (when known); the others of ``ATTRIBUTE_ORDER``
     are added in order, each only if it rules out a remaining confuser. Relations only
     name tubelets in ``relatable`` (ones a phrase can name: the only one of their
-    category). When confusers remain, ``ordinal`` places ``tid`` among ``group`` by its
-    median centre (left to right, or top to bottom when the group spreads vertically).
+    category). When confusers remain, ``ordinal`` places ``tid`` among ``group`` (see
+    ``_ordinal_in``; ``tubelets`` by id let it check the order frame by frame).
     """
     mine = measured[tid]
     confusers = [o for o in group if o != tid]
@@ -220,23 +233,48 @@ def choose_attributes(
             choice.keys.append(key)
             confusers = remaining
     if confusers:
-        choice.ordinal = _ordinal_in(tid, group, measured)
+        choice.ordinal = _ordinal_in(tid, group, measured, tubelets, share)
         choice.confusers = confusers
     return choice
 
 
-def _ordinal_in(tid: str, group: Sequence[str], measured: Mapping[str, Mapping[str, Any]]) -> str:
+def _ordinal_in(
+    tid: str,
+    group: Sequence[str],
+    measured: Mapping[str, Mapping[str, Any]],
+    tubelets: Mapping[str, Tubelet] | None = None,
+    share: float = 0.8,
+) -> str:
+    """Where ``tid`` is among ``group``: "second from the left" (or "from the top" when
+    the group spreads vertically) by median centre. With ``tubelets``, that order is a
+    statement checked on the frames where the whole group is visible: when it holds on
+    fewer than ``share`` of them, the other axis is tried, then the order of first
+    appearance ("second to appear"), which is true whenever their first frames differ."""
     centres = {o: measured[o].get("centre") or [0.5, 0.5] for o in group}
     xs = [c[0] for c in centres.values()]
     ys = [c[1] for c in centres.values()]
-    axis, side = (1, "top") if np.ptp(ys) > np.ptp(xs) else (0, "left")
-    order = sorted(group, key=lambda o: (centres[o][axis], centres[o][1 - axis], o))
-    return f"{ordinal(order.index(tid) + 1)} from the {side}"
+    axes = [(1, "top"), (0, "left")] if np.ptp(ys) > np.ptp(xs) else [(0, "left"), (1, "top")]
+    spatial = []
+    for axis, side in axes:
+        order = sorted(group, key=lambda o: (centres[o][axis], centres[o][1 - axis], o))
+        rank = order.index(tid)
+        spatial.append(f"{ordinal(rank + 1)} from the {side}")
+        if tubelets is None:
+            return spatial[0]
+        held, n = rank_share(tid, [tubelets[o] for o in group], axis, rank)
+        if n and held >= share:
+            return spatial[-1]
+    assert tubelets is not None
+    firsts = {o: min(f.frame_idx for f in tubelets[o].visible_frames) for o in group}
+    if len(set(firsts.values())) == len(group):
+        order = sorted(group, key=lambda o: firsts[o])
+        return f"{ordinal(order.index(tid) + 1)} to appear"
+    return spatial[0]  # nothing better is true: unique, though not checked
 
 
 def render_expression(noun: str, attrs: Mapping[str, Any], choice: Choice, names: Mapping[str, str]) -> str:
     """The phrase for ``choice``: "the small red car on the left, moving right, left of the
-    dog"; with an ordinal, "the second car from the left" (its attributes are left out:
+    dog", "the person in a white top and blue bottoms, on the left"; with an ordinal, "the second car from the left" (its attributes are left out:
     the ordinal alone picks it out). ``names`` maps tubelet ids to their category."""
     if choice.ordinal:
         first, _, rest = choice.ordinal.partition(" ")
@@ -244,14 +282,16 @@ def render_expression(noun: str, attrs: Mapping[str, Any], choice: Choice, names
     pre, post = [], []
     if "size" in choice.keys:
         pre.append(attrs["size"])
+    worn = _value(attrs, "colour") if attrs.get("garments") is not None else None
+    if "colour" in choice.keys and worn:
+        post.append(worn)  # "the person in a white top and blue bottoms"
     colour = attrs.get("colour")
     # "red square" needs no "red" again
-    if "colour" in choice.keys and colour not in noun.lower().split():
+    if "colour" in choice.keys and worn is None and colour and colour not in noun.lower().split():
         pre.append(colour)
-    if "position" in choice.keys:
-        post.append(_position_phrase(attrs["position"]["vertical"], attrs["position"]["horizontal"]))
-    if "motion" in choice.keys:
-        post.append(_motion_phrase(attrs["direction"], attrs.get("depth")))
+    for key in ("position", "motion"):
+        if key in choice.keys:
+            post.append(_value(attrs, key))
     if choice.relation is not None:
         relation, other = choice.relation
         post.append(f"{relation} the {names[other]}")
@@ -262,26 +302,32 @@ def render_expression(noun: str, attrs: Mapping[str, Any], choice: Choice, names
 
 
 def lite_expressions(
-    tubelets: Sequence[Tubelet], measured: Mapping[str, Mapping[str, Any]], base: Sequence[str] = ("colour",)
+    tubelets: Sequence[Tubelet],
+    measured: Mapping[str, Mapping[str, Any]],
+    base: Sequence[str] = ("colour",),
+    share: float = 0.8,
 ) -> dict[str, tuple[str, dict[str, Any]]]:
     """A referring expression per tubelet id, unique within ``tubelets``, with a record of
-    how it was made: ``{"unique", "method" ("measured" | "ordinal"), "used"}``."""
+    how it was made: ``{"unique", "method" ("measured" | "ordinal"), "used"}`` and the
+    ``relation`` it states, if any. Every statement in it holds on ``share`` of the frames
+    it is about (``measured`` holds only such statements; ordinals are checked here)."""
     by_category: dict[str, list[str]] = defaultdict(list)
     for t in tubelets:
         by_category[t.category].append(t.tubelet_id)
     names = {t.tubelet_id: t.category for t in tubelets}
     relatable = {ids[0] for ids in by_category.values() if len(ids) == 1}
+    by_id = {t.tubelet_id: t for t in tubelets}
     out = {}
     for t in tubelets:
-        choice = choose_attributes(t.tubelet_id, by_category[t.category], measured, relatable, base)
+        choice = choose_attributes(t.tubelet_id, by_category[t.category], measured, relatable, base, by_id, share)
         text = render_expression(t.category, measured[t.tubelet_id], choice, names)
-        out[t.tubelet_id] = (
-            text,
-            {
-                "method": "ordinal" if choice.ordinal else "measured",
-                "used": choice.keys if not choice.ordinal else ["ordinal"],
-            },
-        )
+        record: dict[str, Any] = {
+            "method": "ordinal" if choice.ordinal else "measured",
+            "used": choice.keys if not choice.ordinal else ["ordinal"],
+        }
+        if choice.relation is not None and not choice.ordinal:
+            record["relation"] = {"relation": choice.relation[0], "tubelet_id": choice.relation[1]}
+        out[t.tubelet_id] = (text, record)
     _mark_unique(out)
     return out
 
@@ -293,12 +339,18 @@ def _mark_unique(out: dict[str, tuple[str, dict[str, Any]]]) -> None:
 
 
 def measured_suffix(
-    tid: str, group: Sequence[str], measured: Mapping[str, Mapping[str, Any]], names: Mapping[str, str]
+    tid: str,
+    group: Sequence[str],
+    measured: Mapping[str, Mapping[str, Any]],
+    names: Mapping[str, str],
+    tubelets: Mapping[str, Tubelet] | None = None,
+    share: float = 0.8,
 ) -> tuple[str, list[str]]:
     """Words from measured attributes telling ``tid`` apart from ``group`` (e.g. "red, on
-    the left", or "second from the left"), for appending to a model's expression."""
+    the left", "in a white top", or "second from the left"), for appending to a model's
+    expression."""
     relatable = {o for o, n in names.items() if sum(m == n for m in names.values()) == 1}
-    choice = choose_attributes(tid, group, measured, relatable, base=())
+    choice = choose_attributes(tid, group, measured, relatable, (), tubelets, share)
     if choice.ordinal:
         return choice.ordinal, ["ordinal"]
     text = render_expression("", measured[tid], choice, names)  # "the  red on the left"
@@ -409,7 +461,7 @@ class DescribeEntities(ModelLifecycle, Stage):
         )
 
     def _lite(self, tubelets: list[Tubelet], measured: dict[str, dict[str, Any]]) -> list[Entity]:
-        expressions = lite_expressions(tubelets, measured, self.base_attributes)
+        expressions = lite_expressions(tubelets, measured, self.base_attributes, self._attrs.relation_share)
         out = []
         for t in tubelets:
             text, record = expressions[t.tubelet_id]
@@ -545,7 +597,11 @@ class DescribeEntities(ModelLifecycle, Stage):
                 log.info("disambiguation of %s failed: %s", failure.request_id, failure.reason)
             duplicated = _duplicates(entities)
         names = {t.tubelet_id: t.category for t in tubelets}
-        suffixes = {tid: measured_suffix(tid, group, measured, names) for tid, group in duplicated.items()}
+        by_id = {t.tubelet_id: t for t in tubelets}
+        share = self._attrs.relation_share
+        suffixes = {
+            tid: measured_suffix(tid, group, measured, names, by_id, share) for tid, group in duplicated.items()
+        }
         for tid, (words, keys) in suffixes.items():
             e = entities[tid]
             if words:

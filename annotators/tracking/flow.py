@@ -23,6 +23,11 @@ again. Each prompt (re)learns the object's colour model from its mask.
 An object is *lost* (left out of every later frame's dict in this window) when too few
 points survive or its box leaves the frame; association handles re-entry. ``Region.score``
 is the fraction of tracked points kept by the forward–backward check.
+
+Deterministic: GrabCut starts its colour models with k-means drawn from OpenCV's
+process-wide RNG, so every call seeds it first from ``seed`` and the frame index. A mask
+depends on the frame and the object only, never on what the process segmented before
+(another video, another window, another order).
 """
 
 from __future__ import annotations
@@ -44,6 +49,7 @@ from tubelet.annotators.tracking.masks import (
     warp_mask,
 )
 from tubelet.annotators.tracking.propagator import Region, frames_between, open_reader
+from tubelet.engine.determinism import derived_seed
 from tubelet.schemas.geometry import mask_to_box
 from tubelet.schemas.rle import RLE, decode_rle
 
@@ -380,7 +386,7 @@ class FlowPropagator:
     def _seed(self) -> int:
         """GrabCut's seed on the frame being tracked: from ``seed`` and the frame index only,
         so a mask never depends on what was segmented before it."""
-        return (self.seed * 1_000_003 + self._frame) % 2**31
+        return derived_seed(self.seed, self._frame)
 
     def _dense_flow(self, cur: np.ndarray, prev: np.ndarray) -> np.ndarray:
         """DIS optical flow from ``cur`` back to ``prev`` (what pulls a mask forward)."""
@@ -581,13 +587,8 @@ class FlowPropagator:
         if not (init == cv2.GC_BGD).any() or not ((init == cv2.GC_FGD) | (init == cv2.GC_PR_FGD)).any():
             return mask
         crop = cv2.cvtColor(np.ascontiguousarray(rgb[ry1:ry2, rx1:rx2]), cv2.COLOR_RGB2BGR)
-        bgd, fgd = np.zeros((1, 65), np.float64), np.zeros((1, 65), np.float64)
-        cv2.setRNGSeed(self._seed())
-        try:
-            cv2.grabCut(crop, init, None, bgd, fgd, self.grabcut_iterations, cv2.GC_INIT_WITH_MASK)
-        except cv2.error:
+        if not self._run_grabcut(crop, init, None, cv2.GC_INIT_WITH_MASK):
             return mask
-        self.stats["grabcuts"] += 1
         refined = (init == cv2.GC_FGD) | (init == cv2.GC_PR_FGD)
         ratio = refined.sum() / max(1, m.sum())
         if not 0.5 <= ratio <= 2.0:
@@ -595,6 +596,18 @@ class FlowPropagator:
         out = np.zeros_like(mask)
         out[ry1:ry2, rx1:rx2] = refined
         return out
+
+    def _run_grabcut(self, crop: np.ndarray, labels: np.ndarray, rect: tuple[int, ...] | None, mode: int) -> bool:
+        """GrabCut on ``crop`` (BGR), refining ``labels`` in place; False when OpenCV refuses.
+        OpenCV's RNG is seeded first (per thread, as OpenCV keeps it): see the module docstring."""
+        cv2.setRNGSeed(self._seed())
+        bgd, fgd = np.zeros((1, 65), np.float64), np.zeros((1, 65), np.float64)
+        try:
+            cv2.grabCut(crop, labels, rect, bgd, fgd, self.grabcut_iterations, mode)
+        except cv2.error:
+            return False
+        self.stats["grabcuts"] += 1
+        return True
 
     def _region(self, ob: _Object) -> Region:
         """The object in the video's pixel grid."""

@@ -8,6 +8,7 @@ from typing import Any, ClassVar
 
 from tubelet.annotators.tracking.association import AssociationConfig, associate
 from tubelet.annotators.tracking.propagator import Propagator
+from tubelet.engine.determinism import start_video
 from tubelet.engine.resources import Resources
 from tubelet.engine.stage import Stage
 from tubelet.engine.task import VideoTask
@@ -36,7 +37,10 @@ class TrackMasklets(Stage):
     ``track_fps``: frames per second to track (None: every frame; keyframes are always
     tracked); ``association``: fields of ``AssociationConfig``; ``tracker_options``:
     keyword arguments of the propagator. Tubelets failing the quality filters become
-    rejects of this stage, with the reason.
+    rejects of this stage, with the reason. ``seed``: the run's seed; each video starts
+    every process-wide generator a tracker may draw from at the video's own seed, and
+    torch on ``resources.cpus`` threads (``tubelet.engine.determinism``), so its tubelets
+    never depend on the videos before it nor on the runner.
     """
 
     name: ClassVar[str] = "track_masklets"
@@ -45,6 +49,7 @@ class TrackMasklets(Stage):
     track_fps: float | None = None
     association: dict[str, Any] = field(default_factory=dict)
     resources: Resources = Resources()
+    seed: int = 0
 
     def __post_init__(self) -> None:
         self._config = AssociationConfig(**self.association)  # fail at build time on a bad key
@@ -72,6 +77,7 @@ class TrackMasklets(Stage):
             raise ValueError("tracking needs the probed video: put probe_video before track_masklets")
         detectors = sorted({d.detector or "detector" for d in task.detections}) or ["detector"]
         source = f"{'+'.join(detectors)}+{self.tracker}"
+        start_video(self.seed, task.video_id, self.resources.cpus)
         with VideoReader(task.uri, fps=task.fps) as reader:
             frames = (
                 set(range(reader.n_frames))

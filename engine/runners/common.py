@@ -7,11 +7,13 @@ import logging
 from collections.abc import Sequence
 from dataclasses import dataclass
 
+from tubelet.engine import worker_progress
 from tubelet.engine.parts import PartRecord, write_tasks
 from tubelet.engine.stage import Stage, run_stage
 from tubelet.engine.storage import Storage
 from tubelet.engine.task import VideoTask
 from tubelet.engine.video_backend import VideoBackendError, get_video_backend, resolve_backend, set_video_backend
+from tubelet.engine.worker_progress import ProgressLink
 
 log = logging.getLogger(__name__)
 
@@ -24,6 +26,12 @@ class PartWriteError(RuntimeError):
     """A worker could not write a part (storage full, unreachable, refused): the run stops."""
 
 
+class RunnerError(RuntimeError):
+    """What runs the stages broke, through no video's fault — this machine's Ray raylet or
+    GCS died, actors that keep dying, a worker pool that cannot start: the run stops as
+    failed, saying what died; what it committed is kept."""
+
+
 @dataclass(frozen=True)
 class WorkerSettings:
     """Per-process settings of a run, which every worker applies before it sets its
@@ -34,13 +42,18 @@ class WorkerSettings:
     "pyav"); ``auto`` is resolved by each worker (decord where it imports); None leaves
     the worker's own choice (``TUBELET_VIDEO_BACKEND``, else auto). ``run_pipeline``
     always sets it.
+
+    ``progress``: where the worker reports what it is doing (``worker_progress``); the
+    runners set it when the run shows progress.
     """
 
     video_backend: str | None = None
+    progress: ProgressLink | None = None
 
     def apply(self) -> str | None:
         """Make these the process's defaults; returns the previous video backend (for
         ``restore``). A backend that cannot be used here is a StageSetupError (the run stops)."""
+        worker_progress.connect(self.progress)
         previous = get_video_backend()
         if self.video_backend is None:
             return previous
@@ -56,6 +69,7 @@ class WorkerSettings:
     def restore(previous: str | None) -> None:
         """Undo ``apply`` (the inline runner, which shares the driver's process)."""
         set_video_backend(previous)
+        worker_progress.connect(None)
 
 
 def setup_stage(stage: Stage) -> None:
@@ -84,8 +98,14 @@ def run_stages(stages: Sequence[Stage], tasks: list[VideoTask]) -> list[VideoTas
     isolated per video (``run_stage``). The stages must be set up."""
     for stage in stages:
         size = batch_size(stage)
-        tasks = [t for i in range(0, len(tasks), size) for t in run_stage(stage, tasks[i : i + size])]
+        tasks = [t for i in range(0, len(tasks), size) for t in _run_batch(stage, tasks[i : i + size])]
     return tasks
+
+
+def _run_batch(stage: Stage, batch: list[VideoTask]) -> list[VideoTask]:
+    """``run_stage``, with the driver told which stage runs on which videos."""
+    with worker_progress.stage_batch(stage.name, [t for t in batch if not t.failed]):
+        return run_stage(stage, batch)
 
 
 def write_bundle(storage: Storage, shard: str, tasks: list[VideoTask]) -> PartRecord:

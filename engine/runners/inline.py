@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 from collections import deque
 from collections.abc import Iterable, Sequence
 
@@ -14,6 +15,7 @@ from tubelet.engine.runners.streaming import Bundle, StreamStats, stream
 from tubelet.engine.stage import Stage
 from tubelet.engine.storage import Storage
 from tubelet.engine.task import VideoTask
+from tubelet.engine.worker_progress import CallbackLink
 from tubelet.engine.writer import ShardWriter
 
 
@@ -31,7 +33,8 @@ class InlineRunner:
         self, pipeline: Pipeline, tasks: Iterable[VideoTask], writer: ShardWriter, progress: Progress | None = None
     ) -> StreamStats:
         """Run ``pipeline`` over ``tasks`` and commit each bundle's part with ``writer``."""
-        backend = InlineBackend(pipeline.stages, writer.storage, self.settings)
+        link = CallbackLink(writer.run_id, progress.worker_report) if progress is not None else None
+        backend = InlineBackend(pipeline.stages, writer.storage, dataclasses.replace(self.settings, progress=link))
         return stream(
             tasks, backend, writer, progress, bundle_size=writer.shard_size, min_bundle=smallest_bundle(pipeline.stages)
         )

@@ -25,6 +25,7 @@ from typing import Any
 
 from tubelet.engine.errors import error_chain, one_line
 from tubelet.engine.remote_media import default_cache_root, remove_dead_caches
+from tubelet.engine.runners.ray_output import filter_forwarded_lines, quiet_driver_logs
 
 log = logging.getLogger(__name__)
 
@@ -58,24 +59,26 @@ def ray_session(address: str | None, num_cpus: int | None = None, num_gpus: floa
         yield
         return
     os.environ.setdefault("RAY_USAGE_STATS_ENABLED", "0")
-    common: dict[str, Any] = {"logging_level": logging.WARNING, "configure_logging": True}
     target = cluster_address(address)
-    if target:
-        if num_cpus is not None or num_gpus is not None:
-            log.info("ray.num_cpus/num_gpus size a local instance only; the cluster's nodes declare their own")
-        join_cluster(target, common)
-    else:
-        sizes: dict[str, Any] = {"num_cpus": num_cpus, "num_gpus": num_gpus}  # Ray types num_gpus int; fractions work
-        log.info("starting a private Ray instance (cpus=%s, gpus=%s) on 127.0.0.1", num_cpus, num_gpus)
-        with _loopback_only():
-            ray.init(address="local", **sizes, _node_ip_address="127.0.0.1", include_dashboard=False, **common)
-    try:
-        yield
-    finally:
-        ray.shutdown()
-        if not target:
-            # Ray kills its workers without exit hooks: their video caches are left behind
-            remove_dead_caches(default_cache_root())
+    with quiet_driver_logs() as ray_level:  # Ray's own noise stays off the console (ray_output)
+        common: dict[str, Any] = {"logging_level": ray_level, "configure_logging": True}
+        if target:
+            if num_cpus is not None or num_gpus is not None:
+                log.info("ray.num_cpus/num_gpus size a local instance only; the cluster's nodes declare their own")
+            join_cluster(target, common)
+        else:
+            sizes: dict[str, Any] = {"num_cpus": num_cpus, "num_gpus": num_gpus}  # Ray types num_gpus int
+            log.info("starting a private Ray instance (cpus=%s, gpus=%s) on 127.0.0.1", num_cpus, num_gpus)
+            with _loopback_only():
+                ray.init(address="local", **sizes, _node_ip_address="127.0.0.1", include_dashboard=False, **common)
+        filter_forwarded_lines()
+        try:
+            yield
+        finally:
+            ray.shutdown()
+            if not target:
+                # Ray kills its workers without exit hooks: their video caches are left behind
+                remove_dead_caches(default_cache_root())
 
 
 def join_cluster(address: str, options: dict[str, Any]) -> None:
@@ -248,3 +251,30 @@ def alive_nodes() -> list[dict[str, Any]]:
 def total(nodes: list[dict[str, Any]], resource: str) -> float:
     """How much of ``resource`` (``CPU``, ``GPU``, ``memory``) the nodes hold together."""
     return float(sum(n.get("Resources", {}).get(resource, 0.0) for n in nodes))
+
+
+#: Ray's processes without which this machine's part of a run cannot go on.
+_VITAL = ("raylet", "gcs_server")
+
+
+def dead_local_ray() -> list[str]:
+    """The vital Ray processes this process started (a private instance: its raylet, its
+    GCS) that have died, as "raylet (pid N, exit -9)"; empty while they live, or when
+    this process started none (a joined cluster: Ray reports a lost raylet itself).
+
+    Why ask: with the raylet gone, Ray ends the driver with ``_exit(1)`` at its next call
+    that needs it (a ``ray.put``), before Python can record anything; asked first, the
+    run stops as failed, saying what died."""
+    import ray._private.worker as ray_worker
+
+    node = getattr(ray_worker, "_global_node", None)
+    processes = getattr(node, "all_processes", None)
+    if not isinstance(processes, dict):
+        return []
+    dead = []
+    for kind in _VITAL:
+        for info in processes.get(kind, []):
+            process = getattr(info, "process", None)
+            if process is not None and process.poll() is not None:
+                dead.append(f"{kind} (pid {process.pid}, exit {process.returncode})")
+    return dead

@@ -13,15 +13,20 @@ for a step run as tasks, the first time a worker process runs it (``ready_stages
 
 Failures: a Python error inside a stage is isolated per video by ``run_stage``; a
 ``StageSetupError`` or ``PartWriteError`` stops the run; a worker or actor that dies
-loses its bundle, which ``streaming`` retries video by video (a dead actor is replaced).
+loses its bundle, which ``streaming`` retries video by video (a dead actor is replaced);
+this machine's raylet or GCS dying, or actors that keep dying, is a ``RunnerError``: the
+run stops as failed, saying what died.
 """
 
 from __future__ import annotations
 
 import atexit
+import dataclasses
+import functools
 import logging
 import re
 import secrets
+import time
 from collections import deque
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
@@ -29,10 +34,11 @@ from typing import Any
 
 from tubelet.engine.parts import PartRecord
 from tubelet.engine.pipeline import Pipeline
-from tubelet.engine.progress import Progress
+from tubelet.engine.progress import Progress, ReportPump
 from tubelet.engine.resources import Resources
 from tubelet.engine.runners.common import (
     PartWriteError,
+    RunnerError,
     StageSetupError,
     WorkerSettings,
     run_stages,
@@ -41,11 +47,12 @@ from tubelet.engine.runners.common import (
     write_bundle,
 )
 from tubelet.engine.runners.plan import Step, cluster_of, plan_steps, size_steps, smallest_bundle
-from tubelet.engine.runners.ray_instance import alive_nodes, ray_session
+from tubelet.engine.runners.ray_instance import alive_nodes, dead_local_ray, ray_session
 from tubelet.engine.runners.streaming import Bundle, StreamStats, stream
 from tubelet.engine.stage import Stage
 from tubelet.engine.storage import Storage, open_storage
 from tubelet.engine.task import VideoTask
+from tubelet.engine.worker_progress import WorkerReport
 from tubelet.engine.writer import ShardWriter
 
 log = logging.getLogger(__name__)
@@ -54,6 +61,8 @@ log = logging.getLogger(__name__)
 CALLS_PER_ACTOR = 2
 #: Most actors a run replaces (per pool actor) before it gives up on a pool that keeps dying.
 MAX_REPLACEMENTS_PER_ACTOR = 5
+#: How long the driver waits for the workers' progress (read every ReportPump interval).
+DRAIN_TIMEOUT_S = 5.0
 
 
 class RayRunner:
@@ -82,7 +91,9 @@ class RayRunner:
     ) -> StreamStats:
         """Stream ``tasks`` through every step; the driver commits each part."""
         with ray_session(self.address, self.num_cpus, self.num_gpus):
-            backend = RayBackend(pipeline.stages, writer.storage, run_id=writer.run_id, settings=self.settings)
+            backend = RayBackend(
+                pipeline.stages, writer.storage, run_id=writer.run_id, settings=self.settings, progress=progress
+            )
             return stream(
                 tasks,
                 backend,
@@ -193,6 +204,33 @@ def _identifier(name: str) -> str:
     return re.sub(r"\W", "_", name) or "step"
 
 
+class ProgressSink:
+    """A small actor (no CPU) that keeps the latest report of each worker until the driver
+    drains it: the driver receives one report per busy worker per drain, however often
+    the workers send."""
+
+    def __init__(self) -> None:
+        self._latest: dict[str, WorkerReport] = {}
+
+    def report(self, report: WorkerReport) -> None:
+        self._latest[report.worker] = report
+
+    def drain(self) -> list[WorkerReport]:
+        out, self._latest = list(self._latest.values()), {}
+        return out
+
+
+@dataclass(frozen=True)
+class ActorLink:
+    """A Ray worker's link to the run's ``ProgressSink`` (a call it does not wait for)."""
+
+    token: str
+    sink: Any
+
+    def send(self, report: WorkerReport) -> None:
+        self.sink.report.remote(report)
+
+
 # -- the driver's side ---------------------------------------------------------------------------
 
 
@@ -224,7 +262,7 @@ class _Pool:
             return  # replaced already, for another of its calls
         self.replaced += 1
         if self.replaced > MAX_REPLACEMENTS_PER_ACTOR * self.size:
-            raise RuntimeError(f"the actors of step {self.step_index} keep dying ({self.replaced} replaced); stopping")
+            raise RunnerError(f"the actors of step {self.step_index} keep dying ({self.replaced} replaced); stopping")
         with_calls = self.busy.pop(actor)
         self.actors.remove(actor)
         ray.kill(actor, no_restart=True)
@@ -238,7 +276,13 @@ class RayBackend:
     """Bundles through the steps: tasks for stateless steps, actor pools for the others."""
 
     def __init__(
-        self, stages: Sequence[Stage], storage: Storage, *, run_id: str = "", settings: WorkerSettings | None = None
+        self,
+        stages: Sequence[Stage],
+        storage: Storage,
+        *,
+        run_id: str = "",
+        settings: WorkerSettings | None = None,
+        progress: Progress | None = None,
     ) -> None:
         import ray
 
@@ -247,6 +291,12 @@ class RayBackend:
         placed = size_steps(self.steps, cluster_of(alive_nodes()))
         sizes = [p.workers for p in placed]
         token = run_id or secrets.token_hex(4)
+        self._sink: Any = None
+        self._pump: ReportPump | None = None
+        if progress is not None:  # workers report through it while they work (worker_progress)
+            self._sink = ray.remote(num_cpus=0, max_restarts=0)(ProgressSink).remote()
+            settings = dataclasses.replace(settings or WorkerSettings(), progress=ActorLink(token, self._sink))
+            self._pump = ReportPump(functools.partial(_drain_sink, self._sink), progress.worker_report)
         self._tasks: list[Any] = []
         self._pools: dict[int, _Pool] = {}
         for i, (step, size) in enumerate(zip(self.steps, sizes)):
@@ -274,6 +324,7 @@ class RayBackend:
     def submit(self, bundle: Bundle) -> None:
         import ray
 
+        _check_local_ray()  # ray.put with the raylet gone: Ray would _exit(1) the driver
         self._start(bundle, 0, ray.put(bundle.tasks))
 
     def _start(self, bundle: Bundle, index: int, tasks_ref: Any) -> None:
@@ -300,6 +351,7 @@ class RayBackend:
 
         if not self._in_flight:
             return []
+        _check_local_ray()
         refs = list(self._in_flight)
         ready, _ = ray.wait(refs, num_returns=1, timeout=timeout_s, fetch_local=False)
         if ready:
@@ -309,6 +361,8 @@ class RayBackend:
             bundle, index, actor, tasks_ref = self._in_flight.pop(ref)
             pool = self._pools.get(index)
             result = _result(ref)  # a PartRecord, a video count (inner step), or the error
+            if isinstance(result, WorkerLostError):
+                _check_local_ray()  # a worker lost with its raylet is no reason to retry
             if pool is not None and actor is not None:
                 if isinstance(result, WorkerLostError):
                     pool.replace(actor)
@@ -333,6 +387,26 @@ class RayBackend:
                 actor.__ray_terminate__.remote()
             pool.actors.clear()
         self._in_flight.clear()
+        if self._pump is not None:
+            self._pump.close()
+            self._pump = None
+        if self._sink is not None:
+            self._sink.__ray_terminate__.remote()
+            self._sink = None
+
+
+def _drain_sink(sink: Any, wait_s: float) -> list[WorkerReport]:
+    """The reports the sink holds, read every ``wait_s`` (one round trip); none when it
+    cannot be read (progress never stops a run)."""
+    import ray
+    from ray import exceptions as rex
+
+    time.sleep(wait_s)
+    try:
+        return list(ray.get(sink.drain.remote(), timeout=DRAIN_TIMEOUT_S))
+    except (rex.RayError, TimeoutError) as error:
+        log.debug("could not read the workers' progress: %s", error)
+        return []
 
 
 def _result(ref: Any) -> PartRecord | int | BaseException:
@@ -360,6 +434,15 @@ def _result(ref: Any) -> PartRecord | int | BaseException:
         return WorkerLostError(f"{type(error).__name__}: {error}")
     except rex.OutOfMemoryError as error:
         return WorkerLostError(f"out of memory: {error}")
+    except rex.LocalRayletDiedError as error:
+        raise RunnerError(f"the Ray raylet of this machine died ({error}); the run cannot go on") from error
+
+
+def _check_local_ray() -> None:
+    """RunnerError when the Ray processes this driver started (its raylet, its GCS) died."""
+    dead = dead_local_ray()
+    if dead:
+        raise RunnerError(f"Ray's {' and '.join(dead)} died on this machine; the run cannot go on")
 
 
 class WorkerLostError(RuntimeError):

@@ -9,8 +9,9 @@ masks never travel to the driver.
 
 Failures:
 - a stage raising on a video is isolated inside the worker (``run_stage``);
-- a stage whose ``setup()`` fails, or a part that cannot be written, stops the run
-  (``StageSetupError``, ``PartWriteError``): nothing is lost, a re-run resumes;
+- a stage whose ``setup()`` fails, a part that cannot be written, or a runner that
+  broke (``StageSetupError``, ``PartWriteError``, ``RunnerError``) stops the run: nothing
+  is lost, a re-run resumes;
 - a worker lost mid-bundle (a crash in a decoder, an out-of-memory kill, a node gone)
   costs only that bundle: its videos are retried one at a time, alone in flight (so a
   pool that dies as a whole cannot blame a bystander), and a video that loses its
@@ -30,7 +31,7 @@ from typing import Protocol
 from tubelet.engine.errors import one_line
 from tubelet.engine.parts import PartRecord
 from tubelet.engine.progress import Progress
-from tubelet.engine.runners.common import PartWriteError, StageSetupError
+from tubelet.engine.runners.common import PartWriteError, RunnerError, StageSetupError
 from tubelet.engine.task import VideoTask
 from tubelet.engine.writer import ShardWriter
 
@@ -141,10 +142,10 @@ def _settle(
         stats.sizes.append(len(result.items))
         stats.bytes_to_driver += len(pickle.dumps(result, protocol=pickle.HIGHEST_PROTOCOL))
         if writer.commit_part(result) and progress is not None:
-            for status in result.items.values():
-                progress.advance(failed=status == "failed")
+            for key, status in result.items.items():
+                progress.advance(failed=status == "failed", item=key)
         return []
-    if isinstance(result, (StageSetupError, PartWriteError, KeyboardInterrupt)):
+    if isinstance(result, (StageSetupError, PartWriteError, RunnerError, KeyboardInterrupt)):
         raise result
     if not bundle.retry:
         log.warning(
@@ -160,7 +161,7 @@ def _settle(
     log.warning("video %s lost its worker again when retried alone; committing it as failed", task.video_id)
     task.fail(WORKER_STAGE, RuntimeError(f"the worker processing this video was lost twice: {one_line(result, 300)}"))
     if writer.add(task) and progress is not None:
-        progress.advance(failed=True)
+        progress.advance(failed=True, item=task.video_id)
     return []
 
 

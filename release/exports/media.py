@@ -3,8 +3,11 @@
 Frames are written as the formats' readers load them: one JPEG per frame. A JPEG frame of
 an image folder is copied byte for byte (no second compression); other frames (PNG
 folders, video files) are decoded and encoded once at the export's JPEG quality, which
-gives the same bytes every time. A video whose media cannot be read stops the export
-with an error naming the video and its uri.
+gives the same bytes every time. Only the frames the video is made of are read, each a
+regular image file inside its folder (``tubelet.release.media.folder_frames``): a frame
+linked out of the folder, or whose content is no image, stops the export — nothing else
+lying in the folder is read. A video whose media cannot be read stops the export with an
+error naming the video and its uri.
 """
 
 from __future__ import annotations
@@ -20,9 +23,10 @@ from PIL import Image
 
 from tubelet.engine import remote_media
 from tubelet.engine.remote_media import RemoteMediaError
-from tubelet.engine.video import VideoError, VideoReader, frame_files
+from tubelet.engine.video import VideoError, VideoReader
 from tubelet.engine.video_write import EXPORT_BATCH, export_mp4
 from tubelet.release.exports.common import ExportError, frame_name
+from tubelet.release.media import Frame, MediaError, folder_frames
 from tubelet.schemas import VideoRecord
 
 JPEG_SUFFIXES = (".jpg", ".jpeg")
@@ -70,19 +74,27 @@ def write_indexed_frames(video: VideoRecord, folder: Path, quality: int) -> int:
     return write_frames(video, folder, functools.partial(frame_name, n_frames=video.n_frames, suffix=".jpg"), quality)
 
 
+def _checked_frames(video: VideoRecord, path: Path) -> list[Frame]:
+    """The frames of the image folder ``path`` an export may read (ExportError otherwise)."""
+    try:
+        return folder_frames(path, video.video_id)
+    except MediaError as error:
+        raise ExportError(str(error)) from None
+
+
 def _folder_frames(video: VideoRecord, path: Path, folder: Path, name_of: Callable[[int], str], quality: int) -> int:
-    files = frame_files(path)
-    if len(files) != video.n_frames:
+    frames = _checked_frames(video, path)
+    if len(frames) != video.n_frames:
         raise ExportError(
-            f"video {video.video_id}: {video.uri} holds {len(files)} frames, the dataset says {video.n_frames}"
+            f"video {video.video_id}: {video.uri} holds {len(frames)} frames, the dataset says {video.n_frames}"
         )
-    for i, src in enumerate(files):
-        if src.suffix.lower() in JPEG_SUFFIXES:
-            shutil.copyfile(src, folder / name_of(i))
+    for i, frame in enumerate(frames):
+        if frame.format == "JPEG" and frame.path.suffix.lower() in JPEG_SUFFIXES:
+            shutil.copyfile(frame.path, folder / name_of(i))
         else:
-            with Image.open(src) as image:
+            with Image.open(frame.path) as image:
                 _save_jpeg(np.asarray(image.convert("RGB")), folder / name_of(i), quality)
-    return len(files)
+    return len(frames)
 
 
 def _decoded_frames(video: VideoRecord, path: Path, folder: Path, name_of: Callable[[int], str], quality: int) -> int:
@@ -103,8 +115,9 @@ def _save_jpeg(rgb: np.ndarray, path: Path, quality: int) -> None:
 
 
 def is_mp4_file(video: VideoRecord) -> bool:
-    """Whether the video's media is an mp4 file (copied as it is, not re-encoded)."""
-    return video.uri.lower().endswith(".mp4")
+    """Whether the video's media is an mp4 file copied as it is, not re-encoded: not a rotated
+    one, which is re-encoded upright without its display matrix (its rows are in the upright frame)."""
+    return video.uri.lower().endswith(".mp4") and not video.rotation
 
 
 def check_local_media(video: VideoRecord) -> None:
@@ -122,6 +135,8 @@ def place_mp4(video: VideoRecord, dest: Path) -> bool:
         if path.is_file() and is_mp4_file(video):
             shutil.copyfile(path, dest)
             return True
+        if path.is_dir():
+            _checked_frames(video, path)
         try:
             written = export_mp4(str(path), dest, fps=_reader_fps(video, path))
         except (VideoError, OSError, ValueError) as error:

@@ -85,6 +85,7 @@ def sample_json(item: VideoItem) -> dict[str, Any]:
         "member": f"{item.name}.mp4",
         "copied": copied,
         "codec": item.video.codec if copied else "h264",
+        "rotation": item.video.rotation if copied else 0,  # a rotated video is re-encoded upright
     }
     return {
         "key": item.name,

@@ -251,3 +251,24 @@ def test_a_detection_reanchors_a_carried_mask_that_fits_and_resegments_one_that_
     p.add_prompt(frame, 1, box=regions[1].box, mask=regions[1].mask_array)
     ((_, again),) = list(p.propagate(frame, frame))
     assert np.array_equal(again[1].mask_array, regions[1].mask_array) and p.stats["anchored"] == 1
+
+
+def test_grabcut_masks_do_not_depend_on_what_ran_before(sample: dict) -> None:
+    """GrabCut draws its k-means start from OpenCV's process-wide RNG: the tracker seeds it
+    before every call (from its ``seed`` and the frame), so the masks are the same whatever
+    state earlier work left that RNG in — and another ``seed`` is another, valid, start."""
+    import cv2
+
+    def masks(before: int, seed: int = 0) -> list[np.ndarray]:
+        cv2.setRNGSeed(before)  # what an earlier video, window or test would leave behind
+        p = FlowPropagator(grabcut_every=1, seed=seed)
+        p.start(sample["video"], range(30, 40))
+        p.add_prompt(30, 2, box=sample["gt"]["objects"][1]["boxes_xyxy"]["30"])  # segmented by GrabCut
+        out = [regions[2].mask_array for _, regions in p.propagate(30, 39) if 2 in regions]
+        assert len(out) == 10 and p.stats["grabcuts"] >= 10
+        return out
+
+    first = masks(before=1)
+    for before in (2, 12345):
+        assert all(np.array_equal(a, b) for a, b in zip(first, masks(before))), before
+    assert all(_iou(a, b) > 0.8 for a, b in zip(first, masks(before=1, seed=7)))

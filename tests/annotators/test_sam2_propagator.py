@@ -19,6 +19,7 @@ import pytest
 pytest.importorskip("sam2")
 torch = pytest.importorskip("torch")
 
+from tests.engine.videos import rotated_copy  # noqa: E402
 from tubelet.annotators.tracking.propagator import Propagator, Region  # noqa: E402
 from tubelet.annotators.tracking.sam2_propagator import Sam2Propagator  # noqa: E402
 from tubelet.cli.sample import SampleInfo  # noqa: E402
@@ -109,6 +110,27 @@ def test_forward_shapes_ids_scores_and_rle(prop, sample, masks) -> None:
             np.testing.assert_array_equal(decode_rle(region.mask_rle), region.mask)
     assert prop._state is None  # the window's state is released once it is walked
     prop.close()
+
+
+def test_a_rotated_video_is_fed_to_sam2_upright(prop, sample, masks, tmp_path: Path) -> None:
+    """A phone video (a display matrix turning the sample 90 degrees counter-clockwise): the
+    model sees the frames a player shows, and masks come back at that size, so a mask prompt
+    in the upright frame comes back as itself (up to SAM 2's resampling)."""
+    frames = [START, START + 1]
+    images = {}
+    for turn in (0, 90):
+        path = rotated_copy(sample.video, tmp_path / f"ccw{turn}.mp4", turn)
+        prop.start(str(path), frames)
+        images[turn] = prop._window_state(frames)["images"].numpy()
+        if turn:
+            prop.add_prompt(START, 2, mask=np.rot90(masks[START] == 2))
+            regions = dict(prop.propagate(START, START + 1))
+            got, truth = regions[START][2].mask, np.rot90(masks[START] == 2)
+            assert got.shape == (W, H) and (got & truth).sum() / (got | truth).sum() > 0.9
+        prop.close()
+    # (N, 3, S, S): the square model input of the rotated copy is the upright one's, turned
+    turned = np.rot90(images[0], k=1, axes=(2, 3))
+    assert np.abs(images[90] - turned).mean() < 0.05 < np.abs(images[90] - images[0]).mean()
 
 
 def test_reverse_order_box_prompt_and_one_frame_window(prop, sample) -> None:

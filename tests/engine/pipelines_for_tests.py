@@ -330,6 +330,27 @@ class DecoderActor(Decoder):
         return True
 
 
+@dataclass
+class RejectItems(Stage):
+    """Rejects one item of every video (a track too short to keep) without failing it."""
+
+    def process(self, batch: list[VideoTask]) -> list[VideoTask]:
+        for task in batch:
+            task.reject(self.name, f"{task.video_id}:t9", "track too short to keep (2 frames < 3)")
+        return batch
+
+
+@dataclass
+class BrokenSetup(Stage):
+    """A stage whose ``setup()`` fails (weights that are not there): the run stops."""
+
+    def setup(self) -> None:
+        raise OSError("no weights at /models/w.pt")
+
+    def process(self, batch: list[VideoTask]) -> list[VideoTask]:
+        return batch
+
+
 STAGES = {
     "decoder": Decoder,
     "decoder_actor": DecoderActor,
@@ -345,6 +366,8 @@ STAGES = {
     "masks": HeavyMasks,
     "task_setup": TaskWithSetup,
     "gpu": OnGpu,
+    "reject_items": RejectItems,
+    "broken_setup": BrokenSetup,
 }
 
 

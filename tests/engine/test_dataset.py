@@ -10,6 +10,7 @@ import pyarrow.parquet as pq
 import pytest
 
 from tests.engine.test_writer import tasks
+from tests.engine.tiny_dataset import recommit_file
 from tubelet.engine.dataset import Dataset
 from tubelet.engine.writer import ShardWriter
 from tubelet.schemas.arrow import TABLE_SCHEMAS
@@ -71,10 +72,25 @@ def test_read_table_fills_columns_an_older_file_lacks(dataset):
     path = dataset.files("events")[0]
     old = pq.read_table(path).drop_columns(["model_id"])
     pq.write_table(old, path)
+    for entry in (Path(dataset.root) / "meta" / "ledger").glob("*.json"):  # entries of then recorded no digest
+        data = json.loads(entry.read_text())
+        for info in data["files"].values():
+            info.pop("sha256"), info.pop("bytes")
+        entry.write_text(json.dumps(data))
     table = dataset.read_table("events")
     assert table.schema == TABLE_SCHEMAS["events"]
     assert table.column("model_id").null_count == table.num_rows
     assert dataset.connect().execute("select count(model_id), count(*) from events").fetchone() == (0, 4)
+
+
+def test_videos_written_before_rotation_was_recorded_read_as_unknown(dataset):
+    """Schema 1.2.0 added ``videos.rotation``: an older file reads with it null (not 0: nobody
+    looked), and the records say None."""
+    for path in dataset.files("videos"):
+        recommit_file(Path(dataset.root), Path(path), pq.read_table(path).drop_columns(["rotation"]))
+    videos = dataset.read_table("videos")
+    assert videos.num_rows and videos.column("rotation").null_count == videos.num_rows
+    assert {v.rotation for v in dataset.records("videos")} == {None}
 
 
 def test_info_is_checked(dataset):

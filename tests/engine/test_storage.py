@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import hashlib
+
 import pyarrow as pa
 import pytest
 
@@ -48,8 +50,9 @@ def test_create_is_put_if_absent(storage):
 
 def test_parquet(storage):
     table = pa.table({"video_id": ["a", "b"], "n": [1, 2]})
-    size = storage.write_parquet("data/videos/p.parquet", table, compression="zstd")
-    assert size > 0
+    written = storage.write_parquet("data/videos/p.parquet", table, compression="zstd")
+    assert written.size == len(storage.read_bytes("data/videos/p.parquet")) > 0
+    assert written.sha256 == hashlib.sha256(storage.read_bytes("data/videos/p.parquet")).hexdigest()
     assert storage.read_table("data/videos/p.parquet").equals(table)
     assert storage.read_table("data/videos/p.parquet", columns=["n"]).column("n").to_pylist() == [1, 2]
     assert storage.arrow_dataset(["data/videos/p.parquet"]).to_table().num_rows == 2

@@ -19,6 +19,11 @@ def problems(root: Path, **kwargs) -> list[str]:
     return [str(p) for p in validate_dataset(root, **kwargs).problems]
 
 
+def recommit(root: Path, path: Path, table: str, rows: list[dict]) -> None:
+    """Rewrite a committed file with ``rows`` as if they had been committed so."""
+    tiny_dataset.recommit_file(root, path, pa.Table.from_pylist(rows, schema=TABLE_SCHEMAS[table]))
+
+
 def test_clean_dataset_passes(tmp_path: Path) -> None:
     root = tiny_dataset.build(tmp_path / "ds")
     report = validate_dataset(root, all_masks=True)
@@ -62,7 +67,7 @@ def test_corrupt_mask_found_with_all_masks(tmp_path: Path) -> None:
     path = next((root / "data" / "tubelets").glob("*.parquet"))
     rows = pq.read_table(path).to_pylist()
     rows[0]["frames"][2]["mask_rle"]["counts"] = "0"  # 0 pixels, not 48*64
-    pq.write_table(pa.Table.from_pylist(rows, schema=TABLE_SCHEMAS["tubelets"]), path)
+    recommit(root, path, "tubelets", rows)
     found = problems(root, all_masks=True)
     assert any("frames[2]" in p and "mask does not decode" in p for p in found), found
 
@@ -120,12 +125,12 @@ def test_event_and_instruction_references(tmp_path: Path) -> None:
     rows = pq.read_table(path).to_pylist()
     rows[0]["tubelet_ids"] = ["nope"]
     rows[0]["end_frame"] = 10
-    pq.write_table(pa.Table.from_pylist(rows, schema=TABLE_SCHEMAS["events"]), path)
+    recommit(root, path, "events", rows)
     path = next((root / "data" / "instructions").glob("*.parquet"))
     rows = pq.read_table(path).to_pylist()
     rows[0]["answer"]["boxes"][0]["box_xyxy"] = [0.0, 0.0, 65.0, 10.0]
     rows[0]["regions"][0]["frame_idx"] = [2, 11]
-    pq.write_table(pa.Table.from_pylist(rows, schema=TABLE_SCHEMAS["instructions"]), path)
+    recommit(root, path, "instructions", rows)
     found = problems(root)
     vid = rows[0]["video_id"]
     assert f"[events] event_id '{vid}:ev1': tubelet \"nope\" is not in the tubelets table" in found

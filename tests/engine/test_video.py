@@ -17,6 +17,8 @@ import pytest
 from PIL import Image
 
 from tests.engine.videos import cut, frame_pattern, make_audio_only, make_folder, make_mp4, unknown_codec
+from tubelet.engine.probe import probe_task
+from tubelet.engine.task import VideoTask
 from tubelet.engine.video import VideoError, VideoMeta, VideoReader, open_video, probe, sample_indices
 
 pytestmark = pytest.mark.usefixtures("video_backend")
@@ -320,6 +322,48 @@ def test_a_rotated_phone_video_is_decoded_upright(tmp_path: Path, rotation: int)
         small = video.frames([40], size=(w // 2, h // 2))[0].astype(int)
         expected = np.asarray(Image.fromarray(upright).resize((w // 2, h // 2), Image.Resampling.BILINEAR))
         assert small.shape == expected.shape and np.abs(small - expected).mean() < 6
+
+
+@pytest.mark.parametrize("rotation", [90, 180, 270])
+def test_a_rotated_video_stays_upright_through_keyframe_seeks_and_records_its_turn(
+    tmp_path: Path, rotation: int
+) -> None:
+    """Frames reached by seeking back, forward and across GOPs (a key frame every 12), one
+    call at a time and in one batch, native and scaled: each as a player shows it. ``meta``
+    and the ``videos`` row say the display size and the clockwise turn that was applied
+    (the matrix turns the picture ``rotation`` degrees counter-clockwise)."""
+    path = make_mp4(tmp_path / "phone.mp4", n=44, rotation=rotation)
+    clockwise = (360 - rotation) % 360
+    h, w = np.rot90(np.zeros((64, 96)), k=rotation // 90).shape
+    half = (w // 2, h // 2)
+
+    def upright(i: int, size: tuple[int, int] | None) -> np.ndarray:
+        image = np.rot90(frame_pattern(i, 96, 64), k=rotation // 90)
+        return image if size is None else np.asarray(Image.fromarray(image).resize(size, Image.Resampling.BILINEAR))
+
+    def check(got: np.ndarray, i: int, size: tuple[int, int] | None) -> None:
+        expected = upright(i, size).astype(int)
+        assert got.shape == expected.shape, (i, size)
+        error = np.abs(got.astype(int) - expected).mean()
+        flipped = np.abs(got.astype(int) - np.rot90(expected, k=2)).mean()  # upside down
+        assert error < 10 < flipped, (i, size, error, flipped)
+
+    order = [40, 13, 27, 20, 40, 14, 26, 43]  # back, forward past a key frame, back again...
+    with VideoReader(str(path)) as video:
+        assert (video.meta.width, video.meta.height, video.meta.rotation) == (w, h, clockwise)
+        for size in (None, half):
+            for i in order:
+                check(video.frames([i], size=size)[0], i, size)
+            for i, got in zip(order, video.frames(order, size=size)):
+                check(got, i, size)
+    row = probe_task(VideoTask(video_id="phone", uri=str(path)))
+    assert (row.width, row.height, row.rotation) == (w, h, clockwise)
+
+
+def test_an_upright_video_and_a_frame_folder_record_no_turn(mp4: Path, tmp_path: Path) -> None:
+    assert probe(str(mp4)).rotation == 0
+    assert probe(str(make_folder(tmp_path / "frames")), fps=5).rotation == 0
+    assert probe_task(VideoTask(video_id="clip", uri=str(mp4))).rotation == 0
 
 
 def _rss_mib() -> float:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import hashlib
 import json
 
 import pyarrow.parquet as pq
@@ -56,7 +57,14 @@ def test_ledger_entry_format(tmp_path):
     data = json.loads((tmp_path / "meta" / "ledger" / "c000000000001.json").read_text())
     assert data["format"] == 1 and data["run_id"] == "r1" and data["shard"] == "r1-00001"
     assert data["items"] == {"v000": "done", "v001": "failed", "manifest:list.jsonl:3": "failed"}
-    assert data["files"]["rejects"] == {"path": "data/rejects/r1-00001.parquet", "rows": 2}
+    rejects = data["files"]["rejects"]
+    blob = (tmp_path / "data" / "rejects" / "r1-00001.parquet").read_bytes()
+    assert rejects == {
+        "path": "data/rejects/r1-00001.parquet",
+        "rows": 2,
+        "bytes": len(blob),
+        "sha256": hashlib.sha256(blob).hexdigest(),
+    }
     assert data["files"]["videos"]["rows"] == 1  # a failed video contributes only its rejects
 
 
@@ -98,27 +106,29 @@ def test_kill_before_the_ledger_entry_leaves_orphans_that_reopen_removes(tmp_pat
         for task in tasks(2, start=2):
             w.add(task)
     w.abort()
+    killed = w.run_id
     monkeypatch.undo()
     on_disk = sorted(p.relative_to(tmp_path).as_posix() for p in (tmp_path / "data").rglob("*.parquet"))
     assert len(on_disk) == len(committed) + 3  # videos, tubelets, events of the lost shard
-    # a temporary file half-written by a killed run, and a ledger temp file
-    (tmp_path / "data" / "videos" / ".x-00009.parquet.tmp").write_bytes(b"PAR1 half")
-    (tmp_path / "meta" / "ledger" / ".x-00009.json.abc.tmp").write_text("{")
+    # a temporary file half-written by the killed run, a ledger temp file, and a user's file
+    (tmp_path / "data" / "videos" / f".{w.run_id}-00009.parquet.0a1b2c3d.tmp").write_bytes(b"PAR1 half")
+    (tmp_path / "meta" / "ledger" / ".c000000000009.json.abcd1234.tmp").write_text("{")
+    (tmp_path / "meta" / "ledger" / ".mine.tmp").write_text("not tubelet's")
     # readers never see the uncommitted shard
     assert Dataset(tmp_path).counts()["videos"] == 2
     assert Dataset(tmp_path).connect().execute("select count(*) from videos").fetchone() == (2,)
 
     with ShardWriter(tmp_path, shard_size=2) as w:
         assert len(w.removed) == 5
-        assert "data/videos/.x-00009.parquet.tmp" in w.removed
-        assert "meta/ledger/.x-00009.json.abc.tmp" in w.removed
+        assert f"data/videos/.{killed}-00009.parquet.0a1b2c3d.tmp" in w.removed
+        assert "meta/ledger/.c000000000009.json.abcd1234.tmp" in w.removed
         assert set(w.committed) == {"v000", "v001"}  # v002, v003 were not committed: redo them
         for task in tasks(2, start=2):
             assert w.add(task)
     on_disk = sorted(p.relative_to(tmp_path).as_posix() for p in (tmp_path / "data").rglob("*.parquet"))
     referenced = sorted(str(f["path"]) for e in read_entries(tmp_path) for f in e.files.values())
     assert on_disk == referenced
-    assert temp_files(tmp_path) == []
+    assert temp_files(tmp_path) == [str(tmp_path / "meta" / "ledger" / ".mine.tmp")]
     ids = Dataset(tmp_path).connect().execute("select video_id from videos order by 1").fetchall()
     assert ids == [("v000",), ("v001",), ("v002",), ("v003",)]
 

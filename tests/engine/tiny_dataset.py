@@ -7,10 +7,14 @@ one known way, so a test can check that ``tubelet validate`` finds exactly that.
 
 from __future__ import annotations
 
+import hashlib
+import json
 from collections.abc import Iterable
 from pathlib import Path
 
 import numpy as np
+import pyarrow as pa
+import pyarrow.parquet as pq
 
 from tubelet.engine.task import VideoTask
 from tubelet.engine.writer import ShardWriter
@@ -145,3 +149,17 @@ def build(root: Path, plant: Iterable[str] = ()) -> Path:
             writer.add(task)
     write_info(root / "meta" / "info.json", DatasetInfo(pipeline="test", config_hash="0" * 16))
     return root
+
+
+def recommit_file(root: Path, path: Path, table: pa.Table) -> None:
+    """Rewrite the committed file ``path`` with ``table`` as if it had been committed so (its
+    ledger entry's size and sha256 updated): planted rows or an older layout, not a corrupt file."""
+    pq.write_table(table, path)
+    blob = path.read_bytes()
+    rel = Path(path).relative_to(root).as_posix()
+    for entry_path in (Path(root) / "meta" / "ledger").glob("*.json"):
+        entry = json.loads(entry_path.read_text())
+        for file in entry["files"].values():
+            if file.get("path") == rel:
+                file.update(bytes=len(blob), sha256=hashlib.sha256(blob).hexdigest())
+                entry_path.write_text(json.dumps(entry))

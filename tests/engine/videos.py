@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from fractions import Fraction
 from pathlib import Path
 
@@ -34,19 +35,35 @@ def make_mp4(
     counter-clockwise (what a phone writes); ``ticks``: each frame's start in 1/``fps``
     second units (a variable frame rate), instead of 0, 1, 2, ...
     """
+    frames = (frame_pattern(i, width, height) for i in range(n))
+    return encode_mp4(path, frames, fps, faststart=faststart, rotation=rotation, ticks=ticks)
+
+
+def encode_mp4(
+    path: Path,
+    frames: Iterable[np.ndarray],
+    fps: int = 30,
+    faststart: bool = False,
+    rotation: int = 0,
+    ticks: list[int] | None = None,
+) -> Path:
+    """Encode RGB ``frames`` as H.264 mp4 with PyAV (options as ``make_mp4``); the size is the first frame's."""
     import av
 
     options = {"movflags": "faststart"} if faststart else {}
     with av.open(str(path), "w", options=options) as container:
         stream = container.add_stream("libx264", rate=fps)
-        stream.width, stream.height, stream.pix_fmt = width, height, "yuv420p"
+        stream.pix_fmt = "yuv420p"
         stream.codec_context.gop_size = 12  # a key frame every 12 frames, so seeks are real
+        stream.options = {"threads": "1"}  # x264's output depends on its thread count
         if rotation:
             stream.set_display_rotation(rotation)
         if ticks is not None:
             stream.codec_context.time_base = Fraction(1, fps)
-        for i in range(n):
-            frame = av.VideoFrame.from_ndarray(frame_pattern(i, width, height), format="rgb24")
+        for i, rgb in enumerate(frames):
+            if i == 0:
+                stream.height, stream.width = rgb.shape[:2]
+            frame = av.VideoFrame.from_ndarray(np.ascontiguousarray(rgb), format="rgb24")
             if ticks is not None:
                 frame.pts, frame.time_base = ticks[i], Fraction(1, fps)
             for packet in stream.encode(frame):
@@ -54,6 +71,19 @@ def make_mp4(
         for packet in stream.encode():
             container.mux(packet)
     return path
+
+
+def rotated_copy(src: Path, dst: Path, rotation: int) -> Path:
+    """``src`` re-encoded frame for frame, the same coded pictures, with a display matrix
+    that turns them ``rotation`` degrees counter-clockwise (what a phone held sideways
+    writes): a player shows every frame as ``np.rot90(frame, rotation // 90)``."""
+    import av
+
+    with av.open(str(src)) as container:
+        stream = container.streams.video[0]
+        fps = int(round(float(stream.average_rate)))
+        frames = (frame.to_ndarray(format="rgb24") for frame in container.decode(stream))
+        return encode_mp4(dst, frames, fps, rotation=rotation)
 
 
 def make_audio_only(path: Path, seconds: float = 0.5, rate: int = 16000) -> Path:

@@ -25,6 +25,21 @@ import pyarrow as pa
 TRACKER = "tubelet"
 
 
+#: TrackEval's evaluator settings for tests: no printing, no files, no worker processes.
+QUIET = {
+    "USE_PARALLEL": False,
+    "PRINT_RESULTS": False,
+    "PRINT_CONFIG": False,
+    "TIME_PROGRESS": False,
+    "OUTPUT_SUMMARY": False,
+    "OUTPUT_DETAILED": False,
+    "PLOT_CURVES": False,
+    "DISPLAY_LESS_PROGRESS": True,
+    "OUTPUT_EMPTY_CLASSES": False,
+    "LOG_ON_ERROR": None,
+}
+
+
 def write_tracker_file(path: Path, tubelets: pa.Table, video_id: str) -> int:
     """MOTChallenge tracker rows ``frame, id, x, y, w, h, conf, -1, -1, -1`` for the visible
     frames of the video's tubelets (ids 1… in tubelet_id order; the unclipped box where a
@@ -84,18 +99,7 @@ def trackeval_mot17(
         write_seqinfo(gt_root / seq / "seqinfo.ini", seq, n_frames, seqinfo)
         write_tracker_file(data / f"{seq}.txt", pred, seq)
 
-    evaluator = trackeval.Evaluator(
-        {
-            "USE_PARALLEL": False,
-            "PRINT_RESULTS": False,
-            "PRINT_CONFIG": False,
-            "TIME_PROGRESS": False,
-            "OUTPUT_SUMMARY": False,
-            "OUTPUT_DETAILED": False,
-            "PLOT_CURVES": False,
-            "LOG_ON_ERROR": None,
-        }
-    )
+    evaluator = trackeval.Evaluator(dict(QUIET))
     dataset = trackeval.datasets.MotChallenge2DBox(
         {
             "GT_FOLDER": str(gt_root),

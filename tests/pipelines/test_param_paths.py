@@ -60,6 +60,7 @@ def stage(pipeline, name: str):
 def test_a_relative_path_resolves_from_the_manifest_folder_not_the_cwd(project: Path) -> None:
     params = {
         "weights": "models/w.pt",
+        "tracker": "sam2",  # the options are SAM 2's (the flow tracker refuses them)
         "tracker_options": {"checkpoint": "models/sam2.pt", "config": "./models/sam2.yaml", "image_size": 256},
     }
     config = load_manifest(manifest(project, params))
@@ -83,7 +84,7 @@ def test_names_stay_names(project: Path) -> None:
     pipeline = pipeline_for(load_manifest(manifest(project, {**params, "prompts": "dog.", "profile": "full"})))
     assert stage(pipeline, "open_vocab_detector").model == "IDEA-Research/grounding-dino-tiny"
     assert stage(pipeline, "track_masklets").tracker_options == params["tracker_options"]
-    pipeline = pipeline_for(load_manifest(manifest(project, params)))
+    pipeline = pipeline_for(load_manifest(manifest(project, {**params, "tracker": "sam2"})))
     assert stage(pipeline, "yolo_detector").weights == "yolov8n.pt"
 
 
@@ -101,13 +102,13 @@ def test_a_missing_path_is_an_error_naming_the_param_and_the_path_tried(project:
         pipeline_for(config)
     tried = os.path.abspath(os.path.join(project, os.path.expanduser(value)))
     message = str(info.value)
-    assert message.startswith("track: bad params: weights: no such file or folder: ")
+    assert message.startswith(f"{project / 'm.yaml'}:3: params.weights: no such file or folder: ")
     assert tried in message and "manifest's folder" in message
 
 
 def test_a_missing_nested_path_names_the_dotted_param(project: Path) -> None:
     params = {"source": "track", "track": {"profile": "full", "tracker_options": {"checkpoint": "ckpt/sam2.pt"}}}
-    with pytest.raises(ValueError, match=r"strefer: bad params: track\.tracker_options\.checkpoint: no such file"):
+    with pytest.raises(ValueError, match=r"m\.yaml:3: params\.track\.tracker_options\.checkpoint: no such file"):
         pipeline_for(load_manifest(manifest(project, params, pipeline="strefer")))
 
 

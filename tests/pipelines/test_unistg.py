@@ -14,7 +14,7 @@ import numpy as np
 import pytest
 
 from tubelet.annotators.instructions import GROUNDING_TASK_TYPES, check_instructions
-from tubelet.annotators.instructions.derive import times_in
+from tubelet.annotators.instructions.derive import answer_time, times_in
 from tubelet.cli.sample import SampleInfo
 from tubelet.engine.config import RunConfig
 from tubelet.engine.dataset import Dataset
@@ -38,17 +38,19 @@ def _tight_box(rle: dict) -> list[float]:
 
 
 def _assert_exact(insts: list[Instruction], tubes: list[Tubelet], gt_boxes=None) -> None:
-    """Every grounding answer: span = first/last visible frame times, boxes = the mask's tight box."""
+    """Every grounding answer: span = first/last visible frame times (at the answers'
+    precision: ``derive.answer_time``), boxes = the mask's tight box."""
     by_id = {t.tubelet_id: t for t in tubes}
     for inst in insts:
         tube = by_id[inst.answer.tubelet_ids[0]]
         frames = {f.frame_idx: f for f in tube.frames}
         visible = sorted(f.frame_idx for f in tube.frames if f.visible)
         if inst.answer.span_s is not None:
-            assert inst.answer.span_s == [frames[visible[0]].t_s, frames[visible[-1]].t_s]
+            want = [answer_time(frames[visible[0]].t_s, tube.fps), answer_time(frames[visible[-1]].t_s, tube.fps)]
+            assert inst.answer.span_s == want
         for box in inst.answer.boxes:
             frame = frames[box.frame_idx]
-            assert frame.visible and box.t_s == frame.t_s
+            assert frame.visible and box.t_s == answer_time(frame.t_s, tube.fps)
             assert box.box_xyxy == _tight_box(frame.mask_rle)
             if gt_boxes is not None:
                 assert box.box_xyxy == gt_boxes[tube.track_id][str(box.frame_idx)]
@@ -79,7 +81,7 @@ def test_unistg_on_the_sample_matches_the_masks_exactly(tmp_path: Path, syntheti
         if inst.task_type == "temporal_grounding":
             tube = next(t for t in tubes if t.tubelet_id == inst.answer.tubelet_ids[0])
             f0, f1 = first_last[tube.track_id]
-            times = {f.frame_idx: f.t_s for f in tube.frames}
+            times = {f.frame_idx: answer_time(f.t_s, tube.fps) for f in tube.frames}
             assert inst.answer.span_s == [times[f0], times[f1]]
     assert check_instructions(insts, tubes).ok
     assert ds.read_table("rejects").num_rows == 0

@@ -8,6 +8,7 @@ from pathlib import Path
 
 import pytest
 
+from tests.samples import rotated_sample
 from tubelet.cli.sample import SampleInfo
 
 DAVIS_SEQUENCES = {"blackswan": "swan", "dog": "dog"}
@@ -62,9 +63,19 @@ def davis_dataset(assets: Path, tmp_path_factory: pytest.TempPathFactory) -> Pat
     return _strefer_import(tmp_path_factory.mktemp("preview-davis") / "out", videos)
 
 
-@pytest.fixture(params=["sample", "davis"])
+@pytest.fixture(scope="session")
+def rotated_dataset(tmp_path_factory: pytest.TempPathFactory, synthetic_sample: SampleInfo) -> Path:
+    """The sample as a phone held sideways records it (a display matrix turning it 90 degrees
+    counter-clockwise), its masks imported in the upright frame, as a player shows it."""
+    tmp = tmp_path_factory.mktemp("preview-rotated")
+    return _strefer_import(tmp / "out", [rotated_sample(synthetic_sample, tmp / "media", 90)])
+
+
+@pytest.fixture(params=["sample", "rotated", "davis"])
 def any_dataset(request: pytest.FixtureRequest) -> tuple[Path, str]:
-    """(dataset, a video id) for the sample, and for DAVIS when the assets are here."""
+    """(dataset, a video id) for the sample, its rotated copy, and DAVIS when the assets are here."""
     if request.param == "sample":
         return request.getfixturevalue("sample_dataset"), "scene"
+    if request.param == "rotated":
+        return request.getfixturevalue("rotated_dataset"), "scene-ccw90"
     return request.getfixturevalue("davis_dataset"), "blackswan"

@@ -30,6 +30,7 @@ import pytest
 from PIL import Image
 from pycocotools import mask as mask_utils
 
+from tests.evaluation.trackeval_reference import QUIET
 from tubelet.engine.dataset import Dataset
 from tubelet.engine.stage import run_stage
 from tubelet.engine.task import VideoTask
@@ -84,19 +85,6 @@ def ytvos_mask(dataset: Mapping[str, Any], ann: Mapping[str, Any], frame: int) -
 
 
 # --------------------------------------------------------------------------- TrackEval
-
-QUIET = {
-    "USE_PARALLEL": False,
-    "PRINT_RESULTS": False,
-    "PRINT_CONFIG": False,
-    "TIME_PROGRESS": False,
-    "OUTPUT_SUMMARY": False,
-    "OUTPUT_DETAILED": False,
-    "PLOT_CURVES": False,
-    "DISPLAY_LESS_PROGRESS": True,
-    "OUTPUT_EMPTY_CLASSES": False,
-    "LOG_ON_ERROR": None,
-}
 
 
 def trackeval_dataset(gt: Path, trackers: Path, split: str, tracker: str = "tubelet", benchmark: str = "MOT17") -> Any:

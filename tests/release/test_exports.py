@@ -391,6 +391,7 @@ def test_webdataset_samples_read_back_with_webdataset(sample_ds: Path, tmp_path:
         "codec": "h264",
         "copied": False,
         "member": "sample-scene-frames.mp4",
+        "rotation": 0,
     }
     read = webdataset_round_trip(out, Dataset(sample_ds))
     assert read.mismatches == [] and read.masks == report.counts["masks"] > 0

@@ -96,7 +96,9 @@ def write_mirrored_h264(src: Path, dst: Path, fps: int) -> None:
 @pytest.fixture(scope="session")
 def tracked_dataset(tmp_path_factory: pytest.TempPathFactory) -> Path:
     """strefer (lite) over two real videos: the sample (24 fps, MPEG-4 part 2, which
-    browsers cannot play, so pushing makes a proxy) and its mirror (30 fps, H.264)."""
+    browsers cannot play, so pushing makes a proxy) and its mirror (30 fps, H.264),
+    which lives under a symbolically linked folder (``videos -> real-videos``), as
+    datasets on mounted or shared disks often do."""
     pytest.importorskip("cv2")
     from tubelet.cli.sample import write_sample
     from tubelet.engine.config import RunConfig
@@ -104,7 +106,9 @@ def tracked_dataset(tmp_path_factory: pytest.TempPathFactory) -> Path:
 
     tmp = tmp_path_factory.mktemp("review-source")
     sample = write_sample(tmp / "sample")
-    mirror = tmp / "mirror30.mp4"
+    (tmp / "real-videos").mkdir()
+    (tmp / "videos").symlink_to("real-videos", target_is_directory=True)
+    mirror = tmp / "videos" / "mirror30.mp4"
     write_mirrored_h264(Path(sample.video), mirror, fps=30)
     videos = [{"uri": str(sample.video), "video_id": "scene"}, {"uri": str(mirror), "video_id": "mirror30"}]
     config = RunConfig(

@@ -12,12 +12,15 @@ from collections.abc import Collection
 from dataclasses import replace
 from typing import Any
 
+import numpy as np
 import pytest
 
 from tests.review.recorded import REVIEWER, Recorded, parse, pushed_rows, recorded
 from tubelet.review.apply import Applied, apply_review
+from tubelet.review.corrections import Retracked
 from tubelet.review.tasks import VideoRows
-from tubelet.schemas.records import Answer, Instruction, Message, Reject, Tubelet
+from tubelet.schemas.records import Answer, Instruction, Message, Reject, Tubelet, TubeletFrame
+from tubelet.schemas.rle import encode_mask
 
 PROJECT = "recorded"
 TOLERANCE = 2.0 + 0.05  # the push's tolerance plus Label Studio's percent rounding (as apply allows)
@@ -45,16 +48,40 @@ class Regenerator:
 
 
 class Retracker:
-    """Stands in for the tracker: records each call, marks the tubelet it returns (or fails)."""
+    """Stands in for the tracker: records each call and answers the span's rows, each
+    visible one with a box-shaped mask and score 0.5, except on ``lost`` frames (or fails)."""
 
-    def __init__(self, error: Exception | None = None) -> None:
-        self.error, self.calls = error, []
+    def __init__(self, error: Exception | None = None, lost: Collection[int] = ()) -> None:
+        self.error, self.lost, self.calls = error, set(lost), []
 
-    def __call__(self, tube: Tubelet, boxes: dict[int, list[float] | None], prompts: list[int]) -> Tubelet:
+    def __call__(self, tube: Tubelet, boxes: dict[int, list[float] | None], prompts: list[int]) -> Retracked:
         self.calls.append((tube, boxes, prompts))
         if self.error:
             raise self.error
-        return replace(tube, extra={**tube.extra, "retracked": True})
+        rows = [
+            TubeletFrame(f, f / tube.fps, box or [0.0, 0.0, 1.0, 1.0], None, None, False)
+            if box is None or f in self.lost
+            else TubeletFrame(f, f / tube.fps, box, _box_rle(box, tube), 0.5, True)
+            for f, box in boxes.items()
+        ]
+        rows = [replace(r, visible=boxes[r.frame_idx] is not None) for r in rows]
+        return Retracked(replace(tube, frames=rows), {f: "scripted loss" for f in self.lost if boxes.get(f)})
+
+
+def _box_rle(box: list[float], tube: Tubelet) -> dict[str, Any]:
+    mask = np.zeros((tube.height, tube.width), dtype=bool)
+    x1, y1, x2, y2 = (int(round(v)) for v in box)
+    mask[max(0, y1) : max(y1 + 1, y2), max(0, x1) : max(x1 + 1, x2)] = True
+    return encode_mask(mask)
+
+
+def _with_masks(rows: VideoRows) -> VideoRows:
+    """``rows`` with a box-shaped mask on every visible frame (the recordings leave masks out)."""
+    rows.tubelets = [
+        replace(t, frames=[replace(f, mask_rle=_box_rle(f.box_xyxy, t)) if f.visible else f for f in t.frames])
+        for t in rows.tubelets
+    ]
+    return rows
 
 
 def _apply(rec: Recorded, rows: VideoRows, **options: Any) -> Applied:
@@ -140,32 +167,67 @@ def _edited_box(rec: Recorded, old: Tubelet, frame_idx: int) -> list[float]:
     return [x1 + edit["dx_px"], y1 + edit["dy_px"], x2 + edit["dx_px"], y2 + edit["dy_px"]]
 
 
+def _span_frames(tube: Tubelet) -> list[list[int]]:
+    """The tubelet's frames inside each edited keyframe interval."""
+    frames = [f.frame_idx for f in tube.frames]
+    return [[f for f in frames if lo < f < hi] for lo, hi in EDITED_INTERVALS[tube.tubelet_id]]
+
+
 def test_moved_keyframes_correct_the_tracks_and_prompt_the_tracker_there() -> None:
-    rec, rows = recorded("moved_boxes"), pushed_rows("scene")
+    rec, rows = recorded("moved_boxes"), _with_masks(pushed_rows("scene"))
     old = {t.tubelet_id: t for t in rows.tubelets}
     regenerate, retrack = Regenerator(), Retracker()
     applied = _apply(rec, rows, regenerate=regenerate, retrack=retrack)
+    # the spans are the frames strictly between the keyframes around each edit (the anchors)
     assert _changes(applied) == {
-        ("tubelets", RED): ("correct", {"frames_changed": 32, "prompt_frames": [32, 59]}),
-        ("tubelets", GREEN): ("correct", {"frames_changed": 7, "prompt_frames": [33]}),
+        ("tubelets", RED): ("correct", {"spans": [[28, 41], [50, 70]], "prompt_frames": [32, 59]}),
+        ("tubelets", GREEN): ("correct", {"spans": [[29, 35]], "prompt_frames": [33]}),
     }
     assert _verdicts(applied) == {**_accepted(rows), ("tubelets", RED): "correct", ("tubelets", GREEN): "correct"}
-    # the tracker gets the reviewer's boxes on the tubelet's frames (None: out of view), prompted on the edits
-    (red, red_boxes, red_prompts), (green, green_boxes, green_prompts) = retrack.calls
-    assert (red.tubelet_id, red_prompts, green.tubelet_id, green_prompts) == (RED, [32, 59], GREEN, [33])
-    assert sorted(red_boxes) == [f.frame_idx for f in old[RED].frames]  # frames 27..71
-    assert sorted(green_boxes) == [f.frame_idx for f in old[GREEN].frames]  # frames 0..71
-    assert [f for f, box in green_boxes.items() if box is None] == [23, 24, 25, 26]  # its gap stays a gap
+    # the tracker gets one call per span: the reviewer's boxes there, prompted on the edit
+    calls = [(tube.tubelet_id, sorted(boxes), prompts) for tube, boxes, prompts in retrack.calls]
+    (red1, red2), (green1,) = _span_frames(old[RED]), _span_frames(old[GREEN])
+    assert calls == [(RED, red1, [32]), (RED, red2, [59]), (GREEN, green1, [33])]
     for tube, boxes, prompts in retrack.calls:
         for frame in prompts:
-            assert boxes[frame] == pytest.approx(_edited_box(rec, old[tube.tubelet_id], frame), abs=EPS)
-    # the tracker's answers replace the corrected tubelets; the untouched one is the same row
-    assert [t.extra.get("retracked") for t in applied.rows.tubelets] == [True, True, None]
-    assert applied.rows.tubelets[2] == rows.tubelets[2] and applied.counts["masks_regenerated"] == 2
+            assert boxes[frame] == pytest.approx(_edited_box(rec, old[tube.tubelet_id], frame), abs=0.005)
+        for box in boxes.values():  # rounded to 0.01 px: no float noise from the percentages
+            assert box is not None and all(round(v, 2) == v for v in box)
+    # outside the spans every row is the same (box bit for bit, mask, score); inside, the tracker's
+    for fixed in applied.rows.tubelets[:2]:
+        spanned = {f for span in _span_frames(old[fixed.tubelet_id]) for f in span}
+        before = {f.frame_idx: f for f in old[fixed.tubelet_id].frames}
+        assert [f.frame_idx for f in fixed.frames] == list(before)
+        for row in fixed.frames:
+            if row.frame_idx in spanned:
+                assert row.score == 0.5 and row.mask_rle is not None
+            else:
+                assert row == before[row.frame_idx]
+        assert fixed.extra == {**old[fixed.tubelet_id].extra, "reviewed": True}
+    assert applied.rows.tubelets[2] == rows.tubelets[2]
+    spanned = len(red1) + len(red2) + len(green1)
+    assert (applied.counts["frames_corrected"], applied.counts["masks_regenerated"]) == (spanned, spanned)
+    visible_masks = sum(1 for t in rows.tubelets[:2] for f in t.frames if f.mask_rle is not None)
+    assert applied.counts["masks_kept"] == visible_masks - spanned
+    assert applied.counts["masks_not_regenerated"] == 0 and applied.rejects == []
     # changed tracks regenerate the instructions, from the reviewed rows
     assert len(regenerate.calls) == 1 and regenerate.calls[0].tubelets == applied.rows.tubelets
     assert [i.instruction_id for i in applied.rows.instructions] == ["scene:fresh:1", "scene:fresh:2"]
-    assert applied.counts["instructions_regenerated"] == 2 and applied.rejects == []
+    assert applied.counts["instructions_regenerated"] == 2
+
+
+def test_frames_without_a_regenerated_mask_are_named_in_rejects() -> None:
+    rec, rows = recorded("moved_boxes"), _with_masks(pushed_rows("scene"))
+    applied = _apply(rec, rows, retrack=Retracker(lost={40, 41, 60}))
+    reason = "mask not regenerated: scripted loss; the reviewed box is kept without a mask"
+    assert applied.rejects == [
+        Reject(item=f"{RED} frames 40-41", stage="review", video_id="scene", reason=reason),
+        Reject(item=f"{RED} frame 60", stage="review", video_id="scene", reason=reason),
+    ]
+    assert applied.counts["masks_not_regenerated"] == 3
+    red = {f.frame_idx: f for f in applied.rows.tubelets[0].frames}
+    assert all(red[f].mask_rle is None and red[f].visible for f in (40, 41, 60))
+    assert red[32].mask_rle is not None
 
 
 def test_moved_keyframes_without_a_tracker_keep_the_reviewed_boxes() -> None:
@@ -195,15 +257,30 @@ def test_moved_keyframes_without_a_tracker_keep_the_reviewed_boxes() -> None:
 
 
 def test_a_failed_retrack_keeps_the_review_and_says_why() -> None:
-    rec, rows = recorded("moved_boxes"), pushed_rows("scene")
+    rec, rows = recorded("moved_boxes"), _with_masks(pushed_rows("scene"))
     applied = _apply(rec, rows, retrack=Retracker(RuntimeError("no frames")))
-    reason = "masks not regenerated (RuntimeError: no frames); the reviewed boxes are kept without masks"
+    reason = (
+        "mask not regenerated: re-tracking failed (RuntimeError: no frames); the reviewed box is kept without a mask"
+    )
     assert applied.rejects == [
-        Reject(item=tid, stage="review", video_id="scene", reason=reason) for tid in (RED, GREEN)
+        Reject(item=item, stage="review", video_id="scene", reason=reason)
+        for item in (f"{RED} frames 28-41", f"{RED} frames 50-70", f"{GREEN} frames 29-35")
     ]
     assert [t.extra.get("reviewed") for t in applied.rows.tubelets] == [True, True, None]
-    assert not any("retracked" in t.extra for t in applied.rows.tubelets)
-    assert _verdicts(applied)[("tubelets", RED)] == "correct" and "masks_regenerated" not in applied.counts
+    assert _verdicts(applied)[("tubelets", RED)] == "correct"
+    assert applied.counts["masks_regenerated"] == 0 and applied.counts["masks_not_regenerated"] == 14 + 21 + 7
+    # the rows outside the spans keep their masks
+    assert applied.counts["masks_kept"] > 0
+    red = {f.frame_idx: f for f in applied.rows.tubelets[0].frames}
+    assert red[27].mask_rle is not None and red[45].mask_rle is not None and red[30].mask_rle is None
+
+
+def test_a_tubelet_without_masks_takes_the_reviewed_boxes_and_no_tracker() -> None:
+    rec, rows = recorded("moved_boxes"), pushed_rows("scene")  # box-only rows
+    retrack = Retracker()
+    applied = _apply(rec, rows, retrack=retrack)
+    assert retrack.calls == [] and applied.rejects == []
+    assert applied.counts["masks_regenerated"] == applied.counts["masks_not_regenerated"] == 0
 
 
 def test_a_deleted_track_takes_its_entity_and_events_with_it() -> None:
@@ -342,6 +419,9 @@ def test_a_drawn_track_becomes_a_review_tubelet_with_its_entity() -> None:
     assert (blank.frames, prompts, sorted(boxes)) == ([], [9, 19, 29], list(range(9, 30)))
     assert applied.rows.tubelets[:3] == rows.tubelets
     new = applied.rows.tubelets[3]
+    assert [(f.frame_idx, f.score, f.mask_rle is not None) for f in new.frames] == [
+        (f, 0.5, True) for f in range(9, 30)
+    ]
     expected = Tubelet(
         tubelet_id=tid,
         video_id="scene",
@@ -351,13 +431,15 @@ def test_a_drawn_track_becomes_a_review_tubelet_with_its_entity() -> None:
         fps=24.0,
         width=640,
         height=360,
-        frames=[],
-        extra={"reviewed": True, "retracked": True},
+        frames=new.frames,
+        score=0.5,
+        extra={"reviewed": True},
     )
     assert new == expected
     # without a tracker, the drawn boxes are its frames: shown from the first keyframe to the disabled last one
     plain = _apply(rec, pushed_rows("scene"))
     drawn = plain.rows.tubelets[3]
+    assert plain.rejects == []  # it never had masks: none are missing
     assert [(f.frame_idx, f.t_s, f.visible) for f in drawn.frames] == [(f, f / 24.0, True) for f in range(9, 30)]
     for frame, box in rec.edits["keyframes"].items():
         assert _box(drawn, int(frame)) == pytest.approx(box, abs=EPS)

@@ -24,7 +24,7 @@ from tubelet.engine.dataset import Dataset
 from tubelet.review.client import LabelStudioClient
 from tubelet.review.label_config import _PALETTE
 from tubelet.review.push import _label_sets, push
-from tubelet.review.tasks import DATA_VIDEO_ID
+from tubelet.review.tasks import DATA_TUBELETS, DATA_VIDEO_ID
 
 from .browser import chromium_page, login
 from .conftest import REPO
@@ -74,18 +74,21 @@ def _stroked(pixels: np.ndarray, colour: np.ndarray, line: str, at: float, start
     return best
 
 
-def _regions_panel(page: Any) -> dict[int, tuple[str, str]]:
-    """Index -> (kind, title) of every row of the Regions panel (a virtual list: scrolled through)."""
+def _regions_panel(page: Any) -> dict[int, tuple[str, str, list[str]]]:
+    """Index -> (kind, title, texts shown under it) of every row of the Regions panel (a
+    virtual list: scrolled through). The texts are the per-region text boxes the config
+    shows in the list (``displayMode="region-list"``)."""
     holder = page.locator(".lsf-outliner .lsf-tree-list-holder").first
-    seen: dict[int, tuple[str, str]] = {}
+    seen: dict[int, tuple[str, str, list[str]]] = {}
     read = """el => [...el.querySelectorAll('.lsf-tree__node')].map(n => [
         (n.className.match(/lsf-tree__node_type_(\\w+)/) || [, '?'])[1],
         (n.querySelector('.lsf-outliner-item__index') || {}).textContent || '',
-        (n.querySelector('.lsf-outliner-item__title') || {}).textContent || ''])"""
+        (n.querySelector('.lsf-outliner-item__title') || {}).textContent || '',
+        [...n.querySelectorAll('textarea, input')].map(t => t.value)])"""
     for _ in range(50):
-        for kind, index, title in holder.evaluate(read):
+        for kind, index, title, texts in holder.evaluate(read):
             if index.strip().isdigit():
-                seen[int(index)] = (kind, title.strip())
+                seen[int(index)] = (kind, title.strip(), [t.strip() for t in texts])
         before = holder.evaluate("el => el.scrollTop")
         holder.evaluate("el => { el.scrollTop += el.clientHeight / 2; }")
         page.wait_for_timeout(50)
@@ -109,6 +112,11 @@ def test_labeling_page_shows_the_video_with_its_predicted_boxes(label_studio, da
 
     with chromium_page(width=1600, height=1000) as page:
         login(page, label_studio.url, label_studio.username, label_studio.password)
+        # every task's video is served (the test video lives under a symbolically linked folder)
+        for pushed in client.tasks(report.project_id):
+            response = page.request.get(label_studio.url + pushed["data"]["video"])
+            assert response.status == 200, (pushed["data"]["video"], response.status)
+            assert response.headers["content-type"].startswith("video/"), response.headers
         page.goto(f"{label_studio.url}/projects/{report.project_id}/data?task={task['id']}")
         page.wait_for_function(
             "() => { const v = document.querySelector('video'); return v && v.readyState >= 2; }", timeout=20_000
@@ -139,10 +147,19 @@ def test_labeling_page_shows_the_video_with_its_predicted_boxes(label_studio, da
     assert match, f"no 'N of M' frame counter in {counter!r}"
     assert (int(match[1]), int(match[2])) == (1, n_frames), counter
     # the Regions panel: one row per track and per event span
-    kinds = sorted(kind for kind, _ in regions.values())
+    kinds = sorted(kind for kind, _, _ in regions.values())
     assert len(regions) == len(tracks) + len(spans), regions
     assert kinds.count("videorectangleregion") == len(tracks), regions
     assert sorted(regions) == list(range(1, len(regions) + 1)), regions
+    # each track's row names its tubelet and shows its referring expression (dog #1 vs dog #4)
+    expressions = {e.tubelet_id: e.referring_expression for e in Dataset(dataset).records("entities")}
+    track_rows = [(title, texts) for kind, title, texts in regions.values() if kind == "videorectangleregion"]
+    for region in tracks:
+        tid = task["data"][DATA_TUBELETS][region["id"]]
+        tube = next(t for t in Dataset(dataset).records("tubelets") if t.tubelet_id == tid)
+        (row,) = [(title, texts) for title, texts in track_rows if f"#{tube.track_id}  {tid}" in texts]
+        assert region["value"]["labels"][0] in row[0], row
+        assert expressions.get(tid) and expressions[tid] in row[1], (tid, row)
     # the video frame is drawn, with the source's aspect ratio
     x0, y0, x1, y1 = _video_rect(pixels, canvas)
     assert abs((x1 - x0) / (y1 - y0) - task["data"]["width"] / task["data"]["height"]) < 0.02, (x0, y0, x1, y1)

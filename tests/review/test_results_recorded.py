@@ -7,12 +7,14 @@ export gives back exactly what the reviewer did, in dataset terms.
 
 from __future__ import annotations
 
+import copy
+
 import pytest
 
 from tests.review.recorded import REVIEWER, parse, pushed_rows, recorded
 from tubelet.review.keyframes import select_keyframes
 from tubelet.review.results import ReviewedEvent, latest_annotation, parse_task
-from tubelet.review.tasks import track_of
+from tubelet.review.tasks import build_task, track_of
 
 TOLERANCE = 2.0 + 0.05  # the push's keyframe tolerance, plus Label Studio's percent rounding
 EPS = 1e-3  # percent boxes with 4 decimals: 1e-4 % of 640 px is 0.0006 px
@@ -176,3 +178,19 @@ def test_frames_past_the_end_block_the_track_and_drop_the_span() -> None:
     ]
     assert sorted(t.tubelet_id for t in reviewed.tracks) == ["scene:track:2", "scene:track:3"]
     assert "Sp4nOut02b" not in {e.region_id for e in reviewed.events}
+
+
+def test_the_pushed_track_ids_are_shown_not_read_back() -> None:
+    """The read-only id text under each track (``track``) is the push's: a pull ignores
+    it, whatever it says, and reports nothing about it."""
+    rec, rows = recorded("unchanged"), pushed_rows("scene")
+    pushed = build_task(rows, "/data/local-files/?d=scene.mp4")["predictions"][0]["result"]
+    ids = [r for r in pushed if r["from_name"] == "track"]
+    assert [r["value"]["text"] for r in ids] == [[f"#{t.track_id}  {t.tubelet_id}"] for t in rows.tubelets]
+    task = copy.deepcopy(rec.task)
+    annotation = latest_annotation(task)
+    annotation["result"] += [{**r, "value": {"text": ["edited by the reviewer"]}} for r in ids]
+    v = rows.video
+    reviewed = parse_task(task, width=v.width, height=v.height, fps=v.fps, n_frames=v.n_frames)
+    assert reviewed is not None and reviewed.problems == [] and reviewed.blocking == []
+    assert reviewed.expressions == parse(rec, rows).expressions

@@ -45,9 +45,13 @@ def test_shifted_span_fails() -> None:
     assert [p.kind for p in problems] == ["answer"] and "span" in problems[0].message
 
 
-def test_span_within_half_a_frame_passes() -> None:
-    problems, _ = _planted("temporal_grounding", lambda i: i.answer.span_s.__setitem__(0, i.answer.span_s[0] + 0.04))
+def test_span_is_compared_at_the_answer_precision() -> None:
+    # 10 fps: times have 2 decimals, so +0.004 is rounding and +0.04 a wrong answer (it
+    # was within half a frame, which the checker let pass before answers were rounded)
+    problems, _ = _planted("temporal_grounding", lambda i: i.answer.span_s.__setitem__(0, i.answer.span_s[0] + 0.004))
     assert problems == []
+    problems, _ = _planted("temporal_grounding", lambda i: i.answer.span_s.__setitem__(0, i.answer.span_s[0] + 0.04))
+    assert [p.kind for p in problems] == ["answer"] and "precision" in problems[0].message
 
 
 def test_moved_box_fails() -> None:

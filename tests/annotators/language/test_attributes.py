@@ -13,13 +13,12 @@ from PIL import Image
 
 from tubelet.annotators.language.attributes import (
     AttributeConfig,
-    colour_histogram,
-    colour_name,
     direction_of,
     measure_video,
     position_of,
     relations,
 )
+from tubelet.annotators.language.colours import colour_histogram, colour_name
 from tubelet.annotators.language.visual_prompt import frames_needed
 from tubelet.engine.task import VideoTask
 from tubelet.engine.video import VideoReader
@@ -124,7 +123,9 @@ def test_motion_of_the_sample_follows_the_script(sample_attrs: dict[str, dict]) 
 def test_size_position_and_relations_of_the_sample(sample_attrs: dict[str, dict]) -> None:
     square, circle = sample_attrs["red square"], sample_attrs["green circle"]
     assert {a["size"] for a in sample_attrs.values()} == {"small"}  # ~1.4 % of the frame each
-    assert square["position"]["vertical"] == "top" and circle["position"]["vertical"] == "middle"
+    # both cross the frame: the square stays at the top, the circle's "middle" alone says nothing
+    assert square["position"] == {"horizontal": None, "vertical": "top"} and circle["position"] is None
+    assert square["checks"]["position"][1] == 1.0 and square["checks"]["position"][0] < 0.8
     rels = {(r["relation"], r["category"]) for r in square["relations"]}
     assert ("above", "green circle") in rels and ("left of", "green circle") in rels
     assert ("below", "red square") in {(r["relation"], r["category"]) for r in circle["relations"]}

@@ -47,7 +47,7 @@ def test_lite_entities_of_the_sample(sample_task: VideoTask) -> None:
     # the colour is already in the category: not said twice
     assert by_cat["red square"].referring_expression == "the red square"
     for e in task.entities:
-        assert e.model_id == "lite" and e.prompt_version == "entity_lite@1" and e.caption is None
+        assert e.model_id == "lite" and e.prompt_version == "entity_lite@2" and e.caption is None
         assert e.attributes["expression"]["unique"] is True
         json.dumps(e.attributes)
 
@@ -65,17 +65,17 @@ def test_same_colour_falls_back_to_position_then_motion_then_ordinal(tmp_path: P
     task = make_scene(
         tmp_path / "v",
         [
-            ("person", red, 10, lambda i: (30.0, 90.0)),  # left, still
-            ("person", red, 10, lambda i: (160.0, 60.0 + 2 * i)),  # centre, moving down
-            ("person", red, 10, lambda i: (170.0, 120.0 - 2 * i)),  # centre, moving up
+            ("box", red, 10, lambda i: (30.0, 90.0)),  # left, still
+            ("box", red, 10, lambda i: (160.0, 60.0 + 2 * i)),  # centre, moving down
+            ("box", red, 10, lambda i: (170.0, 120.0 - 2 * i)),  # centre, moving up
             ("dog", (40, 80, 200), 10, lambda i: (290.0, 90.0)),
         ],
     )
     task = _run(DescribeEntities(), task)
     got = _expressions(task)
-    assert got["scene:t:0"] == "the red person on the left"
-    assert got["scene:t:1"] == "the red person in the centre, moving down"
-    assert got["scene:t:2"] == "the red person in the centre, moving up"
+    assert got["scene:t:0"] == "the red box on the left"
+    assert got["scene:t:1"] == "the red box in the centre, moving down"
+    assert got["scene:t:2"] == "the red box in the centre, moving up"
     assert got["scene:t:3"] == "the blue dog"
     assert task.entities[3].generalized_noun == "animal"
     assert len({normalise_expression(v) for v in got.values()}) == 4
@@ -83,14 +83,14 @@ def test_same_colour_falls_back_to_position_then_motion_then_ordinal(tmp_path: P
     twins = make_scene(
         tmp_path / "w",
         [
-            ("person", red, 8, lambda i: (140.0, 90.0)),
-            ("person", red, 8, lambda i: (190.0, 90.0)),
+            ("box", red, 8, lambda i: (140.0, 90.0)),
+            ("box", red, 8, lambda i: (190.0, 90.0)),
         ],
     )
     twins = _run(DescribeEntities(), twins)
     assert _expressions(twins) == {
-        "scene:t:0": "the first person from the left",
-        "scene:t:1": "the second person from the left",
+        "scene:t:0": "the first box from the left",
+        "scene:t:1": "the second box from the left",
     }
     assert all(
         e.attributes["expression"] == {"method": "ordinal", "used": ["ordinal"], "unique": True} for e in twins.entities
@@ -289,7 +289,9 @@ def test_lite_entities_on_davis_ground_truth(assets: Path) -> None:
     [dog], [car] = entities["dog"], entities["car-shadow"]
     # a cream golden retriever; a silver car that drives left, then away from the camera
     assert dog.attributes["colour"] == "white" and dog.generalized_noun == "animal"
-    assert dog.attributes["direction"] in ("right", "down-right") and dog.attributes["depth"] == "closer"
+    # it runs towards the camera and to the right: right on most frame pairs, down on too few
+    assert dog.attributes["direction"] == "right" and dog.attributes["depth"] == "closer"
+    assert dog.attributes["checks"]["direction"] >= 0.8
     assert car.attributes["colour"] == "grey" and car.generalized_noun == "vehicle"
     assert car.attributes["velocity"][0] < 0 and car.attributes["depth"] == "away"
     assert car.referring_expression == "the grey car" and dog.referring_expression == "the white dog"
