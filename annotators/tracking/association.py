@@ -13,6 +13,8 @@ GrabCut in the lite one); they only implement :class:`~.propagator.Propagator`.
    mask IoU, box IoU when either side has no mask): a detection of the object's
    category, or of one a detection confirming it gave before, by ``match_iou``; of any
    other category by ``relabel_iou`` (the detector named the same object differently).
+   Then ByteTrack's second pass: detections weaker than ``match_score`` (down to
+   ``weak_score``) may confirm the objects still unconfirmed, by ``weak_match_iou``.
    A matched object is confirmed (its category gets the detection's score as a vote)
    and re-prompted from its detection; an object left
    unconfirmed on more than ``max_unconfirmed_keyframes`` keyframes in a row is taken to
@@ -69,6 +71,10 @@ class AssociationConfig:
 
     detection_score: float = 0.5  # a detection this confident can start an object / count for the anchor
     match_score: float = 0.3  # a detection this confident can confirm an existing object
+    # ByteTrack's second pass: a weaker detection (down to weak_score) can only confirm an
+    # object no stronger detection matched, and only overlapping it by weak_match_iou
+    weak_score: float = 0.1
+    weak_match_iou: float = 0.5
     match_iou: float = 0.3  # least overlap for a detection to match a propagated region
     new_object_iou: float = 0.5  # an unmatched detection overlapping a region this much is a duplicate, not an object
     duplicate_iou: float = 0.7  # NMS per keyframe, and track merging
@@ -171,7 +177,8 @@ class _Session:
         self.dets: dict[int, list[Detection]] = {}
         suppressed = 0
         for k in sorted(keys):
-            usable = [d for d in detections if d.frame_idx == k and d.score >= cfg.match_score]
+            least = min(cfg.match_score, cfg.weak_score)
+            usable = [d for d in detections if d.frame_idx == k and d.score >= least]
             self.dets[k], n = suppress_duplicates(usable, cfg.duplicate_iou)
             suppressed += n
         self.tracks: dict[int, Track] = {}
@@ -182,6 +189,7 @@ class _Session:
             "objects_started": 0,
             "reentries": 0,
             "dropped_unconfirmed": 0,
+            "weak_matches": 0,
             "windows": 0,
             "propagated_frames": 0,
         }
@@ -242,56 +250,92 @@ class _Session:
     ) -> dict[int, Region]:
         """Match, confirm, drop, re-enter and start objects on keyframe ``k``; the prompts
         of the next window."""
-        dets = self.dets[k]
-        objs = list(present)
-        det_regions = [region_of(d) for d in dets]
-        iou = overlap_matrix(det_regions, [present[o] for o in objs])
-        same = np.array([[self.tracks[o].answers_to(d.category) for o in objs] for d in dets], dtype=bool)
-        same = same.reshape(len(dets), len(objs))
-        # A detection matches an object of its category (or one it was called before) when
-        # they overlap by match_iou; of another category only when they overlap by
-        # relabel_iou (the detector named the same object differently). Overlap decides;
-        # the category only breaks near ties.
-        allowed = (same & (iou >= self.cfg.match_iou)) | (iou >= self.cfg.relabel_iou)
-        pairs = hungarian(iou + _SAME_CATEGORY_BONUS * same, allowed)
-        prompts: dict[int, Region] = {}
-        matched_dets = set()
-        for i, j in pairs:
-            obj, det = objs[j], dets[i]
-            matched_dets.add(i)
-            self.tracks[obj].confirm(k, det.score, det.category)
-            remember(self.tracks[obj].appearance, det.appearance, self.cfg.appearance_memory)
-            streak.pop(obj, None)
-            prompts[obj] = self._reprompt(det_regions[i], present[obj], len(self.tracks[obj].confirmed))
-        for obj in objs:
+        prompts, left = self._confirm(k, present, streak)
+        for obj in present:
             if obj not in prompts and not self._unconfirmed(obj, k, streak, reverse):
                 prompts[obj] = present[obj]
-        # Unmatched detections that no region already covers (of their category by
-        # new_object_iou, of any by relabel_iou), one per object: a lost object may come
-        # back on any of them (the detector is often unsure of what it lost sight of), a
-        # new object starts only from a confident one.
-        covered = (same & (iou >= self.cfg.new_object_iou)) | (iou >= self.cfg.relabel_iou)
-        candidates = [dets[i] for i in range(len(dets)) if i not in matched_dets and not covered[i].any()]
-        kept = {id(d) for d in self._distinct(candidates)}
-        unmatched = [i for i in range(len(dets)) if id(dets[i]) in kept]
-        reentered = self._reentries(k, [dets[i] for i in unmatched], set(present), reverse)
-        fresh = [i for n, i in enumerate(unmatched) if n in reentered or dets[i].score >= self.cfg.detection_score]
-        reentered = {fresh.index(unmatched[n]): obj for n, obj in reentered.items()}
-        started: dict[int, Region] = {}
-        for n, i in enumerate(fresh):
-            obj = reentered.get(n)
-            if obj is None:
-                obj = self._new_track(dets[i], k)  # remembers the detection's appearance
-            else:
-                remember(self.tracks[obj].appearance, dets[i].appearance, self.cfg.appearance_memory)
-                self.tracks[obj].confirm(k, dets[i].score, dets[i].category)
-            started[obj] = det_regions[i]
+        started = self._arrivals(k, left, present, reverse)
+        for obj in started:
+            streak.pop(obj, None)  # a lost object back: its unconfirmed keyframes start again
         if started:
             # Back the other way from here: where did these objects come in?
             stop = {o: self._nearest_seen(o, k, behind=not reverse) for o in started}
             self._side_trip(k, started, not reverse, stop)
         prompts.update(self._made_here(started, k))
         return prompts
+
+    def _confirm(
+        self, k: int, present: dict[int, Region], streak: dict[int, tuple[int, int]]
+    ) -> tuple[dict[int, Region], list[Detection]]:
+        """Confirm the objects ``present`` on keyframe ``k`` from its detections, in two
+        passes as ByteTrack does: those of at least ``match_score`` first, then the weaker
+        ones (from ``weak_score``) for the objects still unconfirmed. The prompts of the
+        confirmed objects and the detections left over."""
+        strong = [d for d in self.dets[k] if d.score >= self.cfg.match_score]
+        weak = [d for d in self.dets[k] if d.score < self.cfg.match_score]
+        prompts: dict[int, Region] = {}
+        left: list[Detection] = []
+        for dets, pairs_of in ((strong, self._strong_pairs), (weak, self._weak_pairs)):
+            pairs = pairs_of(dets, {o: r for o, r in present.items() if o not in prompts})
+            for i, obj in pairs:
+                det, track = dets[i], self.tracks[obj]
+                track.confirm(k, det.score, det.category)
+                remember(track.appearance, det.appearance, self.cfg.appearance_memory)
+                streak.pop(obj, None)
+                prompts[obj] = self._reprompt(region_of(det), present[obj], len(track.confirmed))
+            matched = {i for i, _ in pairs}
+            left += [d for i, d in enumerate(dets) if i not in matched]
+            if dets is weak:
+                self.stats["weak_matches"] += len(pairs)
+        return prompts, left
+
+    def _strong_pairs(self, dets: list[Detection], objects: dict[int, Region]) -> list[tuple[int, int]]:
+        """``(detection index, object)`` pairs of the first pass. A detection matches an
+        object of its category (or one it was called before) when they overlap by
+        ``match_iou``; of another category only by ``relabel_iou`` (the detector named the
+        same object differently). Overlap decides; the category only breaks near ties."""
+        objs = list(objects)
+        if not dets or not objs:
+            return []
+        iou = overlap_matrix([region_of(d) for d in dets], list(objects.values()))
+        same = np.array([[self.tracks[o].answers_to(d.category) for o in objs] for d in dets], dtype=bool)
+        allowed = (same & (iou >= self.cfg.match_iou)) | (iou >= self.cfg.relabel_iou)
+        return [(i, objs[j]) for i, j in hungarian(iou + _SAME_CATEGORY_BONUS * same, allowed)]
+
+    def _weak_pairs(self, dets: list[Detection], objects: dict[int, Region]) -> list[tuple[int, int]]:
+        """``(detection index, object)`` pairs of the second pass: a weak detection matches
+        an object by ``weak_match_iou`` whatever its category (a weak detection names
+        nothing reliably)."""
+        objs = list(objects)
+        if not dets or not objs:
+            return []
+        iou = overlap_matrix([region_of(d) for d in dets], list(objects.values()))
+        return [(i, objs[j]) for i, j in hungarian(iou, iou >= self.cfg.weak_match_iou)]
+
+    def _arrivals(self, k: int, left: list[Detection], present: dict[int, Region], reverse: bool) -> dict[int, Region]:
+        """Objects that arrive on keyframe ``k``, with their prompts: of the detections
+        ``left`` unmatched, those no region already covers (of their category by
+        ``new_object_iou``, of any by ``relabel_iou``), one per object. A lost object may
+        come back on any of them, a weak one too (the detector is often unsure of what it
+        lost sight of); a new object starts only from a confident one."""
+        objs = list(present)
+        iou = overlap_matrix([region_of(d) for d in left], [present[o] for o in objs])
+        same = np.array([[self.tracks[o].answers_to(d.category) for o in objs] for d in left], dtype=bool)
+        covered = (same.reshape(iou.shape) & (iou >= self.cfg.new_object_iou)) | (iou >= self.cfg.relabel_iou)
+        arriving = self._distinct([d for i, d in enumerate(left) if not covered[i].any()])
+        reentered = self._reentries(k, arriving, set(present), reverse)
+        started: dict[int, Region] = {}
+        for n, det in enumerate(arriving):
+            obj = reentered.get(n)
+            if obj is None:
+                if det.score < self.cfg.detection_score:
+                    continue
+                obj = self._new_track(det, k)  # remembers the detection's appearance
+            else:
+                remember(self.tracks[obj].appearance, det.appearance, self.cfg.appearance_memory)
+                self.tracks[obj].confirm(k, det.score, det.category)
+            started[obj] = region_of(det)
+        return started
 
     def _made_here(self, prompts: dict[int, Region], k: int) -> dict[int, Region]:
         """``prompts`` for a second walk from keyframe ``k``: for a tracker whose masks
@@ -474,7 +518,10 @@ class _Session:
         hits = []
         for d in self.dets[f]:
             o = overlap(region_of(d), region)
-            if o >= self.cfg.relabel_iou or (track.answers_to(d.category) and o >= self.cfg.match_iou):
+            if d.score < self.cfg.match_score:  # a weak detection: ByteTrack's second pass
+                if o >= self.cfg.weak_match_iou:
+                    hits.append(d)
+            elif o >= self.cfg.relabel_iou or (track.answers_to(d.category) and o >= self.cfg.match_iou):
                 hits.append(d)
         if hits:
             best = max(hits, key=lambda d: d.score)

@@ -728,3 +728,34 @@ def test_a_second_walk_from_a_keyframe_reuses_the_mask_a_repeatable_tracker_made
     result = associate(tracker, "v.mp4", VIDEO, FRAMES, TIMES, detect(gt, [thing], keyframes), "s", keyframes=keyframes)
     at_anchor = [has_mask for f, _, _, has_mask in tracker.prompts if f == result.anchor_frame]
     assert at_anchor == [False, repeatable]  # forward: the box; backward: the mask, or the box again
+
+
+def test_a_weak_detection_keeps_an_object_it_covers_well_and_starts_nothing():
+    """ByteTrack's second pass: detections below match_score only confirm objects no
+    stronger detection matched, and only overlapping them by weak_match_iou."""
+    ghost = Thing("ghost", "bag", lambda f: (50, 50))
+    person = Thing("person", "person", lambda f: (120, 60))
+    gt = render([ghost, person])
+    dets = detect(gt, [ghost, person], range(0, N, KEY))
+    # after the first keyframe the detector is barely sure of the bag (0.15) ...
+    weak = [replace(d, score=0.15) if d.category == "bag" and d.frame_idx > 0 else d for d in dets]
+    # ... and sees a weak stranger far from everything
+    weak.append(Detection(20, TIMES[20], [5.0, 90.0, 25.0, 110.0], 0.15, "person", detector="script"))
+    result, _, _ = run([ghost, person], dets=weak, max_unconfirmed_keyframes=2)
+    bag = next(t for t in result.tubelets if t.category == "bag")
+    assert visible(bag) == FRAMES  # kept on every keyframe by the weak detections
+    assert len(result.tubelets) == 2  # the stranger started nothing
+    assert result.stats["weak_matches"] >= len(range(KEY, N, KEY))
+    # too weak for the second pass (below weak_score), or too loose a box: dropped as before
+    result, _, _ = run([ghost, person], dets=weak, max_unconfirmed_keyframes=2, weak_score=0.2)
+    assert visible(next(t for t in result.tubelets if t.category == "bag")) == list(range(0, 10))
+    loose = [
+        replace(d, box_xyxy=[d.box_xyxy[0] - 15, d.box_xyxy[1] - 15, d.box_xyxy[2] + 15, d.box_xyxy[3] + 15])
+        if d.score < 0.3
+        else d
+        for d in weak
+    ]
+    result, _, _ = run([ghost, person], dets=loose, max_unconfirmed_keyframes=2)
+    bag = next(t for t in result.tubelets if t.category == "bag")
+    assert result.stats["weak_matches"] == 0 and result.stats["dropped_unconfirmed"] >= 1
+    assert not set(range(10, 40)) & set(visible(bag))
