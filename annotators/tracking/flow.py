@@ -166,8 +166,8 @@ class FlowPropagator:
     longest side of the crop GrabCut segments a box on (None: working size);
     ``band``: width (working pixels) of the outline a colour model may move per frame;
     ``reanchor``: on a detection's re-prompt, keep the carried mask fitted to the box
-    (``refits_masks``) rather than segmenting the box again — about 1.5× faster, J&F
-    0.588 instead of 0.606 on DAVIS-2016 (docs/benchmarks.md); ``reanchor_iou``: least
+    (``refits_masks``) rather than segmenting the box again — about 1.3× faster, J&F
+    0.601–0.608 instead of 0.613–0.619 on DAVIS-2016 (docs/benchmarks.md); ``reanchor_iou``: least
     IoU between a carried mask's box and the detection's box for the mask to be kept;
     ``seed``: GrabCut's random start on frame ``f`` is seeded from ``(seed, f)``.
     ``stats`` counts tracked frames, GrabCut runs (and those that found nothing, whose
@@ -198,7 +198,7 @@ class FlowPropagator:
         mask_flow: str = "dense",
         segment_side: int | None = 256,
         band: int = 4,
-        reanchor_iou: float = 0.5,
+        reanchor_iou: float = 0.7,
         reanchor: bool = False,
         seed: int = 0,
     ) -> None:
