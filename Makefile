@@ -108,6 +108,7 @@ format: install
 	$(BIN)/ruff format .
 
 bench: install
+	$(BIN)/pip install -q -e '.[bench]'  # lap, for Ultralytics' ByteTrack in bench_lite_vs_ultralytics.py
 	$(BIN)/python bench/bench_runners.py
 	$(BIN)/python bench/bench_driver.py
 	$(BIN)/python bench/bench_parallel.py

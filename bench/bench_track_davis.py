@@ -1,116 +1,113 @@
 """Benchmark: the lite track profile with real YOLO weights on the 8 DAVIS-2016 sequences.
 
 Imports the ground truth, tracks every sequence (YOLO TFLite keyframes + optical flow
-with GrabCut), scores the tracks with `tubelet eval` and prints J&F per sequence, the
-mean, and the tracking throughput in frames/s.
+masks), scores the tracks with `tubelet eval` and prints per sequence J, F, J&F, the
+tracks per ground-truth object (fragmentation: how many predicted tracks the one object
+was matched to, frame by frame at box IoU 0.5), ID switches and the tracks made, then
+the means and the pipeline's throughput in frames/s.
 
-    python bench/bench_track_davis.py [--assets DIR] [--keyframe-fps 8] [--grabcut-every 3]
+    python bench/bench_track_davis.py [--assets DIR] [--keyframe-fps 8] [--set KEY=JSON ...]
+
+``--set tracker_options.grabcut_every=3`` (any key of the track pipeline's params, value
+as JSON) measures another configuration. ``--oracle-boxes`` measures the ceiling of the
+lite profile's box-to-mask step instead: every frame's ground-truth box is given to the
+flow tracker as a box prompt and the mask it segments from that box alone (GrabCut, as
+on a new object) is scored against the ground-truth mask. No detector or propagation is
+involved, so it is what perfect boxes on every frame would give.
 
 ``--each-alone`` checks that a sequence's result does not depend on what ran before it:
 every sequence is tracked again alone, each in a fresh process, and its J&F printed
 beside the one it got among the others (the run above, in list order), with ``equal``
 when the two agree to the bit. ``--reverse`` tracks the sequences in reverse order.
-
-``--oracle-boxes`` measures the ceiling of the lite profile's box-to-mask step instead:
-every frame's ground-truth box is given to the flow tracker as a box prompt and the
-mask it segments from that box alone (GrabCut, as on every detection re-prompt) is
-scored against the ground-truth mask. No detector or propagation is involved, so it is
-what perfect boxes on every frame would give.
 """
 
 from __future__ import annotations
 
 import argparse
 import json
-import os
 import subprocess
 import sys
 import tempfile
-import time
 from pathlib import Path
 from typing import Any
 
-from tubelet.annotators.importers.davis import davis_sequence_entries
-from tubelet.engine.config import RunConfig
-from tubelet.evaluation.report import evaluate_datasets
-from tubelet.pipelines import run_manifest
+from tracking_runs import default_assets, fmt, import_gt, lite_yolo, scores, track, video_list, with_sets
 
-ROOT = Path(__file__).resolve().parents[1]
-WEIGHTS = "models/yolov8n-int8-tflite/yolov8n_int8.tflite"
+DAVIS_DEFAULTS = {"fps": 24}
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    default_assets = os.environ.get("TUBELET_ASSETS", str(ROOT.parent / "shared" / "assets"))
-    parser.add_argument("--assets", default=default_assets)
+    parser.add_argument("--assets", default=default_assets())
     parser.add_argument("--keyframe-fps", type=float, default=8.0)
-    parser.add_argument("--grabcut-every", type=int, default=3)
+    parser.add_argument(
+        "--set",
+        action="append",
+        default=[],
+        metavar="KEY=JSON",
+        help="a track param, e.g. tracker_options.grabcut_every=3 (dots reach into mappings)",
+    )
+    parser.add_argument("--only", nargs="*", help="these sequences only")
+    parser.add_argument("--json", help="also write the per-sequence figures here")
     parser.add_argument("--oracle-boxes", action="store_true", help="score GrabCut on ground-truth boxes instead")
     parser.add_argument("--each-alone", action="store_true", help="also track each sequence alone in a fresh process")
     parser.add_argument("--reverse", action="store_true", help="track the sequences in reverse order")
-    parser.add_argument("--sequences", nargs="+", help="only these sequences (default: all)")
-    parser.add_argument("--json", action="store_true", help="print J&F per sequence as JSON only")
     args = parser.parse_args()
     assets = Path(args.assets)
     if args.oracle_boxes:
         oracle_boxes(assets)
         return
-    videos = davis_sequence_entries(assets / "davis2016", fps=24.0, source="davis2016")
-    if args.sequences:
-        videos = [v for v in videos if v["video_id"] in args.sequences]
+    params = with_sets(lite_yolo(assets, keyframe_fps=args.keyframe_fps), args.set)
+    videos = video_list("davis2016", assets, args.only)
     if args.reverse:
         videos = videos[::-1]
-    report, elapsed = track_and_score(videos, assets, args)
-    if args.json:
-        print(json.dumps({v["video_id"]: v["metrics"]["jf"] for v in report["videos"]}))
-        return
-    print(f"lite track (YOLO tflite keyframes at {args.keyframe_fps} fps + flow, GrabCut every {args.grabcut_every})")
+    with tempfile.TemporaryDirectory() as tmp:
+        import_gt(videos, f"{tmp}/gt", DAVIS_DEFAULTS)
+        elapsed = track(videos, f"{tmp}/pred", params, DAVIS_DEFAULTS)
+        report = scores(f"{tmp}/pred", f"{tmp}/gt")
+    print(f"lite track, YOLO tflite keyframes at {args.keyframe_fps} fps + flow; params {json.dumps(params)}")
     print(f"order: {', '.join(v['video_id'] for v in videos)}")
     alone = each_alone(videos, args) if args.each_alone else {}
-    print(f"{'sequence':<16} {'J':>6} {'F':>6} {'J&F':>6}" + ("  alone  equal" if alone else ""))
+    print(
+        f"{'sequence':<16} {'J':>6} {'F':>6} {'J&F':>6} {'tracks/obj':>10} {'IDSW':>5} {'tracks':>6}"
+        + ("  alone  equal" if alone else "")
+    )
+    rows = {}
     for video in report["videos"]:
         m = video["metrics"]
-        line = f"{video['video_id']:<16} {m['j']:6.3f} {m['f']:6.3f} {m['jf']:6.3f}"
+        rows[video["video_id"]] = {k: m.get(k) for k in ("j", "f", "jf", "tracks_per_object", "id_switches")}
+        line = (
+            f"{video['video_id']:<16} {fmt(m['j']):>6} {fmt(m['f']):>6} {fmt(m['jf']):>6} "
+            f"{fmt(m['tracks_per_object'], 2):>10} {fmt(m['id_switches']):>5} {video['n_pred']:>6}"
+        )
         if alone:
             own, among = alone[video["video_id"]], m["jf"]
-            verdict = "equal" if own == among else f"DIFFERS by {own - among:+.2e}"
-            line += f"  {own:5.3f}  {verdict}"
+            line += f"  {fmt(own):>5}  " + ("equal" if own == among else f"DIFFERS by {own - among:+.2e}")
         print(line)
     o = report["overall"]
-    print(f"{'mean':<16} {o['j']:6.3f} {o['f']:6.3f} {o['jf']:6.3f}   (target J&F >= 0.6)")
-    frames = sum(len(list(Path(v["uri"]).iterdir())) for v in videos)  # one JPEG a frame
+    print(
+        f"{'mean':<16} {fmt(o['j']):>6} {fmt(o['f']):>6} {fmt(o['jf']):>6} {fmt(o['tracks_per_object'], 2):>10} "
+        f"{fmt(o['id_switches']):>5} {o['n_pred']:>6}   (target J&F >= 0.6)"
+    )
+    frames = sum(len(list((Path(v["uri"])).glob("*.jpg"))) for v in videos)
     print(
         f"pipeline time {elapsed:.1f} s for {frames} frames: {frames / elapsed:.1f} frames/s (probe + detect + track)"
     )
-
-
-def track_and_score(videos: list[dict[str, Any]], assets: Path, args: argparse.Namespace) -> tuple[dict, float]:
-    """Import the ground truth and track ``videos`` inline, in their order: the eval report
-    and the tracking time in seconds."""
-    with tempfile.TemporaryDirectory() as tmp:
-        gt = RunConfig(pipeline="import", output=f"{tmp}/gt", runner="inline", videos=videos)
-        run_manifest(gt, progress=False, log_to_stderr=False)
-        params = {
-            "profile": "lite",
-            "weights": str(assets / WEIGHTS),
-            "keyframe_fps": args.keyframe_fps,
-            "tracker_options": {"grabcut_every": args.grabcut_every},
-        }
-        pred = RunConfig(pipeline="track", output=f"{tmp}/pred", runner="inline", videos=videos, params=params)
-        started = time.perf_counter()
-        run_manifest(pred, progress=False, log_to_stderr=False)
-        elapsed = time.perf_counter() - started
-        return evaluate_datasets(f"{tmp}/pred", f"{tmp}/gt").to_dict(), elapsed
+    if args.json:
+        Path(args.json).write_text(json.dumps({"params": params, "sequences": rows, "overall": o, "seconds": elapsed}))
 
 
 def each_alone(videos: list[dict[str, Any]], args: argparse.Namespace) -> dict[str, float]:
     """J&F of each sequence tracked alone, each in a fresh Python process (nothing ran before it)."""
     out: dict[str, float] = {}
-    for video in videos:
-        command = [sys.executable, __file__, "--json", "--assets", args.assets, "--sequences", video["video_id"]]
-        command += ["--keyframe-fps", str(args.keyframe_fps), "--grabcut-every", str(args.grabcut_every)]
-        done = subprocess.run(command, check=True, capture_output=True, text=True)
-        out.update(json.loads(done.stdout.strip().splitlines()[-1]))
+    with tempfile.TemporaryDirectory() as tmp:
+        for video in videos:
+            figures = Path(tmp) / f"{video['video_id']}.json"
+            command = [sys.executable, __file__, "--assets", args.assets, "--keyframe-fps", str(args.keyframe_fps)]
+            command += [arg for item in args.set for arg in ("--set", item)]
+            command += ["--only", video["video_id"], "--json", str(figures)]
+            subprocess.run(command, check=True, capture_output=True, text=True)
+            out[video["video_id"]] = json.loads(figures.read_text())["sequences"][video["video_id"]]["jf"]
     return out
 
 

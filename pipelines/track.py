@@ -75,8 +75,13 @@ class TrackParams(BaseModel):
         description="Zero-shot detector from transformers (GroundingDINO, OWLv2): a local model folder, or a Hugging "
         "Face id found in the local cache.",
     )
-    conf: float = Field(
-        0.25, ge=0, le=1, description="Least detection score kept (YOLO conf, open-vocabulary box threshold)."
+    conf: float | None = Field(
+        None,
+        ge=0,
+        le=1,
+        description="Least detection score kept (YOLO conf, open-vocabulary box threshold). null: 0.1 for YOLO "
+        "(detections below association.match_score only continue objects already tracked, ByteTrack's second "
+        "pass), 0.25 for the open-vocabulary detector.",
     )
     keyframe_fps: PositiveFloat | None = Field(
         None,
@@ -93,7 +98,7 @@ class TrackParams(BaseModel):
     tracker_options: Annotated[dict[str, Any], PathKeys(TRACKER_PATH_KEYS)] = Field(
         default_factory=dict,
         description=f"Keyword options of the tracker. sam2: {option_names(Sam2Propagator)}; "
-        f"flow: {option_names(FlowPropagator)} (grabcut_every defaults to 3 here, seed to `seed`).",
+        f"flow: {option_names(FlowPropagator)} (seed defaults to `seed`).",
     )
     track_fps: PositiveFloat | None = Field(
         None, description="Frames per second to track (keyframes are always tracked); null: every frame."
@@ -110,6 +115,12 @@ class TrackParams(BaseModel):
     )
 
 
+#: YOLO keeps weak detections for association's second pass (AssociationConfig.weak_score):
+#: DAVIS-2016 J&F 0.597 -> 0.614 with them, libby's dog followed behind the tree (docs/benchmarks.md)
+_YOLO_CONF = 0.1
+_OPEN_VOCAB_CONF = 0.25
+
+
 def _detector(p: TrackParams) -> KeyframeDetector:
     kind = p.detector or ("open_vocab" if p.prompts else "yolo" if p.weights or p.profile == "full" else "motion")
     gpu = Resources(gpus=1) if p.device and p.device.startswith("cuda") else Resources()
@@ -117,7 +128,7 @@ def _detector(p: TrackParams) -> KeyframeDetector:
         return YoloDetector(
             weights=p.weights or "yolov8n.pt",
             classes=p.classes,
-            conf=p.conf,
+            conf=_YOLO_CONF if p.conf is None else p.conf,
             keyframe_fps=p.keyframe_fps,
             device=p.device,
             resources=gpu,
@@ -127,7 +138,7 @@ def _detector(p: TrackParams) -> KeyframeDetector:
         return OpenVocabDetector(
             model=p.open_vocab_model,
             prompts=p.prompts or "object.",
-            box_threshold=p.conf,
+            box_threshold=_OPEN_VOCAB_CONF if p.conf is None else p.conf,
             keyframe_fps=p.keyframe_fps,
             device=p.device,
             resources=gpu,
@@ -151,8 +162,6 @@ def build(params: dict[str, Any]) -> Pipeline:
     _check_stage_options(p, tracker)
     options = dict(p.tracker_options)
     if tracker == "flow":
-        # GrabCut every 3rd frame: +0.25 mask IoU on the occluded sample object at half the speed
-        options.setdefault("grabcut_every", 3)
         options.setdefault("seed", p.seed)
     if tracker == "sam2" and p.device:
         options.setdefault("device", p.device)

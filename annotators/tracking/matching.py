@@ -12,7 +12,7 @@ from tubelet.annotators.tracking.propagator import Region
 from tubelet.schemas import geometry
 from tubelet.schemas.geometry import box_iou
 from tubelet.schemas.records import Detection
-from tubelet.schemas.rle import rle_iou
+from tubelet.schemas.rle import merge_rles, rle_area, rle_iou
 
 
 def region_of(det: Detection) -> Region:
@@ -29,6 +29,24 @@ def overlap(a: Region, b: Region) -> float:
     if box_a is None or box_b is None:
         return 0.0
     return float(box_iou(box_a, box_b))
+
+
+def containment(a: Region, b: Region) -> float:
+    """How much of the smaller region lies inside the other (intersection over the
+    smaller area): 1 for a part inside its whole. Masks when both have one, else boxes."""
+    if a.mask is not None and b.mask is not None:
+        ra, rb = a.mask_rle, b.mask_rle
+        smaller = min(rle_area(ra), rle_area(rb))  # type: ignore[arg-type]
+        if smaller == 0:
+            return 0.0
+        return rle_area(merge_rles([ra, rb], intersect=True)) / smaller  # type: ignore[list-item]
+    box_a, box_b = a.box, b.box
+    if box_a is None or box_b is None:
+        return 0.0
+    iw = min(box_a[2], box_b[2]) - max(box_a[0], box_b[0])
+    ih = min(box_a[3], box_b[3]) - max(box_a[1], box_b[1])
+    smaller = min((box_a[2] - box_a[0]) * (box_a[3] - box_a[1]), (box_b[2] - box_b[0]) * (box_b[3] - box_b[1]))
+    return float(max(0.0, iw) * max(0.0, ih) / smaller) if smaller > 0 else 0.0
 
 
 def overlap_matrix(a: Sequence[Region], b: Sequence[Region]) -> np.ndarray:

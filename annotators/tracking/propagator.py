@@ -96,6 +96,15 @@ class Propagator(Protocol):
     each ``reset()``, ``add_prompt(...)`` on the window's first frame for every object,
     and one ``propagate(...)`` consumed in order (possibly closed early, e.g. when the
     objects of a backward pass have all disappeared: release the window's state then).
+
+    Optional attributes association reads: with a true ``refits_masks`` a tracker is
+    re-prompted from a box-only detection with the detection's box *and* the object's
+    propagated mask, and fits the mask into the box (the lite flow tracker with
+    ``reanchor=True``: cheaper than segmenting the box again); others get the
+    detection's box alone (SAM 2 segments a box prompt better than it refits an old
+    mask). With a true ``repeatable_masks`` (a box prompt on a frame always gives the
+    same mask) a second walk from a keyframe is prompted with the mask the tracker made
+    there rather than the box again.
     """
 
     def start(self, video: Any, frames: Sequence[int]) -> None:

@@ -16,6 +16,7 @@ import pytest
 
 from tubelet.annotators.detectors.appearance import describe
 from tubelet.annotators.tracking import AssociationConfig, Propagator, Region, associate, frames_between
+from tubelet.annotators.tracking.tubelets import Track, merge_duplicates
 from tubelet.schemas.geometry import box_iou, mask_to_box
 from tubelet.schemas.records import Detection, VideoRecord
 from tubelet.schemas.rle import decode_rle, encode_mask, rle_iou
@@ -562,3 +563,199 @@ def test_reentry_with_a_different_appearance_is_a_new_object():
     # a looser threshold lets the position cue win again
     result, _, _ = run(things, dets=with_appearance(dets, gt, colours), reentry_max_appearance=1.0)
     assert len(result.tubelets) == 2
+
+
+class RefittingTracker(ScriptedTracker):
+    """The double, recording its prompts; ``refits_masks`` and ``repeatable_masks`` as a
+    tracker declares them."""
+
+    def __init__(self, *args, refits: bool, repeatable: bool = False, **kwargs):
+        super().__init__(*args, **kwargs)
+        self.refits_masks = refits
+        self.repeatable_masks = repeatable
+        self.prompts: list[tuple[int, int, list[float] | None, bool]] = []
+
+    def add_prompt(self, frame_idx: int, obj_id: int, box=None, mask=None) -> None:
+        self.prompts.append((frame_idx, obj_id, None if box is None else [float(v) for v in box], mask is not None))
+        super().add_prompt(frame_idx, obj_id, box=box, mask=mask)
+
+
+@pytest.mark.parametrize("refits", [True, False], ids=["refits-masks", "box-only"])
+def test_a_tracker_that_refits_masks_is_reprompted_with_the_box_and_its_mask(refits):
+    things = [Thing("a", "cat", moving(30, 1.0, 60))]
+    gt = render(things)
+    keyframes = list(range(0, N, KEY))
+    dets = detect(gt, things, keyframes)
+    # the detector's box is a little larger than the object: a re-prompt shows which box it used
+    dets = [
+        replace(d, box_xyxy=[d.box_xyxy[0] - 2, d.box_xyxy[1] - 2, d.box_xyxy[2] + 2, d.box_xyxy[3] + 2]) for d in dets
+    ]
+    tracker = RefittingTracker(gt, things, refits=refits)
+    associate(tracker, "v.mp4", VIDEO, FRAMES, TIMES, dets, "s", keyframes=keyframes)
+    det_box = {d.frame_idx: d.box_xyxy for d in dets}
+    later = [(f, box, has_mask) for f, _, box, has_mask in tracker.prompts if f in det_box and f != 0]
+    assert later, "the object is re-prompted on later keyframes"
+    for f, box, has_mask in later:
+        assert box == pytest.approx(det_box[f])  # the detection corrects where the object is
+        assert has_mask == refits  # ... and the refitting tracker keeps the shape it carried
+
+
+# -- one track per object (issue 15): category votes, relabelled and partial detections,
+# weak and moving re-entries ------------------------------------------------------------
+
+
+def test_a_flickering_category_is_one_track_decided_by_the_votes():
+    # the detector calls the dog "cat" on two keyframes, once confidently, and on the
+    # anchor it reports both names for the one dog
+    dog = Thing("dog", "dog", moving(40, 1, 60), size=(30, 20))
+    gt = render([dog])
+    dets = detect(gt, [dog], range(0, N, KEY))
+    dets = [replace(d, category="cat", score=0.6) if d.frame_idx in (20, 40) else d for d in dets]
+    dets.append(replace(dets[0], category="cat", score=0.55))  # the anchor: "dog" 0.9 and "cat" 0.55
+    result, _, _ = run([dog], dets=dets)
+    [tube] = result.tubelets
+    assert tube.category == "dog" and visible(tube) == FRAMES
+    assert_follows(tube, gt["dog"])
+    votes = tube.extra["category_votes"]
+    assert votes == {"dog": pytest.approx(0.9 * 4), "cat": pytest.approx(0.6 * 2)}
+    assert tube.extra["category_confidence"] == pytest.approx(3.6 / 4.8, abs=1e-4)
+
+
+def test_the_majority_of_votes_names_the_track_not_its_first_detection():
+    thing = Thing("thing", "cat", moving(40, 1, 60), size=(30, 20), score=0.6)
+    gt = render([thing])
+    dets = [
+        replace(d, category="dog", score=0.9) if d.frame_idx >= 20 else d for d in detect(gt, [thing], range(0, N, KEY))
+    ]
+    result, _, _ = run([thing], dets=dets)
+    [tube] = result.tubelets
+    assert tube.category == "dog" and tube.extra["category_votes"] == {"cat": 1.2, "dog": pytest.approx(3.6)}
+
+
+def test_a_rider_on_a_horse_stays_two_tracks():
+    # a person box inside the horse's box, overlapping it far less than relabel_iou
+    horse = Thing("horse", "horse", moving(50, 1, 70), size=(50, 30))
+    rider = Thing("rider", "person", moving(50, 1, 48), size=(14, 24))
+    gt = render([rider, horse])
+    assert box_iou(mask_to_box(gt["rider"][0]), mask_to_box(gt["horse"][0])) < AssociationConfig().relabel_iou
+    result, _, _ = run([rider, horse])
+    assert sorted(t.category for t in result.tubelets) == ["horse", "person"]
+
+
+def test_a_part_of_the_same_category_is_merged_a_rider_is_not():
+    whole = np.zeros((H, W), bool)
+    whole[40:60, 40:80] = True
+    half = np.zeros((H, W), bool)
+    half[40:60, 60:80] = True
+
+    def track(obj, category, mask, keyframe=0):
+        t = Track(obj, category, origin_frame=keyframe, origin_score=0.9)
+        for f in range(10):
+            t.regions[f] = Region(mask=encode_mask(mask))
+        t.confirm(keyframe, 0.9, category)
+        return t
+
+    kept, merged = merge_duplicates([track(1, "dog", whole), track(2, "dog", half)], 0.7, 0.5, 2, inside=0.8)
+    assert merged == 1 and [t.obj_id for t in kept] == [1] and kept[0].merged_from == [2]
+    kept, merged = merge_duplicates([track(1, "horse", whole), track(2, "person", half)], 0.7, 0.5, 2, inside=0.8)
+    assert merged == 0  # a person inside a horse's mask is a rider, not a part
+    kept, merged = merge_duplicates([track(1, "dog", whole), track(2, "cat", whole, keyframe=5)], 0.7, 0.5, 2)
+    assert merged == 1 and kept[0].votes == {"dog": 0.9, "cat": 0.9}  # same pixels: one object, both votes
+    # a part is merged only where the rule is on (inside > 1: never)
+    kept, merged = merge_duplicates([track(1, "dog", whole), track(2, "dog", half)], 0.7, 0.5, 2)
+    assert merged == 0
+
+
+def test_a_lost_object_comes_back_on_a_weak_detection_a_new_one_does_not_start_on_it():
+    walker = Thing("walker", "person", _out_and_back)
+    other = Thing("other", "person", lambda f: (30, 30))
+    gt = render([other, walker])
+    dets = detect(gt, [other, walker], range(0, N, KEY))
+    back = min(f for f in range(0, N, KEY) if f > 38)
+    # the detector is unsure of the walker once it is back (0.4: enough to confirm an
+    # object, too little to start one), and reports a weak stranger far from everything
+    dets = [replace(d, score=0.4) if d.frame_idx >= back and d.box_xyxy[0] > 60 else d for d in dets]
+    dets.append(Detection(back, TIMES[back], [5.0, 90.0, 25.0, 110.0], 0.4, "person", detector="script"))
+    result, _, _ = run([other, walker], dets=dets)
+    assert len(result.tubelets) == 2  # the walker kept its id; the stranger started nothing
+    walker_t = next(t for t in result.tubelets if t.extra["reentries"])
+    assert walker_t.extra["reentries"] == [back]
+
+
+def test_a_moving_object_hidden_for_a_while_is_found_where_its_motion_took_it():
+    # crosses the frame left to right at 3 px/frame, hidden (behind something the scene
+    # does not draw) from frame 12 to 27: it reappears 48 px from where it was lost,
+    # beyond reentry_max_distance, but where its motion says
+    runner = Thing("runner", "dog", lambda f: None if 12 <= f <= 27 else (10 + 3 * f, 60))
+    other = Thing("other", "person", lambda f: (140, 20))
+    cfg = AssociationConfig()
+    lost_at, back_at = (10 + 3 * 11, 60), (10 + 3 * 30, 60)
+    assert np.hypot(back_at[0] - lost_at[0], 0) / np.hypot(W, H) > cfg.reentry_max_distance
+    result, _, _ = run([other, runner])
+    dogs = [t for t in result.tubelets if t.category == "dog"]
+    assert len(dogs) == 1 and dogs[0].extra["reentries"]
+    # without the motion cue it would have been a new object
+    result, _, _ = run([other, runner], motion_frames=0)
+    assert len([t for t in result.tubelets if t.category == "dog"]) == 2
+
+
+def test_a_lost_object_named_otherwise_when_it_comes_back_keeps_its_id_when_it_looks_the_same():
+    # the red person leaves by the right edge and comes back by it, called "dog" by the
+    # detector; a blue stranger coming back the same way and named "dog" does not take the id
+    red = Thing("red", "person", _exit_right_back_right(60, 60, 4, 100, back_at=40), score=0.9)
+    for colours, kept in (({"red": (200, 30, 30)}, True), ({"red": (30, 60, 210)}, False)):
+        gt = render([red])
+        dets = detect(gt, [red], range(0, N, KEY))
+        look = with_appearance(dets, gt, {"red": (200, 30, 30)})
+        back = with_appearance(dets, gt, colours)
+        dets = [b if d.frame_idx >= 40 else d for d, b in zip(look, back)]
+        dets = [replace(d, category="dog") if d.frame_idx >= 40 else d for d in dets]
+        result, _, _ = run([red], dets=dets)
+        assert (len(result.tubelets) == 1) == kept, colours
+        if kept:
+            [tube] = result.tubelets
+            assert len(tube.extra["reentries"]) == 1 and tube.category == "person"  # more votes before it left
+
+
+@pytest.mark.parametrize("repeatable", [True, False], ids=["repeatable", "not-repeatable"])
+def test_a_second_walk_from_a_keyframe_reuses_the_mask_a_repeatable_tracker_made_there(repeatable):
+    # the backward sweep starts at the anchor again: a tracker whose box prompts always
+    # give the same mask gets the mask it made there, others the detection's box again
+    thing = Thing("t", "cat", moving(40, 1, 60))
+    gt = render([thing])
+    keyframes = list(range(0, N, KEY))
+    tracker = RefittingTracker(gt, [thing], refits=False, repeatable=repeatable)
+    result = associate(tracker, "v.mp4", VIDEO, FRAMES, TIMES, detect(gt, [thing], keyframes), "s", keyframes=keyframes)
+    at_anchor = [has_mask for f, _, _, has_mask in tracker.prompts if f == result.anchor_frame]
+    assert at_anchor == [False, repeatable]  # forward: the box; backward: the mask, or the box again
+
+
+def test_a_weak_detection_keeps_an_object_it_covers_well_and_starts_nothing():
+    """ByteTrack's second pass: detections below match_score only confirm objects no
+    stronger detection matched, and only overlapping them by weak_match_iou."""
+    ghost = Thing("ghost", "bag", lambda f: (50, 50))
+    person = Thing("person", "person", lambda f: (120, 60))
+    gt = render([ghost, person])
+    dets = detect(gt, [ghost, person], range(0, N, KEY))
+    # after the first keyframe the detector is barely sure of the bag (0.15) ...
+    weak = [replace(d, score=0.15) if d.category == "bag" and d.frame_idx > 0 else d for d in dets]
+    # ... and sees a weak stranger far from everything
+    weak.append(Detection(20, TIMES[20], [5.0, 90.0, 25.0, 110.0], 0.15, "person", detector="script"))
+    result, _, _ = run([ghost, person], dets=weak, max_unconfirmed_keyframes=2)
+    bag = next(t for t in result.tubelets if t.category == "bag")
+    assert visible(bag) == FRAMES  # kept on every keyframe by the weak detections
+    assert len(result.tubelets) == 2  # the stranger started nothing
+    assert result.stats["weak_matches"] >= len(range(KEY, N, KEY))
+    # too weak for the second pass (below weak_score), or too loose a box: dropped as before
+    result, _, _ = run([ghost, person], dets=weak, max_unconfirmed_keyframes=2, weak_score=0.2)
+    assert visible(next(t for t in result.tubelets if t.category == "bag")) == list(range(0, 10))
+    loose = [
+        replace(d, box_xyxy=[d.box_xyxy[0] - 15, d.box_xyxy[1] - 15, d.box_xyxy[2] + 15, d.box_xyxy[3] + 15])
+        if d.score < 0.3
+        else d
+        for d in weak
+    ]
+    result, _, _ = run([ghost, person], dets=loose, max_unconfirmed_keyframes=2)
+    bag = next(t for t in result.tubelets if t.category == "bag")
+    assert result.stats["weak_matches"] == 0 and result.stats["dropped_unconfirmed"] >= 1
+    assert not set(range(10, 40)) & set(visible(bag))

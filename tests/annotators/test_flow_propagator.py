@@ -75,12 +75,17 @@ def test_implements_the_protocol():
     assert isinstance(FlowPropagator(), Propagator)
     with pytest.raises(ValueError):
         FlowPropagator(method="magic")
+    with pytest.raises(ValueError):
+        FlowPropagator(mask_flow="magic")
+    assert not FlowPropagator().refits_masks and FlowPropagator(reanchor=True).refits_masks
+    assert FlowPropagator().repeatable_masks
 
 
+@pytest.mark.parametrize("mask_flow", ["dense", "rigid"])
 @pytest.mark.parametrize("reverse", [False, True], ids=["forward", "backward"])
-def test_masks_follow_ground_truth(sample, reverse):
+def test_masks_follow_ground_truth(sample, reverse, mask_flow):
     for oid in (1, 2, 3):
-        _, out = _run(sample, oid, reverse)
+        _, out = _run(sample, oid, reverse, mask_flow=mask_flow)
         mean, n = _scored_iou(sample, oid, out, reverse)
         print(f"object {oid} {'backward' if reverse else 'forward'}: mean IoU {mean:.3f} over {n} frames")
         assert n >= 10, (oid, n)
@@ -215,6 +220,37 @@ def test_associate_end_to_end_with_ground_truth_keyframes(sample):
     triangle = by_category["blue triangle"]
     hidden = {f.frame_idx for f in triangle.frames if not f.visible}
     assert set(range(44, 51)) <= hidden
+
+
+def _shifted_mask(mask: np.ndarray, dx: int) -> np.ndarray:
+    out = np.zeros_like(mask)
+    out[:, dx:] = mask[:, :-dx]
+    return out
+
+
+def test_a_detection_reanchors_a_carried_mask_that_fits_and_resegments_one_that_drifted(sample):
+    labels, frame = sample["labels"], 10
+    truth = labels[frame] == 2  # the circle
+    x1, y1, x2, y2 = (float(v) for v in sample["gt"]["objects"][1]["boxes_xyxy"][str(frame)])
+    box = [x1 - 3, y1 - 3, x2 + 3, y2 + 3]  # a detector's box, a little loose
+    p = FlowPropagator(reanchor=True)
+    p.start(sample["video"], range(sample["n"]))
+    # the carried mask still fits the detection's box: kept (cut to the box), no GrabCut
+    p.add_prompt(frame, 1, box=box, mask=truth)
+    ((_, regions),) = list(p.propagate(frame, frame))
+    assert p.stats == {**p.stats, "anchored": 1, "resegmented": 0, "grabcuts": 0}
+    assert _iou(regions[1].mask_array, truth) > 0.95
+    # a mask that drifted 60 px off the box: the box is segmented again
+    p.reset()
+    p.add_prompt(frame, 1, box=box, mask=_shifted_mask(truth, 60))
+    ((_, regions),) = list(p.propagate(frame, frame))
+    assert p.stats["resegmented"] == 1 and p.stats["grabcuts"] == 1
+    assert _iou(regions[1].mask_array, truth) > 0.8
+    # a box that is the mask's own adds nothing: the mask is the prompt, as given
+    p.reset()
+    p.add_prompt(frame, 1, box=regions[1].box, mask=regions[1].mask_array)
+    ((_, again),) = list(p.propagate(frame, frame))
+    assert np.array_equal(again[1].mask_array, regions[1].mask_array) and p.stats["anchored"] == 1
 
 
 def test_grabcut_masks_do_not_depend_on_what_ran_before(sample: dict) -> None:
