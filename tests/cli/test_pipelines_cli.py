@@ -88,7 +88,7 @@ def test_each_pipeline_prints_every_parameter(capsys: pytest.CaptureFixture[str]
 def test_types_defaults_and_allowed_values_of_track(capsys: pytest.CaptureFixture[str]) -> None:
     params = {p["name"]: p for p in json.loads(run(capsys, "track", "--json")[1])["params"]}
     assert params["profile"]["allowed"] == ["lite", "full"] and params["profile"]["default"] == "lite"
-    assert params["conf"]["type"] == "number" and params["conf"]["constraint"] == ">= 0, <= 1"
+    assert params["conf"]["type"] == "number | null" and params["conf"]["constraint"] == ">= 0, <= 1"
     assert params["keyframe_fps"]["type"] == "number | null" and params["keyframe_fps"]["constraint"] == "> 0"
     assert params["weights"]["type"] == "path or name | null" and params["weights"]["path"]
     assert params["open_vocab_model"]["type"] == "path or name" and params["open_vocab_model"]["path"]

@@ -117,6 +117,9 @@ def test_unreachable_server_names_the_url() -> None:
 
 
 def test_concurrency_limit_is_observed_by_the_server(server: FakeChatServer) -> None:
+    # each request held long enough that a loaded machine still starts the next ones
+    # while it is in flight (0.15 s saw one at a time once, with the suite's load around)
+    server.hold_s = 0.6
     backend = _client(server.base_url, max_concurrency=3)
     try:
         responses = backend.generate([_req(str(i), f"hold {i}") for i in range(12)])
