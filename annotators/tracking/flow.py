@@ -32,10 +32,8 @@ depends on the frame and the object only, never on what the process segmented be
 
 from __future__ import annotations
 
-import os
 from collections import OrderedDict
 from collections.abc import Iterator, Sequence
-from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from typing import Any
 
@@ -171,9 +169,7 @@ class FlowPropagator:
     (``refits_masks``) rather than segmenting the box again — about 1.3× faster, J&F
     0.601–0.608 instead of 0.613–0.619 on DAVIS-2016 (docs/benchmarks.md); ``reanchor_iou``: least
     IoU between a carried mask's box and the detection's box for the mask to be kept;
-    ``threads``: GrabCut runs on this many threads when a frame has several boxes to
-    segment (None: the CPUs this process may use, at most 4; the masks are the same on
-    any number); ``seed``: GrabCut's random start on frame ``f`` is seeded from ``(seed, f)``.
+    ``seed``: GrabCut's random start on frame ``f`` is seeded from ``(seed, f)``.
     ``stats`` counts tracked frames, GrabCut runs (and those that found nothing, whose
     box became its inscribed ellipse), lost objects and re-anchors (kept / re-segmented)
     since construction.
@@ -204,7 +200,6 @@ class FlowPropagator:
         band: int = 4,
         reanchor_iou: float = 0.7,
         reanchor: bool = False,
-        threads: int | None = None,
         seed: int = 0,
     ) -> None:
         if method not in ("lk", "farneback"):
@@ -233,8 +228,6 @@ class FlowPropagator:
         # the object's propagated mask when this is true (``Propagator`` docs)
         self.refits_masks = reanchor
         self.seed = int(seed)
-        self.threads = max(1, int(threads)) if threads is not None else min(4, len(os.sched_getaffinity(0)))
-        self._pool: ThreadPoolExecutor | None = None  # made at the first frame with several boxes
         self._video: _Frames | None = None
         self._rgb: np.ndarray = np.zeros((1, 1, 3), np.uint8)  # the frame being tracked into
         self._frame = 0  # its index (seeds GrabCut)
@@ -318,10 +311,8 @@ class FlowPropagator:
                         elif state == "lost":
                             del objects[obj]  # lost for the rest of this window
                             self.stats["lost"] += 1
-                prompts = self._prompts.get(f, {})
-                segmented = self._segment_boxes(prompts)
-                for obj, (box, mask) in prompts.items():
-                    ob, made_here = self._prompted(box, mask, segmented.get(obj))
+                for obj, (box, mask) in self._prompts.get(f, {}).items():
+                    ob, made_here = self._prompted(box, mask)
                     objects[obj] = ob
                     if made_here and ob.mask is not None:  # segmented or re-anchored here
                         region = self._region(ob)
@@ -334,15 +325,9 @@ class FlowPropagator:
         finally:
             objects.clear()  # closed early: release the window's state
 
-    def _prompted(
-        self,
-        box: list[float] | None,
-        mask: np.ndarray | None,
-        segmented: tuple[np.ndarray, bool] | None = None,
-    ) -> tuple[_Object, bool]:
+    def _prompted(self, box: list[float] | None, mask: np.ndarray | None) -> tuple[_Object, bool]:
         """The object a prompt starts, and whether its mask was made here (a box segmented,
-        a mask re-anchored) rather than given; ``segmented``: the box's GrabCut result
-        when :meth:`_segment_boxes` made it already."""
+        a mask re-anchored) rather than given."""
         video = self._video
         assert video is not None
         scale = np.array([video.sx, video.sy, video.sx, video.sy])
@@ -361,7 +346,7 @@ class FlowPropagator:
             if self.box_grabcut:
                 # a box holds background too, and its corners would pin the object in place:
                 # segment the box once so points (and the output) come from the object
-                ob.mask = self._segment_box(self._rgb, ob.box, segmented)
+                ob.mask = self._segment_box(self._rgb, ob.box)
         ob.colour = self._colour(ob.mask)
         return ob, mask is None
 
@@ -385,50 +370,18 @@ class FlowPropagator:
             return None
         return ColourModel.learn(self._rgb, mask)
 
-    def _segment_box(
-        self, rgb: np.ndarray, box: np.ndarray, segmented: tuple[np.ndarray, bool] | None = None
-    ) -> np.ndarray | None:
+    def _segment_box(self, rgb: np.ndarray, box: np.ndarray) -> np.ndarray | None:
         """The object in ``box`` (working pixels): GrabCut on a crop of at most
         ``segment_side`` pixels a side, or the ellipse inscribed in the box where GrabCut
-        finds nothing plausible (``masks.segment_box``; ``segmented``: that result, made
-        already); None for a box off the frame."""
-        clipped = _on_frame(box, rgb.shape)
-        if clipped is None:
+        finds nothing plausible (``masks.segment_box``); None for a box off the frame."""
+        h, w = rgb.shape[:2]
+        clipped = np.clip(box, 0, [w, h, w, h])
+        if clipped[2] <= clipped[0] or clipped[3] <= clipped[1]:
             return None
-        if segmented is None:
-            segmented = segment_box(rgb, clipped, self.segment_side, self.grabcut_iterations, self._seed())
-        mask, cut = segmented
+        mask, cut = segment_box(rgb, clipped, self.segment_side, self.grabcut_iterations, self._seed())
         self.stats["grabcuts"] += 1
         self.stats["ellipses"] += not cut
         return mask
-
-    def _segment_boxes(
-        self, prompts: dict[int, tuple[list[float] | None, np.ndarray | None]]
-    ) -> dict[int, tuple[np.ndarray, bool]]:
-        """GrabCut for the box-only ``prompts`` of the frame being tracked, side by side on
-        ``threads`` threads when there are several: OpenCV releases the GIL while it cuts,
-        and each call seeds its own thread's RNG (OpenCV keeps one per thread) with the
-        frame's seed, so the masks are those one thread would make. Empty when there is
-        nothing to share out; :meth:`_segment_box` then cuts each box itself."""
-        video = self._video
-        if not self.box_grabcut or self.threads < 2 or video is None:
-            return {}
-        scale = np.array([video.sx, video.sy, video.sx, video.sy])
-        boxes = {}
-        for obj, (box, mask) in prompts.items():
-            clipped = _on_frame(np.array(box, dtype=np.float64) * scale, self._rgb.shape) if mask is None else None
-            if clipped is not None:
-                boxes[obj] = clipped
-        if len(boxes) < 2:
-            return {}
-        if self._pool is None:
-            self._pool = ThreadPoolExecutor(self.threads, thread_name_prefix="tubelet-grabcut")
-        seed, rgb = self._seed(), self._rgb
-        futures = {
-            obj: self._pool.submit(segment_box, rgb, box, self.segment_side, self.grabcut_iterations, seed)
-            for obj, box in boxes.items()
-        }
-        return {obj: future.result() for obj, future in futures.items()}
 
     def _seed(self) -> int:
         """GrabCut's seed on the frame being tracked: from ``seed`` and the frame index only,
@@ -672,15 +625,6 @@ class FlowPropagator:
             soft = cv2.resize(ob.mask.astype(np.uint8) * 255, size, interpolation=cv2.INTER_LINEAR)
             full = soft >= 128
         return Region(box_xyxy=mask_to_box(full), mask=full, score=ob.score)
-
-
-def _on_frame(box: np.ndarray, shape: tuple[int, ...]) -> np.ndarray | None:
-    """``box`` clipped to an image of ``shape``; None when nothing of it is on the image."""
-    h, w = shape[:2]
-    clipped = np.clip(box, 0, [w, h, w, h])
-    if clipped[2] <= clipped[0] or clipped[3] <= clipped[1]:
-        return None
-    return clipped
 
 
 def _median_scale(a: np.ndarray, b: np.ndarray, max_pairs: int = 2000) -> float:

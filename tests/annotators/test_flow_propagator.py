@@ -272,30 +272,3 @@ def test_grabcut_masks_do_not_depend_on_what_ran_before(sample: dict) -> None:
     for before in (2, 12345):
         assert all(np.array_equal(a, b) for a, b in zip(first, masks(before))), before
     assert all(_iou(a, b) > 0.8 for a, b in zip(first, masks(before=1, seed=7)))
-
-
-def test_boxes_cut_on_several_threads_give_the_masks_one_thread_gives(sample: dict) -> None:
-    """Several box prompts on one frame are cut by GrabCut side by side; every call seeds
-    its own thread's RNG, so the masks (and stats) are those of a single thread."""
-    frame = 30
-    boxes = {o["id"]: o["boxes_xyxy"][str(frame)] for o in sample["gt"]["objects"] if str(frame) in o["boxes_xyxy"]}
-    assert len(boxes) >= 2
-
-    def masks(threads: int) -> tuple[dict, dict]:
-        p = FlowPropagator(threads=threads, grabcut_every=0)
-        p.start(sample["video"], range(sample["n"]))
-        for oid, box in boxes.items():
-            p.add_prompt(frame, oid, box=box)
-        out = {
-            (f, oid): region.mask_array
-            for f, regions in p.propagate(frame, frame + 5)
-            for oid, region in regions.items()
-        }
-        return out, p
-
-    one, serial = masks(1)
-    many, threaded = masks(3)
-    assert threaded._pool is not None and serial._pool is None  # the second really used threads
-    assert one.keys() == many.keys() and len(one) >= 2 * 6 - 2
-    assert all(np.array_equal(one[k], many[k]) for k in one)
-    assert serial.stats == threaded.stats and threaded.stats["grabcuts"] == len(boxes)
