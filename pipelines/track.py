@@ -115,9 +115,9 @@ class TrackParams(BaseModel):
     )
 
 
-#: YOLO keeps weak detections for association's second pass (AssociationConfig.weak_score):
-#: DAVIS-2016 J&F 0.597 -> 0.614 with them, libby's dog followed behind the tree (docs/benchmarks.md)
-_YOLO_CONF = 0.1
+#: YOLO keeps the weak detections association's second pass uses: DAVIS-2016 J&F 0.597 ->
+#: 0.613 with them, libby's dog followed behind the tree (docs/benchmarks.md)
+_YOLO_CONF = AssociationConfig.weak_score
 _OPEN_VOCAB_CONF = 0.25
 
 

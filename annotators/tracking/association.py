@@ -275,8 +275,8 @@ class _Session:
         weak = [d for d in self.dets[k] if d.score < self.cfg.match_score]
         prompts: dict[int, Region] = {}
         left: list[Detection] = []
-        for dets, pairs_of in ((strong, self._strong_pairs), (weak, self._weak_pairs)):
-            pairs = pairs_of(dets, {o: r for o, r in present.items() if o not in prompts})
+        for dets in (strong, weak):
+            pairs = self._pairs(dets, {o: r for o, r in present.items() if o not in prompts})
             for i, obj in pairs:
                 det, track = dets[i], self.tracks[obj]
                 track.confirm(k, det.score, det.category)
@@ -289,28 +289,29 @@ class _Session:
                 self.stats["weak_matches"] += len(pairs)
         return prompts, left
 
-    def _strong_pairs(self, dets: list[Detection], objects: dict[int, Region]) -> list[tuple[int, int]]:
-        """``(detection index, object)`` pairs of the first pass. A detection matches an
-        object of its category (or one it was called before) when they overlap by
-        ``match_iou``; of another category only by ``relabel_iou`` (the detector named the
-        same object differently). Overlap decides; the category only breaks near ties."""
+    def _pairs(self, dets: list[Detection], objects: dict[int, Region]) -> list[tuple[int, int]]:
+        """``(detection index, object)`` pairs, Hungarian on overlap over the pairs
+        :meth:`_may_confirm` allows; the category only breaks near ties."""
         objs = list(objects)
         if not dets or not objs:
             return []
         iou = overlap_matrix([region_of(d) for d in dets], list(objects.values()))
         same = np.array([[self.tracks[o].answers_to(d.category) for o in objs] for d in dets], dtype=bool)
-        allowed = (same & (iou >= self.cfg.match_iou)) | (iou >= self.cfg.relabel_iou)
+        allowed = np.array(
+            [[self._may_confirm(d, o, iou[i, j]) for j, o in enumerate(objs)] for i, d in enumerate(dets)], dtype=bool
+        )
         return [(i, objs[j]) for i, j in hungarian(iou + _SAME_CATEGORY_BONUS * same, allowed)]
 
-    def _weak_pairs(self, dets: list[Detection], objects: dict[int, Region]) -> list[tuple[int, int]]:
-        """``(detection index, object)`` pairs of the second pass: a weak detection matches
-        an object by ``weak_match_iou`` whatever its category (a weak detection names
-        nothing reliably)."""
-        objs = list(objects)
-        if not dets or not objs:
-            return []
-        iou = overlap_matrix([region_of(d) for d in dets], list(objects.values()))
-        return [(i, objs[j]) for i, j in hungarian(iou, iou >= self.cfg.weak_match_iou)]
+    def _may_confirm(self, det: Detection, obj: int, overlap_: float) -> bool:
+        """Whether ``det``, overlapping object ``obj`` by ``overlap_``, may confirm it: a
+        detection of the object's category (or of one it was called before) by
+        ``match_iou``, of another by ``relabel_iou`` (the detector named the same object
+        differently); a weak one (under ``match_score``) by ``weak_match_iou`` whatever its
+        category, since a weak detection names nothing reliably."""
+        if det.score < self.cfg.match_score:
+            return overlap_ >= self.cfg.weak_match_iou
+        same = self.tracks[obj].answers_to(det.category)
+        return overlap_ >= self.cfg.relabel_iou or (same and overlap_ >= self.cfg.match_iou)
 
     def _arrivals(self, k: int, left: list[Detection], present: dict[int, Region], reverse: bool) -> dict[int, Region]:
         """Objects that arrive on keyframe ``k``, with their prompts: of the detections
@@ -512,17 +513,10 @@ class _Session:
 
     def _drift_check(self, obj: int, f: int, region: Region, streak: dict[int, tuple[int, int]], reverse: bool) -> bool:
         """On a keyframe passed the other way: is ``obj`` still confirmed by some detection
-        (of its category, or of any by ``relabel_iou``)? Drops it (False) after too many
+        (:meth:`_may_confirm`)? Drops it (False) after too many
         unconfirmed keyframes."""
         track = self.tracks[obj]
-        hits = []
-        for d in self.dets[f]:
-            o = overlap(region_of(d), region)
-            if d.score < self.cfg.match_score:  # a weak detection: ByteTrack's second pass
-                if o >= self.cfg.weak_match_iou:
-                    hits.append(d)
-            elif o >= self.cfg.relabel_iou or (track.answers_to(d.category) and o >= self.cfg.match_iou):
-                hits.append(d)
+        hits = [d for d in self.dets[f] if self._may_confirm(d, obj, overlap(region_of(d), region))]
         if hits:
             best = max(hits, key=lambda d: d.score)
             track.confirm(f, best.score, best.category)

@@ -93,3 +93,19 @@ def test_full_profile_sam2_path_runs_end_to_end_with_random_weights(
     assert tracked <= sampled | {k for k in range(72) if k % 24 == 0}  # tracked frames and keyframes only
     info = Dataset(tmp_path / "pred").info()
     assert "track_masklets" in info.model_ids
+
+
+def test_yolo_keeps_weak_boxes_for_the_second_pass_and_open_vocabulary_does_not() -> None:
+    """track's `conf: null` is per detector: YOLO keeps boxes down to association's
+    weak_score (its second pass needs them), the open-vocabulary detector 0.25; a given
+    `conf` wins for both."""
+    from tubelet.annotators.tracking.association import AssociationConfig
+    from tubelet.pipelines import build_pipeline
+
+    def detector(params: dict) -> object:
+        return build_pipeline("track", params).stages[1]
+
+    assert detector({"weights": "yolov8n.pt"}).conf == AssociationConfig().weak_score == 0.1
+    assert detector({"prompts": "dog."}).box_threshold == 0.25
+    assert detector({"weights": "yolov8n.pt", "conf": 0.4}).conf == 0.4
+    assert detector({"prompts": "dog.", "conf": 0.4}).box_threshold == 0.4
