@@ -44,6 +44,7 @@ from tubelet.annotators.tracking.masks import (
     ColourModel,
     clip_to_box,
     fits_box,
+    run_grabcut,
     segment_box,
     settle,
     warp_mask,
@@ -587,8 +588,9 @@ class FlowPropagator:
         if not (init == cv2.GC_BGD).any() or not ((init == cv2.GC_FGD) | (init == cv2.GC_PR_FGD)).any():
             return mask
         crop = cv2.cvtColor(np.ascontiguousarray(rgb[ry1:ry2, rx1:rx2]), cv2.COLOR_RGB2BGR)
-        if not self._run_grabcut(crop, init, None, cv2.GC_INIT_WITH_MASK):
+        if not run_grabcut(crop, init, None, self.grabcut_iterations, self._seed()):
             return mask
+        self.stats["grabcuts"] += 1
         refined = (init == cv2.GC_FGD) | (init == cv2.GC_PR_FGD)
         ratio = refined.sum() / max(1, m.sum())
         if not 0.5 <= ratio <= 2.0:
@@ -596,18 +598,6 @@ class FlowPropagator:
         out = np.zeros_like(mask)
         out[ry1:ry2, rx1:rx2] = refined
         return out
-
-    def _run_grabcut(self, crop: np.ndarray, labels: np.ndarray, rect: tuple[int, ...] | None, mode: int) -> bool:
-        """GrabCut on ``crop`` (BGR), refining ``labels`` in place; False when OpenCV refuses.
-        OpenCV's RNG is seeded first (per thread, as OpenCV keeps it): see the module docstring."""
-        cv2.setRNGSeed(self._seed())
-        bgd, fgd = np.zeros((1, 65), np.float64), np.zeros((1, 65), np.float64)
-        try:
-            cv2.grabCut(crop, labels, rect, bgd, fgd, self.grabcut_iterations, mode)
-        except cv2.error:
-            return False
-        self.stats["grabcuts"] += 1
-        return True
 
     def _region(self, ob: _Object) -> Region:
         """The object in the video's pixel grid."""

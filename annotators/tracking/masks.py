@@ -165,6 +165,21 @@ def clip_to_box(mask: np.ndarray, box: Sequence[float], margin: float) -> np.nda
     return out
 
 
+def run_grabcut(crop: np.ndarray, labels: np.ndarray, rect: tuple[int, ...] | None, iterations: int, seed: int) -> bool:
+    """GrabCut on ``crop`` (BGR), refining ``labels`` in place — from ``rect`` when given,
+    else from ``labels`` — after seeding OpenCV's RNG (per thread) with ``seed``: its
+    k-means start is drawn from it. False when OpenCV refuses (e.g. a rectangle covering
+    the whole crop leaves no background to learn)."""
+    cv2.setRNGSeed(int(seed))
+    bgd, fgd = np.zeros((1, 65), np.float64), np.zeros((1, 65), np.float64)
+    mode = cv2.GC_INIT_WITH_RECT if rect is not None else cv2.GC_INIT_WITH_MASK
+    try:
+        cv2.grabCut(crop, labels, rect, bgd, fgd, iterations, mode)
+    except cv2.error:
+        return False
+    return True
+
+
 def grabcut_box(
     rgb: np.ndarray, box: Sequence[float], side: int | None, iterations: int, seed: int
 ) -> np.ndarray | None:
@@ -189,11 +204,7 @@ def grabcut_box(
         max(1, int(round((x2 - x1) * scale))),
         max(1, int(round((y2 - y1) * scale))),
     )
-    cv2.setRNGSeed(int(seed))
-    bgd, fgd = np.zeros((1, 65), np.float64), np.zeros((1, 65), np.float64)
-    try:
-        cv2.grabCut(crop, labels, rect, bgd, fgd, iterations, cv2.GC_INIT_WITH_RECT)
-    except cv2.error:  # e.g. a rectangle covering the whole crop: no background to learn
+    if not run_grabcut(crop, labels, rect, iterations, seed):
         return None
     fg = ((labels == cv2.GC_FGD) | (labels == cv2.GC_PR_FGD)).astype(np.uint8)
     if scale != 1.0:
